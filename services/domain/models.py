@@ -1,0 +1,226 @@
+"""Herald's domain values: posts, their targets, channels, runs and the records of a cron run.
+
+Values are frozen; stores build them from rows (``services/store/rows.py``) and the API renders
+them. Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+class PostStatus(str, enum.Enum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    NEEDS_REVIEW = "needs_review"
+
+
+class TargetStatus(str, enum.Enum):
+    PENDING = "pending"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class Outcome(str, enum.Enum):
+    """How one platform call ended (DESIGN.md, "The publish run", step 5)."""
+
+    PUBLISHED = "published"
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    AUTH = "auth"
+    PERMANENT = "permanent"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Media:
+    type: str  #: "image" or "video"
+    url: str
+    alt: str | None = None
+
+
+@dataclass(frozen=True)
+class Content:
+    text: str = ""
+    media: tuple[Media, ...] = ()
+    #: per-platform overrides, e.g. {"x": {"text": "shorter"}}
+    platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def for_platform(self, platform: str) -> Content:
+        """The content as sent to ``platform``: its override's text/media replace the defaults."""
+        override = self.platforms.get(platform) or {}
+        if not override:
+            return self
+        media = override.get("media")
+        return Content(
+            text=override.get("text", self.text),
+            media=tuple(Media(**m) for m in media) if media is not None else self.media,
+        )
+
+
+@dataclass(frozen=True)
+class User:
+    """The caller of a user endpoint: the JWT's ``sub`` and the token itself (for RLS)."""
+
+    id: UUID
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: UUID
+    user_id: UUID
+    platform: str
+    account_id: str
+    name: str
+    metadata: dict[str, Any]
+    status: str  #: "active" or "needs_reconnect"
+    token_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    #: Fernet token of the credentials JSON; only set on channels handed to the publish run.
+    credentials_encrypted: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    id: UUID
+    post_id: UUID
+    channel_id: UUID | None
+    platform: str
+    status: TargetStatus
+    platform_post_id: str | None
+    platform_post_url: str | None
+    error: str | None
+    attempts: int
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Post:
+    id: UUID
+    user_id: UUID
+    content: Content
+    scheduled_at: datetime | None
+    timezone: str
+    rrule: str | None
+    status: PostStatus
+    attempts: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    targets: tuple[Target, ...] = ()
+    next_attempt_at: datetime | None = None
+    series_id: UUID | None = None
+    parent_post_id: UUID | None = None
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One attempt at one target (a ``post_runs`` row)."""
+
+    id: UUID
+    post_id: UUID
+    target_id: UUID
+    attempt: int
+    outcome: Outcome
+    http_status: int | None
+    error_code: str | None
+    error_message: str | None
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    id: int
+    post_id: UUID | None
+    event: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ClaimedPost:
+    """A post the run holds a lease on, with its targets' channels (credentials still encrypted)."""
+
+    post: Post
+    lease_id: UUID
+    channels: dict[UUID, Channel]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim returned: the leased posts and what the claim recovered from dead runs."""
+
+    posts: tuple[ClaimedPost, ...]
+    recovered: tuple[UUID, ...] = ()  #: posts whose lease had expired, now needs_review
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What happened to one target in a run, ready to be recorded."""
+
+    target_id: UUID
+    outcome: Outcome
+    status: TargetStatus  #: the target's new status, decided by the run
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    platform_post_id: str | None = None
+    platform_post_url: str | None = None
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """A claimed post's new state after a run: target results and the derived post status."""
+
+    post_id: UUID
+    lease_id: UUID
+    status: PostStatus
+    error: str | None
+    targets: tuple[TargetResult, ...]
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CronRun:
+    id: UUID
+    trigger: str
+    started_at: datetime
+    finished_at: datetime
+    claimed: int
+    published: int
+    failed: int
+    remaining_due: int
+    duration_ms: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A message the sandbox platform 'published'."""
+
+    id: UUID
+    channel_id: UUID | None
+    target_id: UUID
+    text: str
+    media: tuple[Media, ...]
+    published_at: datetime

@@ -1,0 +1,198 @@
+"""The Store protocol: every read and write Herald makes, in domain verbs.
+
+Two implementations pass one contract suite (``tests/contract``): ``SqliteStore`` (embedded
+default) and ``SupabaseStore`` (production, one SQL function per method). User-facing methods take
+the calling ``User`` and apply its id themselves; nothing else filters by owner. Methods that the
+publish run calls take no user: they run with the service role.
+
+Errors: ``NotFoundError`` for a missing or foreign row, ``ConflictError`` when a compare-and-set
+transition finds the row in a state it may not leave, ``ValidationError`` (field ``channel_ids``)
+when a post names a channel the user does not own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from services.domain.models import (
+    Activity,
+    Channel,
+    Claim,
+    Content,
+    CronRun,
+    OutboxEntry,
+    Post,
+    PostResult,
+    PostStatus,
+    Run,
+    User,
+)
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: Marks a PostChanges field the caller did not send.
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    platform: str
+    account_id: str
+    name: str
+    credentials_encrypted: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    token_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewPost:
+    content: Content
+    channel_ids: tuple[UUID, ...]
+    status: PostStatus  #: draft or scheduled
+    scheduled_at: datetime | None
+    timezone: str = "UTC"
+    rrule: str | None = None
+
+
+@dataclass(frozen=True)
+class PostChanges:
+    """A compare-and-set edit: fields left UNSET keep their value.
+
+    ``status`` moves the post; moving to ``scheduled`` revives its failed or cancelled targets
+    whose channel still exists (back to ``pending``); moving to ``cancelled`` cancels its
+    pending targets. ``channel_ids`` replaces the post's targets with one per channel.
+    """
+
+    content: Content = UNSET
+    channel_ids: tuple[UUID, ...] = UNSET
+    scheduled_at: datetime | None = UNSET
+    timezone: str = UNSET
+    rrule: str | None = UNSET
+    status: PostStatus = UNSET
+
+    def values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNSET}
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    statuses: tuple[PostStatus, ...] = ()
+    platform: str | None = None
+    channel_id: UUID | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+    updated_since: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class PostPage:
+    items: list[Post]
+    total: int
+
+
+@dataclass(frozen=True)
+class Statistics:
+    total: int
+    by_status: dict[str, int]
+    #: platform -> {"targets": n, "<target status>": n, ...}
+    by_platform: dict[str, dict[str, int]]
+
+
+class Store(Protocol):
+    # --- health -------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+    # --- channels -----------------------------------------------------------------------------
+    async def create_channel(self, user: User, new: NewChannel) -> Channel: ...
+
+    async def list_channels(self, user: User) -> list[Channel]:
+        """The user's channels, oldest first."""
+
+    async def get_channel(self, user: User, channel_id: UUID) -> Channel:
+        """Raise NotFoundError unless the user owns it."""
+
+    async def delete_channel(self, user: User, channel_id: UUID, *, force: bool) -> None:
+        """Delete the channel; its published targets keep their record (channel_id becomes null).
+
+        Raise ConflictError while a scheduled (or publishing) post targets it, unless ``force``:
+        then those pending targets are cancelled, and a post left with no live target is
+        cancelled. Pending targets of drafts are removed.
+        """
+
+    # --- posts --------------------------------------------------------------------------------
+    async def create_post(self, user: User, new: NewPost) -> Post:
+        """Store the post and one pending target per channel, atomically."""
+
+    async def get_post(self, user: User, post_id: UUID) -> Post: ...
+
+    async def list_posts(self, user: User, query: PostFilter) -> PostPage:
+        """Newest first (created_at, then id), with the total matching ``query``."""
+
+    async def update_post(
+        self,
+        user: User,
+        post_id: UUID,
+        changes: PostChanges,
+        *,
+        allowed_from: frozenset[PostStatus],
+        action: str,
+    ) -> Post:
+        """Apply ``changes`` only if the post's status is in ``allowed_from``; else ConflictError.
+
+        ``action`` names the change for the activity log and the conflict message.
+        """
+
+    async def delete_post(
+        self, user: User, post_id: UUID, *, allowed_from: frozenset[PostStatus]
+    ) -> None: ...
+
+    async def list_runs(self, user: User, post_id: UUID) -> list[Run]:
+        """The post's attempts, oldest first; NotFoundError for a foreign post."""
+
+    async def list_activity(
+        self, user: User, *, post_id: UUID | None = None, limit: int = 50
+    ) -> list[Activity]:
+        """The user's activity, newest first."""
+
+    async def post_statistics(self, user: User) -> Statistics: ...
+
+    async def list_outbox(self, user: User, *, limit: int = 50) -> list[OutboxEntry]:
+        """What the sandbox platform published for the user, newest first."""
+
+    # --- the publish run (service role) -------------------------------------------------------
+    async def claim_due_posts(self, *, now: datetime, limit: int, lease_seconds: int) -> Claim:
+        """Lease up to ``limit`` due posts, oldest due first, in one atomic step.
+
+        Due: status ``scheduled`` and ``coalesce(next_attempt_at, scheduled_at) <= now``. Claimed
+        posts become ``publishing`` with a new lease id and ``lease_expires_at = now + lease``;
+        their pending targets become ``publishing``. Overlapping claims never return the same
+        post. A ``publishing`` post whose lease expired before ``now`` is recovered first: its
+        unfinished targets become ``unknown`` and the post ``needs_review`` (its platform calls
+        may have been sent; it is never re-posted blindly).
+        """
+
+    async def deliver_to_outbox(self, entry: OutboxEntry) -> None:
+        """The sandbox platform's 'publish': append to the local outbox."""
+
+    async def record_results(
+        self, results: list[PostResult], *, now: datetime, cron_run: CronRun | None = None
+    ) -> int:
+        """Write target outcomes, runs, activity and post statuses in one atomic step.
+
+        A result whose lease the post no longer holds is ignored (another run recovered it).
+        Writes ``cron_run`` when given. Return the number of posts still due at ``now``.
+        """
+
+    async def count_due(self, *, now: datetime) -> int: ...
+
+    async def last_cron_run(self) -> CronRun | None: ...

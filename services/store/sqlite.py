@@ -491,6 +491,11 @@ class SqliteStore:
                     self._log(db, held[0], result["post_id"], f"target.{t['status']}",
                               {"target_id": t["target_id"], "outcome": t["outcome"], "attempt": t["attempt"],
                                "error_code": t["error_code"]})
+                # Targets the run did not report were never started: back in the queue, untouched.
+                db.execute(
+                    "UPDATE post_targets SET status = 'pending', updated_at = ? WHERE post_id = ? AND status = 'publishing'",
+                    (at, result["post_id"]),
+                )
                 is_live = result["status"] in ("published", "partial")
                 db.execute(
                     "UPDATE posts SET status = ?, error = ?, next_attempt_at = ?, lease_id = NULL,"

@@ -1,0 +1,55 @@
+"""create_app(): routers, CORS, error handlers and OpenAPI operation ids."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from api.errors import install_error_handlers
+from api.routes import activity, channels, cron, health, posts
+from services.settings import Settings, get_settings
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "herald"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None, *, store: Any = None, http: httpx.AsyncClient | None = None) -> FastAPI:
+    """The Herald app. Settings default to the environment (checked: a bad setting stops start-up).
+
+    ``store`` and ``http`` let tests and benchmarks hand in their own; otherwise both are created
+    lazily on the first request, so importing the app stays cheap (serverless cold starts).
+    """
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Herald",
+        version="0.1.0",
+        description="Scheduled social-media publishing: posts, channels and the cron-driven publish run.",
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.http = http
+    app.state.runtime = None
+    app.state.runtime_lock = asyncio.Lock()
+
+    v1 = APIRouter(prefix="/api/v1")
+    for module in (posts, channels, cron, health, activity):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            max_age=600,
+        )
+    return app

@@ -1,0 +1,22 @@
+"""Liveness: is the store reachable."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import RuntimeDep
+from services.logs import log_event
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(rt: RuntimeDep) -> JSONResponse:
+    """200 when the store answers, 503 when it does not."""
+    try:
+        await rt.store.ping()
+    except Exception as exc:  # any failure to reach the store is "down", whatever its type
+        log_event("health.store_unreachable", error=type(exc).__name__)
+        return JSONResponse({"status": "down", "store": rt.settings.herald_store}, status_code=503)
+    return JSONResponse({"status": "ok", "store": rt.settings.herald_store})

@@ -1,0 +1,203 @@
+"""Post request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from api.schemas.common import Instant
+from services.domain.models import Content, Media, Post, Run
+from services.scheduling.recurrence import local_time
+
+MAX_TEXT = 100_000
+
+
+class MediaIn(BaseModel):
+    type: Literal["image", "video"]
+    url: str = Field(min_length=1, max_length=2048)
+    alt: str | None = Field(None, max_length=1500)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class OverrideIn(BaseModel):
+    text: str | None = Field(None, max_length=MAX_TEXT)
+    media: list[MediaIn] | None = Field(None, max_length=20)
+
+
+class ContentIn(BaseModel):
+    text: str = Field("", max_length=MAX_TEXT)
+    media: list[MediaIn] = Field(default_factory=list, max_length=20)
+    platforms: dict[str, OverrideIn] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ContentIn:
+        if not self.text.strip() and not self.media:
+            raise ValueError("content needs text or media")
+        return self
+
+    def to_domain(self) -> Content:
+        return Content(
+            text=self.text,
+            media=tuple(Media(m.type, m.url, m.alt) for m in self.media),
+            platforms={k: v.model_dump(exclude_none=True) for k, v in self.platforms.items()},
+        )
+
+
+class PostCreate(BaseModel):
+    content: ContentIn
+    channel_ids: list[UUID] = Field(default_factory=list, max_length=50)
+    scheduled_at: datetime | None = Field(None, description="ISO 8601; without an offset it is read in `timezone`")
+    timezone: str = Field("UTC", description="IANA time zone name", max_length=64)
+    rrule: str | None = Field(None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO", max_length=500)
+
+
+class PostPatch(BaseModel):
+    """Only the fields sent are changed; `scheduled_at: null` turns a scheduled post into a draft."""
+
+    content: ContentIn | None = None
+    channel_ids: list[UUID] | None = Field(None, max_length=50)
+    scheduled_at: datetime | None = None
+    timezone: str | None = Field(None, max_length=64)
+    rrule: str | None = Field(None, max_length=500)
+
+    @model_validator(mode="after")
+    def _no_null_required(self) -> PostPatch:
+        for name in ("content", "channel_ids", "timezone"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent, as domain values."""
+        fields = {name: getattr(self, name) for name in self.model_fields_set}
+        if "content" in fields:
+            fields["content"] = self.content.to_domain()
+        if "channel_ids" in fields:
+            fields["channel_ids"] = tuple(self.channel_ids)
+        return fields
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    scheduled_at: datetime | None = None
+    timezone: str | None = Field(None, max_length=64)
+
+
+class MediaOut(BaseModel):
+    type: str
+    url: str
+    alt: str | None = None
+
+
+class ContentOut(BaseModel):
+    text: str
+    media: list[MediaOut]
+    platforms: dict[str, dict[str, Any]]
+
+
+class TargetOut(BaseModel):
+    id: UUID
+    channel_id: UUID | None
+    platform: str
+    status: str
+    platform_post_id: str | None
+    platform_post_url: str | None
+    error: str | None
+    attempts: int
+    published_at: Instant | None
+
+
+class PostOut(BaseModel):
+    id: UUID
+    status: str
+    content: ContentOut
+    channel_ids: list[UUID]
+    scheduled_at: Instant | None
+    timezone: str
+    local_scheduled_at: Instant | None = Field(description="scheduled_at as wall-clock time in `timezone`")
+    rrule: str | None
+    series_id: UUID | None
+    parent_post_id: UUID | None
+    attempts: int
+    next_attempt_at: Instant | None
+    error: str | None
+    published_at: Instant | None
+    created_at: Instant
+    updated_at: Instant
+    targets: list[TargetOut]
+
+    @classmethod
+    def of(cls, post: Post) -> PostOut:
+        return cls(
+            id=post.id,
+            status=post.status.value,
+            content=ContentOut(
+                text=post.content.text,
+                media=[MediaOut(type=m.type, url=m.url, alt=m.alt) for m in post.content.media],
+                platforms=post.content.platforms,
+            ),
+            channel_ids=[t.channel_id for t in post.targets if t.channel_id is not None],
+            scheduled_at=post.scheduled_at,
+            timezone=post.timezone,
+            local_scheduled_at=local_time(post.scheduled_at, post.timezone) if post.scheduled_at else None,
+            rrule=post.rrule,
+            series_id=post.series_id,
+            parent_post_id=post.parent_post_id,
+            attempts=post.attempts,
+            next_attempt_at=post.next_attempt_at,
+            error=post.error,
+            published_at=post.published_at,
+            created_at=post.created_at,
+            updated_at=post.updated_at,
+            targets=[
+                TargetOut(id=t.id, channel_id=t.channel_id, platform=t.platform, status=t.status.value,
+                          platform_post_id=t.platform_post_id, platform_post_url=t.platform_post_url, error=t.error,
+                          attempts=t.attempts, published_at=t.published_at)
+                for t in post.targets
+            ],
+        )
+
+
+class PostPageOut(BaseModel):
+    items: list[PostOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunOut(BaseModel):
+    id: UUID
+    target_id: UUID
+    attempt: int
+    outcome: str
+    http_status: int | None
+    error_code: str | None
+    error_message: str | None
+    started_at: Instant
+    finished_at: Instant
+    duration_ms: int
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls(id=run.id, target_id=run.target_id, attempt=run.attempt, outcome=run.outcome.value,
+                   http_status=run.http_status, error_code=run.error_code, error_message=run.error_message,
+                   started_at=run.started_at, finished_at=run.finished_at, duration_ms=run.duration_ms)
+
+
+class RunListOut(BaseModel):
+    items: list[RunOut]
+
+
+class StatisticsOut(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_platform: dict[str, dict[str, int]]

@@ -1,0 +1,45 @@
+"""Channel use cases: connect an account with its credentials encrypted before any store sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.domain.models import Channel, User
+from services.errors import ValidationError
+from services.platforms.base import Platform
+from services.platforms.registry import platform_named
+from services.security.crypto import TokenCipher
+from services.store.base import NewChannel, Store
+
+
+@dataclass(frozen=True)
+class ChannelInput:
+    platform: str
+    name: str
+    account_id: str
+    credentials: dict[str, Any]  #: access_token, refresh_token, platform-specific fields; secret
+    metadata: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+async def connect_channel(
+    store: Store, platforms: dict[str, Platform], cipher: TokenCipher, user: User, data: ChannelInput
+) -> Channel:
+    platform = platform_named(platforms, data.platform)
+    for name in platform.required_credentials:
+        if not data.credentials.get(name):
+            raise ValidationError(f"{data.platform} channels need credentials.{name}", field=f"credentials.{name}")
+    secret = {k: v for k, v in data.credentials.items() if v is not None}
+    return await store.create_channel(
+        user,
+        NewChannel(platform=platform.name, account_id=data.account_id, name=data.name,
+                   credentials_encrypted=cipher.encrypt(secret), metadata=data.metadata,
+                   token_expires_at=data.expires_at),
+    )
+
+
+async def disconnect_channel(store: Store, user: User, channel_id: UUID, *, force: bool) -> None:
+    await store.delete_channel(user, channel_id, force=force)

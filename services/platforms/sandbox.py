@@ -1,0 +1,58 @@
+"""The sandbox platform: 'publishes' into the local outbox, so Herald runs with no accounts.
+
+A channel's ``metadata.fail`` (``"permanent"``, ``"transient"``, ``"rate_limited"``, ``"auth"``)
+makes every publish fail with that outcome: a way to watch failures and retries locally.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Protocol
+
+import httpx
+
+from services.domain.models import Content, OutboxEntry, Outcome
+from services.platforms.base import PlatformError, Problem, Published, PublishRequest
+
+MAX_TEXT = 10_000
+MAX_MEDIA = 10
+MEDIA_TYPES = ("image", "video")
+
+
+class Outbox(Protocol):
+    async def deliver_to_outbox(self, entry: OutboxEntry) -> None: ...
+
+
+class SandboxPlatform:
+    name = "sandbox"
+    required_credentials: tuple[str, ...] = ()
+
+    def __init__(self, outbox: Outbox, *, public_url: str = "http://127.0.0.1:8000"):
+        self._outbox = outbox
+        self._public_url = public_url.rstrip("/")
+
+    def validate(self, content: Content) -> list[Problem]:
+        problems = []
+        if not content.text.strip() and not content.media:
+            problems.append(Problem("content.text", "sandbox: a post needs text or media"))
+        if len(content.text) > MAX_TEXT:
+            problems.append(Problem("content.text", f"sandbox: text is {len(content.text)} characters; the limit is {MAX_TEXT}"))
+        if len(content.media) > MAX_MEDIA:
+            problems.append(Problem("content.media", f"sandbox: {len(content.media)} media items; the limit is {MAX_MEDIA}"))
+        return problems
+
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        failure = request.metadata.get("fail")
+        if failure:
+            raise PlatformError(
+                outcome=Outcome(failure), code=f"sandbox_{failure}",
+                message=f"sandbox channel is set to fail with {failure!r}",
+                retry_after_seconds=60 if failure == "rate_limited" else None,
+            )
+        entry = OutboxEntry(
+            id=uuid.uuid4(), channel_id=request.channel_id, target_id=request.target_id, text=request.content.text,
+            media=request.content.media, published_at=datetime.now(timezone.utc),
+        )
+        await self._outbox.deliver_to_outbox(entry)
+        return Published(platform_post_id=str(entry.id), url=f"{self._public_url}/api/v1/sandbox/outbox#{entry.id}")

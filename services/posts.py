@@ -1,0 +1,180 @@
+"""Post use cases: validate a user's request completely, then make one store call.
+
+Validation happens before anything is written: time zone, time, recurrence rule, channels and the
+content against every targeted platform's own rules. The store's compare-and-set settles races.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from services.domain.models import Channel, Content, Post, PostStatus, User
+from services.domain.transitions import ALLOWED_FROM, conflict_message
+from services.errors import ConflictError, ValidationError
+from services.platforms.base import Platform
+from services.platforms.registry import platform_named
+from services.scheduling import recurrence
+from services.store.base import UNSET, NewPost, PostChanges, Store
+
+#: how far in the past a "scheduled" time may be (clock skew between dashboard and server)
+PAST_GRACE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PostInput:
+    """A post as the API received it; ``scheduled_at`` may be naive (then read in ``timezone``)."""
+
+    content: Content
+    channel_ids: tuple[UUID, ...] = ()
+    scheduled_at: datetime | None = None
+    timezone: str = "UTC"
+    rrule: str | None = None
+
+
+async def create_post(store: Store, platforms: dict[str, Platform], user: User, data: PostInput, *, now: datetime) -> Post:
+    status = PostStatus.SCHEDULED if data.scheduled_at is not None else PostStatus.DRAFT
+    scheduled_at = _instant(data.scheduled_at, data.timezone)
+    channel_ids = _unique(data.channel_ids)
+    if status is PostStatus.SCHEDULED:
+        _check_future(scheduled_at, now)
+    rrule = _check_rule(data.rrule, scheduled_at or now, data.timezone)
+    channels = await _owned_channels(store, user, channel_ids, required=status is PostStatus.SCHEDULED)
+    _check_content(platforms, data.content, channels)
+    return await store.create_post(
+        user,
+        NewPost(content=data.content, channel_ids=channel_ids, status=status, scheduled_at=scheduled_at,
+                timezone=data.timezone, rrule=rrule),
+    )
+
+
+async def update_post(
+    store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, fields: dict[str, Any], *, now: datetime
+) -> Post:
+    """Edit the fields present in ``fields`` (content, channel_ids, scheduled_at, timezone, rrule).
+
+    A null ``scheduled_at`` turns a scheduled post back into a draft. Changing only ``timezone``
+    keeps the instant. 409 for a post that is publishing, published, partial or in review.
+    """
+    current = await store.get_post(user, post_id)
+    if current.status not in ALLOWED_FROM["edit"]:
+        raise ConflictError(conflict_message("edit", current.status), code="invalid_state")
+    tz_name = fields.get("timezone", current.timezone)
+    recurrence.zone(tz_name)
+    changes: dict[str, Any] = {}
+    if "timezone" in fields:
+        changes["timezone"] = tz_name
+    scheduled_at = current.scheduled_at
+    if "scheduled_at" in fields:
+        scheduled_at = _instant(fields["scheduled_at"], tz_name)
+        changes["scheduled_at"] = scheduled_at
+        if scheduled_at is None and current.status is PostStatus.SCHEDULED:
+            changes["status"] = PostStatus.DRAFT
+        elif scheduled_at is not None and current.status is PostStatus.SCHEDULED:
+            _check_future(scheduled_at, now)
+    status = changes.get("status", current.status)
+    if "rrule" in fields or "scheduled_at" in fields or "timezone" in fields:
+        rule = fields["rrule"] if "rrule" in fields else current.rrule
+        checked = _check_rule(rule, scheduled_at or now, tz_name)
+        if "rrule" in fields:
+            changes["rrule"] = checked
+    channel_ids = _unique(fields["channel_ids"]) if "channel_ids" in fields else tuple(
+        t.channel_id for t in current.targets if t.channel_id is not None and t.status.value != "cancelled"
+    )
+    if "channel_ids" in fields:
+        changes["channel_ids"] = channel_ids
+    content = fields.get("content", current.content)
+    if "content" in fields:
+        changes["content"] = content
+    if "content" in fields or "channel_ids" in fields:
+        channels = await _owned_channels(store, user, channel_ids, required=status is PostStatus.SCHEDULED)
+        _check_content(platforms, content, channels)
+    if not changes:
+        return current
+    return await store.update_post(user, post_id, PostChanges(**changes), allowed_from=ALLOWED_FROM["edit"], action="edit")
+
+
+async def schedule_post(
+    store: Store, platforms: dict[str, Platform], user: User, post_id: UUID,
+    *, scheduled_at: datetime | None, timezone: str | None, now: datetime,
+) -> Post:
+    """Schedule a draft (or reschedule a scheduled, failed or cancelled post) at a future time."""
+    current = await store.get_post(user, post_id)
+    if current.status not in ALLOWED_FROM["schedule"]:
+        raise ConflictError(conflict_message("schedule", current.status), code="invalid_state")
+    tz_name = timezone or current.timezone
+    recurrence.zone(tz_name)
+    at = _instant(scheduled_at, tz_name) if scheduled_at is not None else current.scheduled_at
+    if at is None:
+        raise ValidationError("scheduled_at is required: this post has no time yet", field="scheduled_at")
+    _check_future(at, now)
+    _check_rule(current.rrule, at, tz_name)
+    live = tuple(t.channel_id for t in current.targets if t.channel_id is not None)
+    channels = await _owned_channels(store, user, live, required=True)
+    _check_content(platforms, current.content, channels)
+    return await store.update_post(
+        user, post_id, PostChanges(status=PostStatus.SCHEDULED, scheduled_at=at, timezone=tz_name),
+        allowed_from=ALLOWED_FROM["schedule"], action="schedule",
+    )
+
+
+async def unschedule_post(store: Store, user: User, post_id: UUID) -> Post:
+    """Turn a scheduled post back into a draft (its time is kept)."""
+    return await store.update_post(user, post_id, PostChanges(status=PostStatus.DRAFT),
+                                   allowed_from=ALLOWED_FROM["unschedule"], action="unschedule")
+
+
+async def delete_post(store: Store, user: User, post_id: UUID) -> None:
+    await store.delete_post(user, post_id, allowed_from=ALLOWED_FROM["delete"])
+
+
+def _unique(ids: tuple[UUID, ...] | list[UUID]) -> tuple[UUID, ...]:
+    return tuple(dict.fromkeys(ids))
+
+
+def _instant(moment: datetime | None, tz_name: str) -> datetime | None:
+    recurrence.zone(tz_name)
+    return None if moment is None else recurrence.to_utc(moment, tz_name)
+
+
+def _check_future(at: datetime | None, now: datetime) -> None:
+    if at is not None and at < now - PAST_GRACE:
+        raise ValidationError(
+            f"scheduled_at {at.isoformat()} is in the past; schedule a future time (or publish now)",
+            code="in_the_past", field="scheduled_at",
+        )
+
+
+def _check_rule(rule: str | None, start: datetime, tz_name: str) -> str | None:
+    if rule is None or rule is UNSET:
+        return None
+    recurrence.parse_rule(rule, start=start, tz_name=tz_name)
+    return recurrence.normalize_rule(rule)
+
+
+async def _owned_channels(store: Store, user: User, ids: tuple[UUID, ...], *, required: bool) -> list[Channel]:
+    if required and not ids:
+        raise ValidationError("a scheduled post needs at least one channel", field="channel_ids")
+    if not ids:
+        return []
+    mine = {c.id: c for c in await store.list_channels(user)}
+    for channel_id in ids:
+        if channel_id not in mine:
+            raise ValidationError(f"channel {channel_id} not found", code="unknown_channel", field="channel_ids")
+    return [mine[i] for i in ids]
+
+
+def _check_content(platforms: dict[str, Platform], content: Content, channels: list[Channel]) -> None:
+    for name in content.platforms:
+        platform_named(platforms, name, field=f"content.platforms.{name}")
+    for platform_name in dict.fromkeys(c.platform for c in channels):
+        platform = platform_named(platforms, platform_name, field="channel_ids")
+        problems = platform.validate(content.for_platform(platform_name))
+        if problems:
+            first = problems[0]
+            field = first.field
+            if platform_name in content.platforms and first.field.startswith("content."):
+                field = f"content.platforms.{platform_name}.{first.field.removeprefix('content.')}"
+            raise ValidationError(first.message, code="content_rejected", field=field)

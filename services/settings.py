@@ -1,0 +1,117 @@
+"""Herald's settings: one pydantic-settings class read from the environment (and ``.env``).
+
+``get_settings()`` is called only at the edges (the API's dependencies and app factory); pure code
+gets plain values. ``Settings.check()`` refuses a configuration that could not work in
+production, naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "your-secret", "xxx", "todo"}
+
+#: the platforms' real API hosts; HERALD_PLATFORM_BASE_URLS overrides any of them
+DEFAULT_PLATFORM_BASE_URLS: dict[str, str] = {
+    "facebook": "https://graph.facebook.com",
+    "instagram": "https://graph.facebook.com",
+    "threads": "https://graph.threads.net",
+    "whatsapp": "https://graph.facebook.com",
+    "x": "https://api.x.com",
+    "linkedin": "https://api.linkedin.com",
+    "telegram": "https://api.telegram.org",
+    "bluesky": "https://bsky.social",
+}
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or unusable; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    herald_store: Literal["sqlite", "supabase"] = "sqlite"
+    herald_sqlite_path: str = "./herald.db"
+
+    supabase_url: str | None = None
+    supabase_service_role_key: str | None = None
+    supabase_anon_key: str | None = None
+    supabase_jwt_secret: str | None = None
+
+    cron_secret: str | None = None
+
+    max_posts_per_run: int = Field(50, ge=1, le=500)
+    request_timeout: float = Field(30.0, gt=0, le=300)
+    max_retry_count: int = Field(3, ge=0, le=20)
+    run_budget_seconds: float = Field(50.0, gt=0, le=900)
+    publish_concurrency: int = Field(16, ge=1, le=256)
+    retry_base_seconds: float = Field(300.0, ge=0)
+    lease_seconds: int = Field(300, ge=10)
+
+    herald_encryption_keys: Annotated[list[str], NoDecode] = []
+    cors_origins: Annotated[list[str], NoDecode] = []
+    herald_platform_base_urls: Annotated[dict[str, str], NoDecode] = {}
+    herald_allow_private_hosts: bool = False
+    herald_dashboard_url: str = "http://localhost:3000"
+    herald_public_url: str | None = None
+
+    @field_validator("herald_encryption_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("herald_platform_base_urls", mode="before")
+    @classmethod
+    def _json_map(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"HERALD_PLATFORM_BASE_URLS must be a JSON object: {exc}") from exc
+        return value
+
+    @property
+    def platform_base_urls(self) -> dict[str, str]:
+        return {**DEFAULT_PLATFORM_BASE_URLS, **self.herald_platform_base_urls}
+
+    def check(self) -> None:
+        """Raise ConfigurationError for a setting that cannot work; called at start-up."""
+        if not self.herald_encryption_keys:
+            raise ConfigurationError(
+                "HERALD_ENCRYPTION_KEYS is not set: generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+            )
+        if self.herald_store == "supabase":
+            for name in ("supabase_url", "supabase_service_role_key", "supabase_anon_key"):
+                if not getattr(self, name):
+                    raise ConfigurationError(f"{name.upper()} is required when HERALD_STORE=supabase")
+        elif not self.supabase_jwt_secret:
+            raise ConfigurationError("SUPABASE_JWT_SECRET is required to verify user tokens with the sqlite store")
+        for name in ("cron_secret", "supabase_jwt_secret", "supabase_service_role_key"):
+            value = getattr(self, name)
+            if value is not None and value.strip().lower() in PLACEHOLDERS:
+                raise ConfigurationError(f"{name.upper()} is a placeholder value; set a real secret")
+        if self.cron_secret is not None and len(self.cron_secret) < 16:
+            raise ConfigurationError("CRON_SECRET must be at least 16 characters")
+        if self.lease_seconds <= self.run_budget_seconds + self.request_timeout:
+            raise ConfigurationError(
+                "LEASE_SECONDS must be longer than RUN_BUDGET_SECONDS + REQUEST_TIMEOUT, or a live run could lose its posts"
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.check()
+    return settings

@@ -1,0 +1,125 @@
+"""The cron endpoint: guarded by its secret, on its exact path, publishing what is due."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from api.factory import create_app
+from tests.api.conftest import CRON, CRON_SECRET, make_settings, sandbox_channel
+
+PATH = "/api/v1/cron/publish-scheduled"
+
+
+async def due_post(client, who, channel_id) -> dict:
+    """A post scheduled a moment ago (inside the API's grace for clock skew), so it is due now."""
+    at = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    response = await client.post("/api/v1/posts", headers=who.headers, json={
+        "content": {"text": "due"}, "channel_ids": [channel_id], "scheduled_at": at})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_publishes_due_posts_and_reports_a_summary(client, alice, store):
+    channel = await sandbox_channel(client, alice)
+    post = await due_post(client, alice, channel["id"])
+    response = await client.post(PATH, headers=CRON)
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert summary["processed"] == 1 and summary["published"] == 1 and summary["failed"] == 0
+    assert summary["remaining_due"] == 0 and summary["duration_ms"] >= 0
+    assert summary["posts"] == [{"id": post["id"], "outcome": "published", "next_attempt_at": None, "targets": [
+        {"id": post["targets"][0]["id"], "outcome": "published", "status": "published", "error": None}]}]
+    after = (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()
+    assert after["status"] == "published" and after["targets"][0]["platform_post_url"].startswith("http://herald.test/")
+    outbox = (await client.get("/api/v1/sandbox/outbox", headers=alice.headers)).json()["items"]
+    assert [(o["target_id"], o["text"]) for o in outbox] == [(post["targets"][0]["id"], "due")]
+    last = await store.last_cron_run()
+    assert last is not None and str(last.id) == summary["run_id"] and last.published == 1
+    # A second call finds nothing left to do and publishes nothing again.
+    again = (await client.post(PATH, headers=CRON)).json()
+    assert again["processed"] == 0
+    assert len((await client.get("/api/v1/sandbox/outbox", headers=alice.headers)).json()["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("POST", PATH, {"X-Cron-Secret": CRON_SECRET}),  # cron-job.org
+        ("GET", PATH, {"Authorization": f"Bearer {CRON_SECRET}", "User-Agent": "vercel-cron/1.0"}),  # Vercel Cron
+        ("POST", PATH, {"Authorization": f"Bearer {CRON_SECRET}", "User-Agent": "pg_net/0.10"}),  # Supabase Cron
+        ("GET", PATH + "/", {"X-Cron-Secret": CRON_SECRET}),  # a trailing slash answers too, never a redirect
+    ],
+)
+async def test_each_cron_service_shape_is_accepted(client, method, path, headers):
+    response = await client.request(method, path, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_trigger_is_recorded_from_the_caller(client, store):
+    await client.get(PATH, headers={"Authorization": f"Bearer {CRON_SECRET}", "User-Agent": "vercel-cron/1.0"})
+    assert (await store.last_cron_run()).trigger == "vercel-cron"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Cron-Secret": "wrong-secret-0123456789"}, {"Authorization": "Bearer nope"},
+     {"Authorization": CRON_SECRET}, {"X-Cron-Secret": CRON_SECRET[:-1]}],
+)
+async def test_missing_or_wrong_secret_is_401_and_nothing_runs(client, alice, store, headers):
+    channel = await sandbox_channel(client, alice)
+    post = await due_post(client, alice, channel["id"])
+    response = await client.post(PATH, headers=headers)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "bad_cron_secret"
+    assert (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()["status"] == "scheduled"
+    assert await store.last_cron_run() is None
+
+
+async def test_without_a_configured_secret_the_endpoint_refuses_to_run(store, tmp_path):
+    app = create_app(make_settings(cron_secret=None), store=store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://herald.test") as http:
+        for headers in ({}, {"X-Cron-Secret": "anything-at-all-1234"}, {"Authorization": "Bearer "}):
+            response = await http.post(PATH, headers=headers)
+            assert response.status_code == 503 and response.json()["error"]["code"] == "not_configured"
+        info = (await http.get("/api/v1/cron/info/service")).json()
+        assert info["secret_configured"] is False
+    assert await store.last_cron_run() is None
+
+
+async def test_service_info_explains_setup_without_the_secret(client):
+    response = await client.get("/api/v1/cron/info/service")
+    assert response.status_code == 200
+    assert CRON_SECRET not in response.text
+    info = response.json()
+    assert info["endpoint"] == "http://herald.test/api/v1/cron/publish-scheduled"
+    assert set(info["services"]) == {"cron-job.org", "vercel-cron", "supabase-cron"}
+    assert info["secret_configured"] is True
+
+
+async def test_a_failing_channel_fails_its_post_with_the_reason(client, alice):
+    channel = await sandbox_channel(client, alice, metadata={"fail": "permanent"})
+    post = await due_post(client, alice, channel["id"])
+    summary = (await client.post(PATH, headers=CRON)).json()
+    assert summary["failed"] == 1 and summary["published"] == 0
+    after = (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()
+    assert after["status"] == "failed" and after["targets"][0]["status"] == "failed"
+    assert "fail" in after["targets"][0]["error"]
+
+
+async def test_a_transient_failure_is_retried_later_not_now(client, alice):
+    channel = await sandbox_channel(client, alice, metadata={"fail": "transient"})
+    post = await due_post(client, alice, channel["id"])
+    summary = (await client.post(PATH, headers=CRON)).json()
+    assert summary["retry_scheduled"] == 1 and summary["remaining_due"] == 0
+    after = (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()
+    assert after["status"] == "scheduled" and after["targets"][0]["status"] == "pending"
+    next_at = datetime.fromisoformat(after["next_attempt_at"])
+    assert timedelta(minutes=3) < next_at - datetime.now(timezone.utc) < timedelta(minutes=7)  # 300 s +-20%
+    assert (await client.post(PATH, headers=CRON)).json()["processed"] == 0
+
+
+async def test_health_reports_the_store(client):
+    response = await client.get("/api/v1/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok", "store": "sqlite"}

@@ -1,0 +1,238 @@
+"""Posts through the ASGI app: what a dashboard sends and what it gets back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.api.conftest import CRON, sandbox_channel
+
+
+def future(**delta) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(**(delta or {"days": 1}))
+
+
+async def create(client, who, channel_ids, **body):
+    payload = {"content": {"text": "Hello from Herald"}, "channel_ids": channel_ids, **body}
+    return await client.post("/api/v1/posts", json=payload, headers=who.headers)
+
+
+class TestCreate:
+    async def test_scheduled_post_answers_with_its_targets_and_local_time(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        response = await create(client, alice, [channel["id"]], scheduled_at="2030-07-01T10:00:00",
+                                timezone="Europe/Berlin", content={"text": "hi", "media": [
+                                    {"type": "image", "url": "https://cdn.example.com/a.jpg", "alt": "a cat"}]})
+        assert response.status_code == 201, response.text
+        post = response.json()
+        assert post["status"] == "scheduled"
+        assert post["scheduled_at"] == "2030-07-01T08:00:00+00:00"  # naive time read in Europe/Berlin (CEST)
+        assert post["local_scheduled_at"] == "2030-07-01T10:00:00+02:00"
+        assert post["content"]["media"] == [{"type": "image", "url": "https://cdn.example.com/a.jpg", "alt": "a cat"}]
+        assert post["attempts"] == 0 and post["error"] is None and post["rrule"] is None
+        [target] = post["targets"]
+        assert target["channel_id"] == channel["id"] and target["platform"] == "sandbox"
+        assert target["status"] == "pending" and target["platform_post_id"] is None
+        fetched = await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)
+        assert fetched.json() == post
+
+    async def test_without_a_time_it_is_a_draft(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        response = await create(client, alice, [channel["id"]])
+        assert response.status_code == 201
+        assert response.json()["status"] == "draft" and response.json()["scheduled_at"] is None
+
+    async def test_offset_times_keep_their_instant_and_rrule_is_kept(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        response = await create(client, alice, [channel["id"]], scheduled_at="2030-01-06T09:30:00-05:00",
+                                timezone="America/New_York", rrule="RRULE:FREQ=WEEKLY;BYDAY=MO")
+        assert response.status_code == 201, response.text
+        assert response.json()["scheduled_at"] == "2030-01-06T14:30:00+00:00"
+        assert response.json()["rrule"] == "FREQ=WEEKLY;BYDAY=MO"
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"channel_ids": [str(uuid.uuid4())]}, "channel_ids"),  # unknown channel
+            ({"scheduled_at": "2020-01-01T00:00:00Z"}, "scheduled_at"),  # in the past
+            ({"scheduled_at": "2030-01-01T00:00:00Z", "timezone": "Mars/Olympus"}, "timezone"),  # unknown zone
+            ({"scheduled_at": "2030-01-01T00:00:00Z", "rrule": "FREQ=SOMETIMES"}, "rrule"),  # invalid rule
+            ({"scheduled_at": "2030-01-01T00:00:00Z", "rrule": "BYDAY=MO"}, "rrule"),  # rule without FREQ
+            ({"content": {"text": "   "}}, "content"),  # empty content
+            ({"content": {"text": "x" * 10_001}}, "content.text"),  # over the sandbox's limit
+            ({"channel_ids": ["not-a-uuid"]}, "channel_ids.0"),  # bad UUID
+            ({"scheduled_at": "next tuesday"}, "scheduled_at"),  # not a time
+            ({"content": {"text": "x", "media": [{"type": "gif", "url": "https://a.b/c"}]}}, "content.media.0.type"),
+            ({"content": {"text": "x", "platforms": {"myspace": {"text": "y"}}}}, "content.platforms.myspace"),
+            ({"scheduled_at": "2030-01-01T00:00:00Z", "channel_ids": []}, "channel_ids"),  # scheduled, no channel
+        ],
+    )
+    async def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(self, client, alice, body, field):
+        channel = await sandbox_channel(client, alice)
+        payload = {"content": {"text": "hi"}, "channel_ids": [channel["id"]], **body}
+        response = await client.post("/api/v1/posts", json=payload, headers=alice.headers)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["field"] == field and error["message"] and error["code"]
+        listed = await client.get("/api/v1/posts", headers=alice.headers)
+        assert listed.json()["total"] == 0
+
+    async def test_someone_elses_channel_is_rejected(self, client, alice, bob):
+        theirs = await sandbox_channel(client, bob)
+        response = await create(client, alice, [theirs["id"]], scheduled_at=future().isoformat())
+        assert response.status_code == 422 and response.json()["error"]["field"] == "channel_ids"
+
+    async def test_platform_override_is_validated_too(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        response = await create(client, alice, [channel["id"]],
+                                content={"text": "ok", "platforms": {"sandbox": {"text": "x" * 10_001}}})
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "content.platforms.sandbox.text"
+
+
+class TestReadAndList:
+    async def test_another_users_post_is_404(self, client, alice, bob):
+        post = (await create(client, alice, [(await sandbox_channel(client, alice))["id"]])).json()
+        for method, path in [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/runs"), ("POST", "/schedule")]:
+            response = await client.request(method, f"/api/v1/posts/{post['id']}{path}", headers=bob.headers,
+                                            json={"content": {"text": "x"}} if method == "PATCH" else None)
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["error"]["code"] == "not_found"
+
+    async def test_list_filters_and_paginates(self, client, alice, bob):
+        channel = await sandbox_channel(client, alice)
+        await create(client, bob, [(await sandbox_channel(client, bob))["id"]])
+        soon = (await create(client, alice, [channel["id"]], scheduled_at=future(hours=1).isoformat())).json()
+        later = (await create(client, alice, [channel["id"]], scheduled_at=future(days=3).isoformat())).json()
+        draft = (await create(client, alice, [channel["id"]])).json()
+
+        page = (await client.get("/api/v1/posts?limit=2", headers=alice.headers)).json()
+        assert page["total"] == 3 and page["limit"] == 2 and page["offset"] == 0
+        assert [p["id"] for p in page["items"]] == [draft["id"], later["id"]]
+        page2 = (await client.get("/api/v1/posts?limit=2&offset=2", headers=alice.headers)).json()
+        assert [p["id"] for p in page2["items"]] == [soon["id"]]
+        scheduled = (await client.get("/api/v1/posts?status=scheduled", headers=alice.headers)).json()
+        assert {p["id"] for p in scheduled["items"]} == {soon["id"], later["id"]}
+        both = (await client.get("/api/v1/posts?status=scheduled,draft", headers=alice.headers)).json()
+        assert both["total"] == 3
+        ranged = await client.get("/api/v1/posts", headers=alice.headers,
+                                  params={"from": future(days=2).isoformat(), "to": future(days=4).isoformat()})
+        assert [p["id"] for p in ranged.json()["items"]] == [later["id"]]
+        by_channel = await client.get(f"/api/v1/posts?channel_id={channel['id']}&platform=sandbox", headers=alice.headers)
+        assert by_channel.json()["total"] == 3
+
+    async def test_updated_since_returns_only_changed_posts(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        first = (await create(client, alice, [channel["id"]])).json()
+        second = (await create(client, alice, [channel["id"]])).json()
+        mark = second["updated_at"]
+        edited = await client.patch(f"/api/v1/posts/{first['id']}", json={"content": {"text": "edited"}},
+                                    headers=alice.headers)
+        changed = await client.get("/api/v1/posts", params={"updated_since": edited.json()["updated_at"]},
+                                   headers=alice.headers)
+        assert [p["id"] for p in changed.json()["items"]] == [first["id"]]
+        assert (await client.get("/api/v1/posts", params={"updated_since": mark}, headers=alice.headers)).json()["total"] == 2
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"), ("status=lost", "status"),
+         ("channel_id=zzz", "channel_id"), ("from=yesterday", "from"), ("updated_since=2030-01-01T00:00:00", "updated_since")],
+    )
+    async def test_bad_list_query_is_a_422(self, client, alice, query, field):
+        response = await client.get(f"/api/v1/posts?{query}", headers=alice.headers)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field
+
+    async def test_bad_post_id_is_a_422(self, client, alice):
+        response = await client.get("/api/v1/posts/123", headers=alice.headers)
+        assert response.status_code == 422 and response.json()["error"]["field"] == "post_id"
+
+    async def test_statistics_count_by_status_and_platform(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        await create(client, alice, [channel["id"]])
+        await create(client, alice, [channel["id"]], scheduled_at=future().isoformat())
+        stats = (await client.get("/api/v1/posts/statistics", headers=alice.headers)).json()
+        assert stats == {"total": 2, "by_status": {"draft": 1, "scheduled": 1},
+                         "by_platform": {"sandbox": {"targets": 2, "pending": 2}}}
+
+
+class TestEdit:
+    async def test_patch_and_put_change_only_what_is_sent(self, client, alice):
+        a, b = await sandbox_channel(client, alice, "a"), await sandbox_channel(client, alice, "b")
+        post = (await create(client, alice, [a["id"]], scheduled_at=future().isoformat())).json()
+        patched = await client.patch(f"/api/v1/posts/{post['id']}", headers=alice.headers,
+                                     json={"content": {"text": "v2"}, "channel_ids": [a["id"], b["id"]]})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["content"]["text"] == "v2" and patched.json()["scheduled_at"] == post["scheduled_at"]
+        assert sorted(t["channel_id"] for t in patched.json()["targets"]) == sorted([a["id"], b["id"]])
+        put = await client.put(f"/api/v1/posts/{post['id']}", headers=alice.headers,
+                               json={"timezone": "Asia/Tokyo", "rrule": "FREQ=DAILY"})
+        assert put.status_code == 200
+        assert put.json()["timezone"] == "Asia/Tokyo" and put.json()["content"]["text"] == "v2"
+        assert put.json()["rrule"] == "FREQ=DAILY"
+
+    async def test_clearing_the_time_makes_a_draft(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        post = (await create(client, alice, [channel["id"]], scheduled_at=future().isoformat())).json()
+        response = await client.patch(f"/api/v1/posts/{post['id']}", json={"scheduled_at": None}, headers=alice.headers)
+        assert response.json()["status"] == "draft" and response.json()["scheduled_at"] is None
+
+    async def test_moving_a_scheduled_post_into_the_past_is_refused(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        post = (await create(client, alice, [channel["id"]], scheduled_at=future().isoformat())).json()
+        response = await client.patch(f"/api/v1/posts/{post['id']}", json={"scheduled_at": "2001-01-01T00:00:00Z"},
+                                      headers=alice.headers)
+        assert response.status_code == 422 and response.json()["error"]["field"] == "scheduled_at"
+        assert (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json() == post
+
+    async def test_published_post_cannot_be_edited_or_deleted(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        post = (await create(client, alice, [channel["id"]], scheduled_at=future(seconds=1).isoformat())).json()
+        await client.patch(f"/api/v1/posts/{post['id']}", json={"scheduled_at": future(seconds=-5).isoformat()},
+                           headers=alice.headers)
+        assert (await client.post("/api/v1/cron/publish-scheduled", headers=CRON)).json()["published"] == 1
+        for response in (
+            await client.patch(f"/api/v1/posts/{post['id']}", json={"content": {"text": "x"}}, headers=alice.headers),
+            await client.delete(f"/api/v1/posts/{post['id']}", headers=alice.headers),
+            await client.post(f"/api/v1/posts/{post['id']}/unschedule", headers=alice.headers),
+        ):
+            assert response.status_code == 409
+            assert "published" in response.json()["error"]["message"]
+
+    async def test_delete_then_gone(self, client, alice):
+        post = (await create(client, alice, [(await sandbox_channel(client, alice))["id"]])).json()
+        assert (await client.delete(f"/api/v1/posts/{post['id']}", headers=alice.headers)).status_code == 204
+        assert (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).status_code == 404
+
+    async def test_schedule_and_unschedule(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        draft = (await create(client, alice, [channel["id"]])).json()
+        missing_time = await client.post(f"/api/v1/posts/{draft['id']}/schedule", headers=alice.headers)
+        assert missing_time.status_code == 422 and missing_time.json()["error"]["field"] == "scheduled_at"
+        scheduled = await client.post(f"/api/v1/posts/{draft['id']}/schedule", headers=alice.headers,
+                                      json={"scheduled_at": "2031-03-30T09:00:00", "timezone": "Europe/London"})
+        assert scheduled.status_code == 200, scheduled.text
+        assert scheduled.json()["status"] == "scheduled"
+        assert scheduled.json()["scheduled_at"] == "2031-03-30T08:00:00+00:00"  # BST
+        unscheduled = await client.post(f"/api/v1/posts/{draft['id']}/unschedule", headers=alice.headers)
+        assert unscheduled.json()["status"] == "draft"
+        again = await client.post(f"/api/v1/posts/{draft['id']}/unschedule", headers=alice.headers)
+        assert again.status_code == 409
+
+
+class TestRuns:
+    async def test_runs_history_lists_each_attempt(self, client, alice):
+        ok = await sandbox_channel(client, alice, "ok")
+        broken = await sandbox_channel(client, alice, "broken", metadata={"fail": "permanent"})
+        post = (await create(client, alice, [ok["id"], broken["id"]], scheduled_at=future(seconds=1).isoformat())).json()
+        await client.patch(f"/api/v1/posts/{post['id']}", json={"scheduled_at": future(seconds=-1).isoformat()},
+                           headers=alice.headers)
+        summary = (await client.post("/api/v1/cron/publish-scheduled", headers=CRON)).json()
+        assert summary["partial"] == 1
+        after = (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()
+        assert after["status"] == "partial" and "sandbox" in after["error"]
+        runs = (await client.get(f"/api/v1/posts/{post['id']}/runs", headers=alice.headers)).json()["items"]
+        assert sorted(r["outcome"] for r in runs) == ["permanent", "published"]
+        failed = next(r for r in runs if r["outcome"] == "permanent")
+        assert failed["error_code"] == "sandbox_permanent" and failed["attempt"] == 1

@@ -1,0 +1,121 @@
+"""The publish run on each store: exactly once under overlap, budgeted, and honest about failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from uuid import UUID
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from services.domain.models import Content, PostStatus, TargetStatus
+from services.platforms.sandbox import SandboxPlatform
+from services.publishing.run import RunLimits, publish_due
+from services.security.crypto import TokenCipher
+from services.store.base import NewChannel, NewPost, PostFilter
+
+CIPHER = TokenCipher([Fernet.generate_key().decode()])
+
+
+class SlowSandbox(SandboxPlatform):
+    """The sandbox with platform latency, so that overlapping runs really overlap."""
+
+    def __init__(self, outbox, delay: float):
+        super().__init__(outbox)
+        self.delay = delay
+
+    async def publish(self, request, http):
+        await asyncio.sleep(self.delay)
+        return await super().publish(request, http)
+
+
+async def seed(harness, *, posts: int, channels: int = 1, metadata=None, due=None):
+    store, user = harness.store, harness.new_user()
+    now = datetime.now(timezone.utc)
+    made = [
+        await store.create_channel(user, NewChannel(platform="sandbox", account_id=f"acct-{i}", name=f"c{i}",
+                                                    credentials_encrypted=CIPHER.encrypt({"access_token": "t"}),
+                                                    metadata=metadata or {}))
+        for i in range(channels)
+    ]
+    for i in range(posts):
+        await store.create_post(user, NewPost(
+            content=Content(text=f"post {i}"), channel_ids=tuple(c.id for c in made), status=PostStatus.SCHEDULED,
+            scheduled_at=(due or now) - timedelta(seconds=posts - i)))
+    return user, now
+
+
+async def run(store, *, now, limits=RunLimits(), delay=0.0, monotonic=None):
+    async with httpx.AsyncClient() as http:
+        kwargs = {"monotonic": monotonic} if monotonic else {}
+        return await publish_due(store, {"sandbox": SlowSandbox(store, delay)}, CIPHER, http, limits,
+                                 trigger="manual", now=now, **kwargs)
+
+
+async def test_overlapping_runs_never_publish_a_post_twice(harness):
+    user, now = await seed(harness, posts=24, channels=2)
+    stores = [harness.store, harness.another_store()]
+    limits = RunLimits(max_posts=10, concurrency=4)
+    summaries = await asyncio.gather(*(run(s, now=now, limits=limits, delay=0.01) for s in stores))
+    summaries += await asyncio.gather(*(run(s, now=now, limits=limits, delay=0.01) for s in stores))
+
+    claimed = [p["id"] for s in summaries for p in s.posts]
+    assert len(claimed) == len(set(claimed)) == 24
+    outbox = await harness.store.list_outbox(user, limit=200)
+    per_target = Counter(e.target_id for e in outbox)
+    assert len(per_target) == 48 and set(per_target.values()) == {1}
+    page = await harness.store.list_posts(user, PostFilter(limit=100))
+    assert {p.status for p in page.items} == {PostStatus.PUBLISHED}
+
+
+async def test_calls_that_cannot_finish_inside_the_budget_are_not_started(harness):
+    user, now = await seed(harness, posts=3)
+    clock = iter([0.0] + [100.0] * 50)  # the run starts, then the budget is already spent
+    summary = await run(harness.store, now=now, limits=RunLimits(budget_seconds=50, request_timeout=30),
+                        monotonic=lambda: next(clock))
+    assert summary.claimed == 3 and summary.not_started == 3 and summary.remaining_due == 3
+    assert await harness.store.list_outbox(user) == []
+    post = (await harness.store.list_posts(user, PostFilter())).items[0]
+    assert post.status is PostStatus.SCHEDULED
+    assert [(t.status, t.attempts) for t in post.targets] == [(TargetStatus.PENDING, 0)]
+    assert await harness.store.list_runs(user, post.id) == []
+    # The next run, with time to spare, publishes them.
+    assert (await run(harness.store, now=now)).published == 3
+
+
+async def test_transient_failures_retry_with_backoff_then_fail(harness):
+    user, now = await seed(harness, posts=1, metadata={"fail": "transient"})
+    limits = RunLimits(max_retries=2, retry_base_seconds=60)
+    first = await run(harness.store, now=now, limits=limits)
+    assert first.retry_scheduled == 1 and first.failed == 0
+    [entry] = first.posts
+    retry_at = datetime.fromisoformat(entry["next_attempt_at"])
+    assert timedelta(seconds=48) <= retry_at - now <= timedelta(seconds=72)  # 60 s +-20%
+    assert (await run(harness.store, now=now + timedelta(seconds=30), limits=limits)).claimed == 0  # not yet
+    second = await run(harness.store, now=now + timedelta(seconds=80), limits=limits)
+    assert second.retry_scheduled == 1
+    third = await run(harness.store, now=now + timedelta(hours=1), limits=limits)
+    assert third.failed == 1
+    post = await harness.store.get_post(user, UUID(entry["id"]))
+    assert post.status is PostStatus.FAILED and post.targets[0].attempts == 3
+    assert [r.attempt for r in await harness.store.list_runs(user, post.id)] == [1, 2, 3]
+
+
+async def test_a_lost_answer_is_held_for_review_not_resent(harness):
+    user, now = await seed(harness, posts=1, metadata={"fail": "unknown"})
+    summary = await run(harness.store, now=now)
+    assert summary.needs_review == 1
+    post = await harness.store.get_post(user, UUID(summary.posts[0]["id"]))
+    assert post.status is PostStatus.NEEDS_REVIEW and post.targets[0].status is TargetStatus.UNKNOWN
+    assert (await run(harness.store, now=now + timedelta(days=1))).claimed == 0
+
+
+@pytest.mark.parametrize("posts", [0, 3])
+async def test_every_run_leaves_a_heartbeat(harness, posts):
+    _, now = await seed(harness, posts=posts)
+    summary = await run(harness.store, now=now)
+    last = await harness.store.last_cron_run()
+    assert last.id == summary.run_id and last.claimed == posts and last.published == posts

@@ -1,0 +1,56 @@
+"""Wall-clock times in a zone, and RRULE instances that keep local time across DST."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from services.errors import ValidationError
+from services.scheduling.recurrence import next_occurrence, parse_rule, to_utc, zone
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("wall", "tz", "expected"),
+    [
+        (datetime(2030, 1, 15, 10, 0), "Europe/Berlin", datetime(2030, 1, 15, 9, 0, tzinfo=UTC)),  # CET +1
+        (datetime(2030, 7, 15, 10, 0), "Europe/Berlin", datetime(2030, 7, 15, 8, 0, tzinfo=UTC)),  # CEST +2
+        (datetime(2026, 3, 29, 2, 30), "Europe/Berlin", datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),  # gap: 03:30 CEST
+        (datetime(2026, 10, 25, 2, 30), "Europe/Berlin", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),  # ambiguous: first
+        (datetime(2030, 1, 15, 10, 0, tzinfo=UTC), "Asia/Tokyo", datetime(2030, 1, 15, 10, 0, tzinfo=UTC)),  # aware
+    ],
+)
+def test_to_utc_reads_naive_times_in_the_zone(wall, tz, expected):
+    assert to_utc(wall, tz) == expected
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "", " UTC", "../etc/passwd", "Europe/"])
+def test_unknown_zones_are_rejected_with_the_field(name):
+    with pytest.raises(ValidationError) as err:
+        zone(name)
+    assert err.value.field == "timezone"
+
+
+def test_daily_rule_keeps_local_time_across_spring_forward():
+    start = to_utc(datetime(2026, 3, 28, 10, 0), "Europe/Berlin")  # Saturday, CET
+    nxt = next_occurrence("FREQ=DAILY", start=start, tz_name="Europe/Berlin", after=start)
+    assert nxt == datetime(2026, 3, 29, 8, 0, tzinfo=UTC)  # 10:00 CEST
+
+
+def test_count_ends_the_series():
+    start = to_utc(datetime(2030, 1, 1, 9, 0), "UTC")
+    assert next_occurrence("FREQ=DAILY;COUNT=2", start=start, tz_name="UTC", after=start) is not None
+    second = datetime(2030, 1, 2, 9, 0, tzinfo=UTC)
+    assert next_occurrence("FREQ=DAILY;COUNT=2", start=start, tz_name="UTC", after=second) is None
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["", "FREQ=SOMETIMES", "BYDAY=MO", "FREQ=DAILY;UNTIL=20000101T000000Z", "FREQ=DAILY\nFREQ=WEEKLY", "X" * 600],
+)
+def test_invalid_rules_are_rejected(rule):
+    with pytest.raises(ValidationError) as err:
+        parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")
+    assert err.value.field == "rrule"

@@ -1,0 +1,132 @@
+"""Run Herald locally on the embedded default: SQLite file, sandbox platform, no accounts anywhere.
+
+Development mode lives only here: it makes (and keeps, in .herald-local.json) a JWT secret, a
+cron secret and an encryption key, prints a ready token for a demo user, and runs a ticker that
+plays the external cron every minute so scheduled posts really publish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+STATE = ROOT / ".herald-local.json"
+
+
+def local_secrets() -> dict:
+    if STATE.exists():
+        return json.loads(STATE.read_text())
+    state = {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "cron_secret": secrets.token_urlsafe(32),
+        "encryption_key": Fernet.generate_key().decode(),
+        "demo_user_id": str(uuid.uuid4()),
+    }
+    STATE.write_text(json.dumps(state, indent=2))
+    STATE.chmod(0o600)
+    return state
+
+
+async def tick_forever(base: str, cron_secret: str, every: float) -> None:
+    """Play the external cron: call the publish endpoint every ``every`` seconds, like cron-job.org."""
+    headers = {"X-Cron-Secret": cron_secret, "X-Herald-Trigger": "local"}
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        await asyncio.sleep(2)
+        while True:
+            try:
+                summary = (await http.post("/api/v1/cron/publish-scheduled", headers=headers)).json()
+                if summary.get("processed"):
+                    print(f"[ticker] claimed {summary['processed']}: published {summary['published']}, "
+                          f"failed {summary['failed']}, retrying {summary['retry_scheduled']}", flush=True)
+            except (httpx.HTTPError, ValueError) as exc:
+                print(f"[ticker] cron call failed: {exc}", flush=True)
+            await asyncio.sleep(every)
+
+
+async def demo_channel(user_id: str) -> str:
+    """The demo user's sandbox channel, created on first start so the first curl can schedule."""
+    from services.channels import ChannelInput, connect_channel
+    from services.domain.models import User
+    from services.platforms.registry import build_platforms
+    from services.security.crypto import TokenCipher
+    from services.store.sqlite import SqliteStore
+
+    store = SqliteStore(os.environ["HERALD_SQLITE_PATH"])
+    try:
+        user = User(id=uuid.UUID(user_id))
+        existing = [c for c in await store.list_channels(user) if c.platform == "sandbox"]
+        if existing:
+            return str(existing[0].id)
+        cipher = TokenCipher(os.environ["HERALD_ENCRYPTION_KEYS"].split(","))
+        channel = await connect_channel(
+            store, build_platforms(outbox=store, public_url=os.environ["HERALD_PUBLIC_URL"]), cipher, user,
+            ChannelInput(platform="sandbox", name="Local sandbox", account_id="local-sandbox",
+                         credentials={"access_token": "placeholder"}),
+        )
+        return str(channel.id)
+    finally:
+        store.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--tick", type=float, default=60.0, help="seconds between cron calls (default 60)")
+    args = parser.parse_args()
+
+    state = local_secrets()
+    base = f"http://{args.host}:{args.port}"
+    os.environ.setdefault("HERALD_STORE", "sqlite")
+    os.environ.setdefault("HERALD_SQLITE_PATH", str(ROOT / "herald.db"))
+    os.environ.setdefault("SUPABASE_JWT_SECRET", state["jwt_secret"])
+    os.environ.setdefault("CRON_SECRET", state["cron_secret"])
+    os.environ.setdefault("HERALD_ENCRYPTION_KEYS", state["encryption_key"])
+    os.environ.setdefault("HERALD_PUBLIC_URL", base)
+    os.environ.setdefault("CORS_ORIGINS", "http://localhost:3000")
+
+    from api.factory import create_app
+    from services.security.jwt import issue_token
+
+    app = create_app()
+    token = issue_token(state["demo_user_id"], os.environ["SUPABASE_JWT_SECRET"], ttl_seconds=30 * 86400)
+    channel_id = await demo_channel(state["demo_user_id"])
+    print(f"""
+Herald is running at {base}  (API docs: {base}/docs)
+  store:        {os.environ['HERALD_STORE']} ({os.environ.get('HERALD_SQLITE_PATH')})
+  demo user:    {state['demo_user_id']}
+  cron secret:  {os.environ['CRON_SECRET']}
+  ticker:       calls the publish endpoint every {args.tick:g} s
+
+  sandbox channel for the demo user: {channel_id}
+
+Try it (the token is valid for 30 days): schedule a post a minute from now, then watch it publish.
+  export TOKEN={token}
+  curl -s -X POST {base}/api/v1/posts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"content":{{"text":"Hello from Herald"}},"channel_ids":["{channel_id}"],"scheduled_at":"'$(date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)'"}}'
+  curl -s {base}/api/v1/posts -H "Authorization: Bearer $TOKEN"              # status: scheduled, then published
+  curl -s {base}/api/v1/sandbox/outbox -H "Authorization: Bearer $TOKEN"     # what the sandbox published
+""", flush=True)
+
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    ticker = asyncio.create_task(tick_forever(base, os.environ["CRON_SECRET"], args.tick))
+    try:
+        await server.serve()
+    finally:
+        ticker.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

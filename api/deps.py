@@ -51,7 +51,9 @@ async def get_runtime(request: Request) -> Runtime:
                 cipher=TokenCipher(settings.herald_encryption_keys),
                 verifier=TokenVerifier(secret=settings.supabase_jwt_secret, supabase_url=settings.supabase_url, http=http),
                 http=http,
-                platforms=build_platforms(outbox=store, public_url=public_url),
+                platforms=build_platforms(outbox=store, public_url=public_url,
+                                          allow_private=settings.herald_allow_private_hosts,
+                                          base_urls=settings.platform_base_urls),
             )
     return app.state.runtime
 

@@ -75,6 +75,7 @@ async def demo_channel(user_id: str) -> str:
             store, build_platforms(outbox=store, public_url=os.environ["HERALD_PUBLIC_URL"]), cipher, user,
             ChannelInput(platform="sandbox", name="Local sandbox", account_id="local-sandbox",
                          credentials={"access_token": "placeholder"}),
+            http=None,
         )
         return str(channel.id)
     finally:

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import httpx
+
 from services.domain.models import Channel, User
 from services.errors import ValidationError
-from services.platforms.base import Platform
+from services.platforms.base import Platform, PlatformError
 from services.platforms.registry import platform_named
 from services.security.crypto import TokenCipher
 from services.store.base import NewChannel, Store
@@ -26,12 +28,22 @@ class ChannelInput:
 
 
 async def connect_channel(
-    store: Store, platforms: dict[str, Platform], cipher: TokenCipher, user: User, data: ChannelInput
+    store: Store, platforms: dict[str, Platform], cipher: TokenCipher, user: User, data: ChannelInput,
+    *, http: httpx.AsyncClient,
 ) -> Channel:
+    """Check the credentials (with the platform itself where it can tell), encrypt them, store the channel."""
     platform = platform_named(platforms, data.platform)
     for name in platform.required_credentials:
         if not data.credentials.get(name):
             raise ValidationError(f"{data.platform} channels need credentials.{name}", field=f"credentials.{name}")
+    verify = getattr(platform, "verify", None)
+    if verify is not None:
+        try:
+            await verify(data.credentials, data.metadata, http)
+        except PlatformError as exc:
+            # A wrong token is a 422 now, not a failed post next week.
+            raise ValidationError(f"{data.platform}: {exc.message}", code=exc.code,
+                                  field=exc.details.get("field", "credentials")) from exc
     secret = {k: v for k, v in data.credentials.items() if v is not None}
     return await store.create_channel(
         user,

@@ -169,12 +169,12 @@ async def _owned_channels(store: Store, user: User, ids: tuple[UUID, ...], *, re
 def _check_content(platforms: dict[str, Platform], content: Content, channels: list[Channel]) -> None:
     for name in content.platforms:
         platform_named(platforms, name, field=f"content.platforms.{name}")
-    for platform_name in dict.fromkeys(c.platform for c in channels):
-        platform = platform_named(platforms, platform_name, field="channel_ids")
-        problems = platform.validate(content.for_platform(platform_name))
+    for channel in channels:
+        platform = platform_named(platforms, channel.platform, field="channel_ids")
+        problems = platform.validate(content.for_platform(channel.platform), channel.metadata)
         if problems:
             first = problems[0]
             field = first.field
-            if platform_name in content.platforms and first.field.startswith("content."):
-                field = f"content.platforms.{platform_name}.{first.field.removeprefix('content.')}"
+            if channel.platform in content.platforms and first.field.startswith("content."):
+                field = f"content.platforms.{channel.platform}.{first.field.removeprefix('content.')}"
             raise ValidationError(first.message, code="content_rejected", field=field)

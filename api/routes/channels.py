@@ -23,7 +23,7 @@ async def create_channel(body: ChannelCreate, user: CurrentUser, rt: RuntimeDep)
     creds = body.credentials.model_dump(exclude={"expires_at"}, exclude_none=True)
     data = channels.ChannelInput(platform=body.platform, name=body.name, account_id=body.account_id,
                                  credentials=creds, metadata=body.metadata, expires_at=body.credentials.expires_at)
-    return ChannelOut.of(await channels.connect_channel(rt.store, rt.platforms, rt.cipher, user, data))
+    return ChannelOut.of(await channels.connect_channel(rt.store, rt.platforms, rt.cipher, user, data, http=rt.http))
 
 
 @router.get("", response_model=ChannelListOut, responses=ERRORS)

@@ -2,7 +2,14 @@
 
 An adapter knows HTTP (httpx) and its platform; it knows nothing of stores. Every failure leaves
 an adapter as a ``PlatformError`` carrying an ``Outcome``, so the publish run can decide what to
-do without knowing the platform.
+do without knowing the platform:
+
+    Outcome.PUBLISHED     (not an error: ``publish`` returned ``Published``)
+    Outcome.TRANSIENT     5xx, connection refused, a timeout on a request that is safe to repeat
+    Outcome.RATE_LIMITED  429 or the platform's own quota code; ``retry_after_seconds`` when known
+    Outcome.AUTH          expired or revoked token: the run refreshes once, else "reconnect"
+    Outcome.PERMANENT     content rejected, bad configuration, other 4xx: fail now, say why
+    Outcome.UNKNOWN       the request may have been applied but the answer was lost
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ class PublishRequest:
     credentials: dict[str, Any]  #: decrypted; never log
     #: stable per target across retries; adapters send it where the platform honours one
     idempotency_key: str
+    #: time.monotonic() value after which the adapter must not start another request (polling)
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,23 @@ class Published:
     platform_post_id: str
     url: str | None = None
     http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """New credentials after a refresh: the whole credentials object, to be stored atomically."""
+
+    credentials: dict[str, Any]
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Who a set of credentials belongs to, as the platform says (checked when connecting)."""
+
+    account_id: str
+    name: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,8 +93,41 @@ class Platform(Protocol):
     #: credential fields a channel of this platform must provide
     required_credentials: tuple[str, ...]
 
-    def validate(self, content: Content) -> list[Problem]:
-        """What this platform would reject in ``content``; empty when it would accept it."""
+    def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
+        """What this platform would reject in ``content`` (for a channel with ``metadata``); [] if fine.
+
+        Pure: no I/O. Counts text the platform's own way and checks media count, types and
+        required media. Messages start with the platform name and give the limit.
+        """
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
         """Publish, or raise PlatformError with the outcome class."""
+
+
+class RefreshablePlatform(Platform, Protocol):
+    async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
+        """Exchange the refresh token (or equivalent) for new credentials; PlatformError(AUTH) if refused."""
+
+
+class ReconcilingPlatform(Platform, Protocol):
+    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
+        """Find the post a lost answer may have created: Published if live, None if certainly not."""
+
+
+class VerifyingPlatform(Platform, Protocol):
+    async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
+        """Check credentials against the platform at connection time; PlatformError if refused."""
+
+
+class OAuthPlatform(Platform, Protocol):
+    """Platforms connected through OAuth 2.0 (authorization code, with PKCE where required)."""
+
+    uses_pkce: bool
+
+    def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
+        """Where to send the user to grant access."""
+
+    async def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str | None, http: httpx.AsyncClient
+    ) -> tuple[TokenSet, AccountInfo]:
+        """Trade the callback's code for tokens, and read who they belong to."""

@@ -32,7 +32,7 @@ class SandboxPlatform:
         self._outbox = outbox
         self._public_url = public_url.rstrip("/")
 
-    def validate(self, content: Content) -> list[Problem]:
+    def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []
         if not content.text.strip() and not content.media:
             problems.append(Problem("content.text", "sandbox: a post needs text or media"))

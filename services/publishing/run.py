@@ -156,7 +156,7 @@ async def _publish_all(
             async with gate:
                 if monotonic() + limits.request_timeout > deadline:
                     return  # cannot finish inside the budget: leave it (and the rest of this channel) for the next run
-                attempts[target.id] = await _publish_one(c, target, platforms, cipher, http, limits)
+                attempts[target.id] = await _publish_one(c, target, platforms, cipher, http, limits, deadline)
 
     await asyncio.gather(*(drain(queue) for queue in by_channel.values()))
     return attempts
@@ -169,6 +169,7 @@ async def _publish_one(
     cipher: TokenCipher,
     http: httpx.AsyncClient,
     limits: RunLimits,
+    deadline: float,
 ) -> _Attempt:
     post = claimed.post
     started = clock.utcnow()
@@ -186,7 +187,7 @@ async def _publish_one(
             scheduled_at=post.scheduled_at, timezone=post.timezone, channel_id=channel.id,
             account_id=channel.account_id, metadata=channel.metadata,
             credentials=cipher.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {},
-            idempotency_key=f"herald-{target.id}",
+            idempotency_key=f"herald-{target.id}", deadline=deadline,
         )
         # A hard stop a little past the adapter's own timeouts: whatever it sent, we cannot tell.
         done = await asyncio.wait_for(platform.publish(request, http), timeout=limits.request_timeout + 1)

@@ -81,3 +81,16 @@ async def test_deleting_an_unused_channel_drops_it_from_drafts(client, alice):
     assert (await client.delete(f"/api/v1/channels/{drop['id']}", headers=alice.headers)).status_code == 204
     after = (await client.get(f"/api/v1/posts/{draft['id']}", headers=alice.headers)).json()
     assert after["channel_ids"] == [keep["id"]] and after["status"] == "draft"
+
+
+async def test_webhook_channel_url_is_checked_at_connection(client, alice):
+    for url, code in (("http://hooks.example.com/x", "insecure_url"), ("https://127.0.0.1/x", "private_address")):
+        response = await client.post("/api/v1/channels", headers=alice.headers, json={
+            "platform": "webhook", "name": "hook", "account_id": "hook-1", "metadata": {"url": url}})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == {"code": code, "field": "metadata.url",
+                                            "message": response.json()["error"]["message"]}
+    missing = await client.post("/api/v1/channels", headers=alice.headers,
+                                json={"platform": "webhook", "name": "hook", "account_id": "hook-1"})
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "metadata.url"
+    assert (await client.get("/api/v1/channels", headers=alice.headers)).json()["total"] == 0

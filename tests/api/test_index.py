@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import sys
@@ -25,7 +26,16 @@ def index(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray .env is read
     get_settings.cache_clear()
     sys.modules.pop("api.index", None)
-    yield importlib.import_module("api.index")
+    module = importlib.import_module("api.index")
+    yield module
+    # Lambda keeps its event loop and clients between invocations; a test must close them.
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    runtime = module.app.state.runtime
+    if runtime is not None:
+        loop.run_until_complete(runtime.http.aclose())
+        runtime.store.close()
+    loop.close()
+    asyncio.set_event_loop(None)
     sys.modules.pop("api.index", None)
     get_settings.cache_clear()
 

@@ -1,0 +1,129 @@
+"""A loopback platform simulator: a real HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It answers any path. By default every POST is a success after ``latency`` seconds with a JSON
+``{"id", "url"}``; ``script(path, *responses)`` queues answers for a path: a status and body, a
+``Retry-After``, a ``hang`` (no answer until the client gives up), or a ``drop`` (the connection is
+cut after the request arrived, so the client cannot know whether it was applied). It records every
+request and counts them per ``Idempotency-Key``, which is how tests prove nothing was sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float | None = None
+    hang: bool = False  #: never answer (until the server stops)
+    drop: bool = False  #: apply the request, then cut the connection before answering
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Simulator:
+    def __init__(self, *, latency: float = 0.0):
+        self.latency = latency
+        self.requests: list[Received] = []
+        self.by_key: Counter[str] = Counter()
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # --- control ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def script(self, path: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[path].extend(replies)
+
+    def received(self, path: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def start(self) -> Simulator:
+        config = uvicorn.Config(self._app, host="127.0.0.1", port=0, log_level="critical", lifespan="off", interface="asgi3",
+                                timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="platform-simulator", daemon=True)
+        self._thread.start()
+        for _ in range(500):
+            if self._server.started and self._server.servers:
+                self.port = self._server.servers[0].sockets[0].getsockname()[1]
+                return self
+            threading.Event().wait(0.01)
+        raise RuntimeError("the platform simulator did not start")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the ASGI app -------------------------------------------------------------------------
+
+    async def _app(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        with self._lock:
+            self.requests.append(Received(scope["method"], scope["path"], headers, body))
+            if "idempotency-key" in headers:
+                self.by_key[headers["idempotency-key"]] += 1
+            queue = self._scripts.get(scope["path"])
+            reply = queue.popleft() if queue else Reply()
+        delay = self.latency if reply.delay is None else reply.delay
+        if reply.hang:
+            await asyncio.sleep(3600)
+        if delay:
+            await asyncio.sleep(delay)
+        if reply.drop:
+            # Promise a body, then fail: uvicorn cuts the connection and the client sees no answer.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+            raise ConnectionAbortedError("simulated drop")
+        payload = reply.body if reply.body is not None else (
+            {"id": str(uuid.uuid4()), "url": f"{self.url}/posts/{uuid.uuid4()}"} if reply.status < 300 else {"error": "simulated"}
+        )
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        await send({"type": "http.response.start", "status": reply.status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+            *[(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]]})
+        await send({"type": "http.response.body", "body": raw})

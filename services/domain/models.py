@@ -126,6 +126,8 @@ class Post:
     series_id: UUID | None = None
     parent_post_id: UUID | None = None
     published_at: datetime | None = None
+    #: when the series' first occurrence was due: the rule's anchor (COUNT counts from it)
+    series_start_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class ClaimedPost:
     post: Post
     lease_id: UUID
     channels: dict[UUID, Channel]
+    #: targets whose platform call may have been sent by a run that died (recovered lease)
+    maybe_sent: frozenset[UUID] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class Claim:
     """What one claim returned: the leased posts and what the claim recovered from dead runs."""
 
     posts: tuple[ClaimedPost, ...]
-    recovered: tuple[UUID, ...] = ()  #: posts whose lease had expired, now needs_review
+    recovered: tuple[UUID, ...] = ()  #: posts whose lease had expired, re-leased to this run
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ class TargetResult:
     http_status: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,10 @@ class PostResult:
     error: str | None
     targets: tuple[TargetResult, ...]
     next_attempt_at: datetime | None = None
+    #: for a finished occurrence of a series: when the next one is due (None: the series ended)
+    next_occurrence_at: datetime | None = None
+    #: targets marked sending whose call was never started: back to pending, untouched
+    released: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,3 +233,11 @@ class OutboxEntry:
     text: str
     media: tuple[Media, ...]
     published_at: datetime
+
+
+@dataclass(frozen=True)
+class CronHealth:
+    last_run: CronRun | None
+    due_now: int
+    oldest_due_at: datetime | None
+    stuck: int  #: publishing posts whose lease expired (a run died; the next run recovers them)

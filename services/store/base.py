@@ -22,6 +22,7 @@ from services.domain.models import (
     Channel,
     Claim,
     Content,
+    CronHealth,
     CronRun,
     OutboxEntry,
     Post,
@@ -76,6 +77,8 @@ class PostChanges:
     timezone: str = UNSET
     rrule: str | None = UNSET
     status: PostStatus = UNSET
+    #: the content edit is for this occurrence only: later occurrences keep the series' content
+    occurrence_only: bool = UNSET
 
     def values(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNSET}
@@ -89,6 +92,7 @@ class PostFilter:
     scheduled_from: datetime | None = None
     scheduled_to: datetime | None = None
     updated_since: datetime | None = None
+    recurring: bool | None = None  #: only posts with (True) or without (False) an rrule
     limit: int = 50
     offset: int = 0
 
@@ -133,6 +137,22 @@ class Store(Protocol):
     async def create_post(self, user: User, new: NewPost) -> Post:
         """Store the post and one pending target per channel, atomically."""
 
+    async def create_posts(
+        self, user: User, news: list[NewPost], *, idempotency_key: str | None = None, request_hash: str | None = None
+    ) -> tuple[list[Post], bool]:
+        """Store all the posts or none. With an ``idempotency_key`` the user has used before, store
+        nothing and return the posts that key created and True; ConflictError if that key came with
+        a different ``request_hash``. Returns (posts, replayed).
+        """
+
+    async def resolve_target(
+        self, user: User, post_id: UUID, target_id: UUID, *, published: bool, url: str | None
+    ) -> Post:
+        """Settle an ``unknown`` target by hand (published or failed) and re-derive the post's status.
+
+        ConflictError unless the target is ``unknown``; NotFoundError for a foreign post or target.
+        """
+
     async def get_post(self, user: User, post_id: UUID) -> Post: ...
 
     async def list_posts(self, user: User, query: PostFilter) -> PostPage:
@@ -170,16 +190,37 @@ class Store(Protocol):
         """What the sandbox platform published for the user, newest first."""
 
     # --- the publish run (service role) -------------------------------------------------------
-    async def claim_due_posts(self, *, now: datetime, limit: int, lease_seconds: int) -> Claim:
-        """Lease up to ``limit`` due posts, oldest due first, in one atomic step.
+    async def claim_due_posts(
+        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None
+    ) -> Claim:
+        """Lease up to ``limit`` posts, oldest due first, in one atomic step.
 
-        Due: status ``scheduled`` and ``coalesce(next_attempt_at, scheduled_at) <= now``. Claimed
-        posts become ``publishing`` with a new lease id and ``lease_expires_at = now + lease``;
-        their pending targets become ``publishing``. Overlapping claims never return the same
-        post. A ``publishing`` post whose lease expired before ``now`` is recovered first: its
-        unfinished targets become ``unknown`` and the post ``needs_review`` (its platform calls
-        may have been sent; it is never re-posted blindly).
+        First, posts left ``publishing`` by a run that died (lease expired before ``now``) are
+        re-leased to this run; then due posts (status ``scheduled`` and
+        ``coalesce(next_attempt_at, scheduled_at) <= now``; only ``post_ids`` if given) become
+        ``publishing`` with a new lease id and ``lease_expires_at = now + lease``. Targets stay
+        ``pending`` until ``mark_sending``; every claimed target already in ``publishing`` (marked
+        sending by an earlier run) is reported in ``maybe_sent``: its call may have gone out.
+        Overlapping claims never return the same post.
         """
+
+    async def mark_sending(self, target_ids: list[UUID], *, now: datetime) -> None:
+        """Record that these targets' platform calls are about to start (pending -> publishing).
+
+        A run dying after this leaves them distinguishable from targets it never touched.
+        """
+
+    async def save_channel_credentials(
+        self, channel_id: UUID, credentials_encrypted: str, *, token_expires_at: datetime | None
+    ) -> None:
+        """Persist refreshed tokens at once (a rotated refresh token lost is an account lost)."""
+
+    async def mark_channel_needs_reconnect(self, channel_id: UUID, *, reason: str) -> None: ...
+
+    async def list_due(self, *, now: datetime, limit: int) -> list[Post]:
+        """What a claim at ``now`` would take, claiming nothing (dry run)."""
+
+    async def cron_health(self, *, now: datetime) -> CronHealth: ...
 
     async def deliver_to_outbox(self, entry: OutboxEntry) -> None:
         """The sandbox platform's 'publish': append to the local outbox."""
@@ -190,6 +231,10 @@ class Store(Protocol):
         """Write target outcomes, runs, activity and post statuses in one atomic step.
 
         A result whose lease the post no longer holds is ignored (another run recovered it).
+        A result's ``released`` targets go back from ``publishing`` to ``pending`` (marked sending but
+        never started); unreported targets are left as they are. A
+        result with ``next_occurrence_at`` creates the series' next post (same content, time
+        zone, rule and live channels; ``parent_post_id`` = this post) exactly once.
         Writes ``cron_run`` when given. Return the number of posts still due at ``now``.
         """
 

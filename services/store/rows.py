@@ -109,6 +109,7 @@ def post_from_row(row: dict[str, Any]) -> Post:
         series_id=_uuid(row.get("series_id")),
         parent_post_id=_uuid(row.get("parent_post_id")),
         published_at=parse_time(row.get("published_at")),
+        series_start_at=parse_time(row.get("series_start_at")),
     )
 
 
@@ -158,7 +159,10 @@ def claim_from_row(row: dict[str, Any]) -> Claim:
     posts = []
     for item in row.get("posts") or ():
         channels = {c.id: c for c in (channel_from_row(ch) for ch in item.get("channels") or ())}
-        posts.append(ClaimedPost(post=post_from_row(item["post"]), lease_id=UUID(str(item["lease_id"])), channels=channels))
+        posts.append(ClaimedPost(
+            post=post_from_row(item["post"]), lease_id=UUID(str(item["lease_id"])), channels=channels,
+            maybe_sent=frozenset(UUID(str(t)) for t in item.get("maybe_sent") or ()),
+        ))
     posts.sort(key=lambda c: (c.post.next_attempt_at or c.post.scheduled_at, str(c.post.id)))
     return Claim(posts=tuple(posts), recovered=tuple(UUID(str(i)) for i in row.get("recovered") or ()))
 
@@ -201,6 +205,8 @@ def results_to_rows(results: list[PostResult]) -> list[dict[str, Any]]:
             "status": r.status.value,
             "error": r.error,
             "next_attempt_at": format_time(r.next_attempt_at),
+            "next_occurrence_at": format_time(r.next_occurrence_at),
+            "released": [str(t) for t in r.released],
             "targets": [
                 {
                     "target_id": str(t.target_id),
@@ -215,6 +221,7 @@ def results_to_rows(results: list[PostResult]) -> list[dict[str, Any]]:
                     "http_status": t.http_status,
                     "error_code": t.error_code,
                     "error_message": t.error_message,
+                    "idempotency_key": t.idempotency_key,
                 }
                 for t in r.targets
             ],

@@ -22,15 +22,17 @@ from services.domain.models import (
     Activity,
     Channel,
     Claim,
+    CronHealth,
     CronRun,
     OutboxEntry,
     Post,
     PostResult,
     PostStatus,
     Run,
+    TargetStatus,
     User,
 )
-from services.domain.transitions import conflict_message
+from services.domain.transitions import conflict_message, derive_post_status
 from services.errors import ConflictError, NotFoundError, ValidationError
 from services.store import rows
 from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, Statistics
@@ -230,20 +232,89 @@ class SqliteStore:
 
     # --- posts --------------------------------------------------------------------------------
 
-    async def create_post(self, user: User, new: NewPost) -> Post:
+    def _insert_post(self, db: sqlite3.Connection, user: User, new: NewPost) -> str:
         post_id = str(uuid.uuid4())
         now = _now()
+        channels = self._owned_channels(db, user, new.channel_ids)
+        recurring = bool(new.rrule)
+        db.execute(
+            "INSERT INTO posts (id, user_id, content, scheduled_at, timezone, rrule, status, series_id,"
+            " series_start_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (post_id, str(user.id), _json(rows.content_to_dict(new.content)), _fmt(new.scheduled_at),
+             new.timezone, new.rrule, new.status.value, post_id if recurring else None,
+             _fmt(new.scheduled_at) if recurring else None, now, now),
+        )
+        self._insert_targets(db, user, post_id, channels)
+        self._log(db, user.id, post_id, "post.created", {"status": new.status.value})
+        return post_id
+
+    async def create_post(self, user: User, new: NewPost) -> Post:
         with self._tx() as db:
-            channels = self._owned_channels(db, user, new.channel_ids)
+            return self._load_post(db, user, UUID(self._insert_post(db, user, new)))
+
+    async def create_posts(
+        self, user: User, news: list[NewPost], *, idempotency_key: str | None = None, request_hash: str | None = None
+    ) -> tuple[list[Post], bool]:
+        with self._tx() as db:
+            if idempotency_key is not None:
+                seen = db.execute(
+                    "SELECT request_hash, post_ids FROM idempotency_keys WHERE user_id = ? AND key = ?",
+                    (str(user.id), idempotency_key),
+                ).fetchone()
+                if seen is not None:
+                    if seen["request_hash"] != request_hash:
+                        raise ConflictError("this Idempotency-Key was used for a different request",
+                                            code="idempotency_key_reused")
+                    found = [self._load_post(db, user, UUID(i)) for i in json.loads(seen["post_ids"])
+                             if db.execute("SELECT 1 FROM posts WHERE id = ?", (i,)).fetchone()]
+                    return found, True
+            ids = []
+            for index, new in enumerate(news):
+                try:
+                    ids.append(self._insert_post(db, user, new))
+                except ValidationError as exc:
+                    if len(news) > 1:
+                        exc.field = f"posts.{index}.{exc.field}"
+                    raise
+            if idempotency_key is not None:
+                db.execute(
+                    "INSERT INTO idempotency_keys (user_id, key, request_hash, post_ids, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (str(user.id), idempotency_key, request_hash, _json(ids), _now()),
+                )
+            return [self._load_post(db, user, UUID(i)) for i in ids], False
+
+    async def resolve_target(
+        self, user: User, post_id: UUID, target_id: UUID, *, published: bool, url: str | None
+    ) -> Post:
+        pid, tid = str(post_id), str(target_id)
+        with self._tx() as db:
+            self._load_post(db, user, post_id)
+            target = db.execute("SELECT status FROM post_targets WHERE id = ? AND post_id = ?", (tid, pid)).fetchone()
+            if target is None:
+                raise NotFoundError("target not found", field="target_id")
+            if target["status"] != "unknown":
+                raise ConflictError(f"only an unknown target can be resolved; this one is {target['status']}",
+                                    code="invalid_state", field="target_id")
+            now = _now()
             db.execute(
-                "INSERT INTO posts (id, user_id, content, scheduled_at, timezone, rrule, status, series_id,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (post_id, str(user.id), _json(rows.content_to_dict(new.content)), _fmt(new.scheduled_at),
-                 new.timezone, new.rrule, new.status.value, post_id if new.rrule else None, now, now),
+                "UPDATE post_targets SET status = ?, platform_post_url = coalesce(?, platform_post_url),"
+                " error = CASE WHEN ? THEN NULL ELSE 'marked failed by the user' END,"
+                " published_at = CASE WHEN ? THEN ? ELSE published_at END, updated_at = ? WHERE id = ?",
+                ("published" if published else "failed", url, published, published, now, now, tid),
             )
-            self._insert_targets(db, user, post_id, channels)
-            self._log(db, user.id, post_id, "post.created", {"status": new.status.value})
-            return self._load_post(db, user, UUID(post_id))
+            statuses = [TargetStatus(r[0]) for r in db.execute("SELECT status FROM post_targets WHERE post_id = ?", (pid,))]
+            status = derive_post_status(statuses)
+            if status is PostStatus.NEEDS_REVIEW or status is PostStatus.SCHEDULED:
+                db.execute("UPDATE posts SET updated_at = ? WHERE id = ?", (now, pid))
+            else:
+                db.execute(
+                    "UPDATE posts SET status = ?, updated_at = ?, error = CASE WHEN ? = 'published' THEN NULL ELSE error END,"
+                    " published_at = CASE WHEN ? IN ('published', 'partial') THEN coalesce(published_at, ?) ELSE published_at END"
+                    " WHERE id = ?",
+                    (status.value, now, status.value, status.value, now, pid),
+                )
+            self._log(db, user.id, pid, "target.resolved", {"target_id": tid, "published": published})
+            return self._load_post(db, user, post_id)
 
     async def get_post(self, user: User, post_id: UUID) -> Post:
         with self._tx("DEFERRED") as db:
@@ -269,6 +340,8 @@ class SqliteStore:
         if query.updated_since:
             where.append("p.updated_at >= ?")
             args.append(_fmt(query.updated_since))
+        if query.recurring is not None:
+            where.append("p.rrule IS NOT NULL" if query.recurring else "p.rrule IS NULL")
         clause = " AND ".join(where)
         with self._tx("DEFERRED") as db:
             total = db.execute(f"SELECT count(*) FROM posts p WHERE {clause}", args).fetchone()[0]
@@ -311,13 +384,25 @@ class SqliteStore:
             sets: dict[str, Any] = {"updated_at": now}
             if "content" in values:
                 sets["content"] = _json(rows.content_to_dict(values["content"]))
+                if values.get("occurrence_only"):
+                    # later occurrences keep the series' content: remember it before this edit
+                    sets["series_content"] = db.execute(
+                        "SELECT coalesce(series_content, content) FROM posts WHERE id = ?", (pid,)).fetchone()[0]
+                else:
+                    sets["series_content"] = None
             if "scheduled_at" in values:
                 sets["scheduled_at"] = _fmt(values["scheduled_at"])
             for key in ("timezone", "rrule"):
                 if key in values:
                     sets[key] = values[key]
-            if "rrule" in values:
-                sets["series_id"] = pid if values["rrule"] else None
+            if "rrule" in values or "scheduled_at" in values or "timezone" in values:
+                # a changed rule, time or zone starts the series afresh from this occurrence
+                current = db.execute("SELECT rrule, scheduled_at, series_id FROM posts WHERE id = ?", (pid,)).fetchone()
+                rule = values.get("rrule", current["rrule"])
+                anchor = sets.get("scheduled_at", current["scheduled_at"])
+                if not values.get("occurrence_only"):
+                    sets["series_id"] = (current["series_id"] or pid) if rule else None
+                    sets["series_start_at"] = anchor if rule else None
             status = values.get("status")
             if status is not None:
                 sets["status"] = status.value
@@ -390,42 +475,33 @@ class SqliteStore:
 
     # --- the publish run ----------------------------------------------------------------------
 
-    async def claim_due_posts(self, *, now: datetime, limit: int, lease_seconds: int) -> Claim:
+    async def claim_due_posts(
+        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None
+    ) -> Claim:
         at = _fmt(now)
         expires = _fmt(now + timedelta(seconds=lease_seconds))
+        only = [str(p) for p in post_ids] if post_ids is not None else None
+        scope, scope_args = "", []
+        if only is not None:
+            scope, scope_args = f" AND id IN ({','.join('?' * len(only))})", only
         with self._tx() as db:
             recovered = [r["id"] for r in db.execute(
-                "SELECT id, user_id FROM posts WHERE status = 'publishing' AND lease_expires_at < ?", (at,))]
-            for pid in recovered:
-                db.execute(
-                    "UPDATE post_targets SET status = 'unknown', error = 'the run publishing it stopped before"
-                    " recording the outcome', updated_at = ? WHERE post_id = ? AND status = 'publishing'",
-                    (at, pid),
-                )
-                db.execute(
-                    "UPDATE posts SET status = 'needs_review', lease_id = NULL, lease_expires_at = NULL,"
-                    " error = 'the run publishing it stopped before recording the outcome; check the channels',"
-                    " updated_at = ? WHERE id = ?",
-                    (at, pid),
-                )
-                owner = db.execute("SELECT user_id FROM posts WHERE id = ?", (pid,)).fetchone()[0]
-                self._log(db, owner, pid, "post.needs_review", {"reason": "lease expired"})
-            due = db.execute(
-                "SELECT * FROM posts WHERE status = 'scheduled' AND coalesce(next_attempt_at, scheduled_at) <= ?"
+                f"SELECT id FROM posts WHERE status = 'publishing' AND lease_expires_at < ?{scope}"
+                " ORDER BY lease_expires_at, id LIMIT ?", [at, *scope_args, limit])]
+            due = [r["id"] for r in db.execute(
+                f"SELECT id FROM posts WHERE status = 'scheduled' AND coalesce(next_attempt_at, scheduled_at) <= ?{scope}"
                 " ORDER BY coalesce(next_attempt_at, scheduled_at), id LIMIT ?",
-                (at, limit),
-            ).fetchall()
-            leases = {r["id"]: str(uuid.uuid4()) for r in due}
+                [at, *scope_args, limit - len(recovered)],
+            )] if limit > len(recovered) else []
+            leases = {pid: str(uuid.uuid4()) for pid in recovered + due}
             for pid, lease in leases.items():
                 db.execute(
                     "UPDATE posts SET status = 'publishing', lease_id = ?, lease_expires_at = ?,"
                     " attempts = attempts + 1, updated_at = ? WHERE id = ?",
                     (lease, expires, at, pid),
                 )
-                db.execute(
-                    "UPDATE post_targets SET status = 'publishing', updated_at = ? WHERE post_id = ? AND status = 'pending'",
-                    (at, pid),
-                )
+            maybe_sent = {pid: [r[0] for r in db.execute(
+                "SELECT id FROM post_targets WHERE post_id = ? AND status = 'publishing'", (pid,))] for pid in leases}
             claimed_rows = [db.execute("SELECT * FROM posts WHERE id = ?", (pid,)).fetchone() for pid in leases]
             posts = self._post_dicts(db, claimed_rows)
             channel_ids = {t["channel_id"] for p in posts for t in p["targets"] if t["channel_id"]}
@@ -435,18 +511,72 @@ class SqliteStore:
                 for r in db.execute(f"SELECT * FROM channels WHERE id IN ({marks})", list(channel_ids))
             } if channel_ids else {}
             for p in posts:
-                self._log(db, p["user_id"], p["id"], "post.claimed", {"attempt": p["attempts"]})
+                event = "post.recovered" if p["id"] in recovered else "post.claimed"
+                self._log(db, p["user_id"], p["id"], event, {"attempt": p["attempts"]})
         return rows.claim_from_row({
             "posts": [
                 {
                     "post": p,
                     "lease_id": leases[p["id"]],
                     "channels": [channels[c] for c in {t["channel_id"] for t in p["targets"]} if c in channels],
+                    "maybe_sent": maybe_sent.get(p["id"], []),
                 }
                 for p in posts
             ],
             "recovered": recovered,
         })
+
+    async def mark_sending(self, target_ids: list[UUID], *, now: datetime) -> None:
+        ids = [str(t) for t in target_ids]
+        if not ids:
+            return
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE post_targets SET status = 'publishing', updated_at = ? WHERE status = 'pending'"
+                f" AND id IN ({','.join('?' * len(ids))})"
+                " AND post_id IN (SELECT id FROM posts WHERE status = 'publishing')",
+                [_fmt(now), *ids],
+            )
+
+    async def save_channel_credentials(
+        self, channel_id: UUID, credentials_encrypted: str, *, token_expires_at: datetime | None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE channels SET credentials_encrypted = ?, token_expires_at = ?, status = 'active', updated_at = ?"
+                " WHERE id = ?",
+                (credentials_encrypted, _fmt(token_expires_at), _now(), str(channel_id)),
+            )
+
+    async def mark_channel_needs_reconnect(self, channel_id: UUID, *, reason: str) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT user_id FROM channels WHERE id = ?", (str(channel_id),)).fetchone()
+            if row is None:
+                return
+            db.execute("UPDATE channels SET status = 'needs_reconnect', updated_at = ? WHERE id = ?",
+                       (_now(), str(channel_id)))
+            self._log(db, row[0], None, "channel.needs_reconnect", {"channel_id": str(channel_id), "reason": reason})
+
+    async def list_due(self, *, now: datetime, limit: int) -> list[Post]:
+        with self._tx("DEFERRED") as db:
+            found = db.execute(
+                "SELECT * FROM posts WHERE status = 'scheduled' AND coalesce(next_attempt_at, scheduled_at) <= ?"
+                " ORDER BY coalesce(next_attempt_at, scheduled_at), id LIMIT ?",
+                (_fmt(now), limit),
+            ).fetchall()
+            return [rows.post_from_row(d) for d in self._post_dicts(db, found)]
+
+    async def cron_health(self, *, now: datetime) -> CronHealth:
+        at = _fmt(now)
+        with self._tx("DEFERRED") as db:
+            last = db.execute("SELECT * FROM cron_runs ORDER BY started_at DESC LIMIT 1").fetchone()
+            due, oldest = db.execute(
+                "SELECT count(*), min(coalesce(next_attempt_at, scheduled_at)) FROM posts"
+                " WHERE status = 'scheduled' AND coalesce(next_attempt_at, scheduled_at) <= ?", (at,)).fetchone()
+            stuck = db.execute(
+                "SELECT count(*) FROM posts WHERE status = 'publishing' AND lease_expires_at < ?", (at,)).fetchone()[0]
+        return CronHealth(last_run=rows.cron_run_from_row(dict(last)) if last else None, due_now=due,
+                          oldest_due_at=rows.parse_time(oldest), stuck=stuck)
 
     async def deliver_to_outbox(self, entry: OutboxEntry) -> None:
         with self._tx() as db:
@@ -483,18 +613,20 @@ class SqliteStore:
                     )
                     db.execute(
                         "INSERT INTO post_runs (id, post_id, target_id, attempt, outcome, http_status, error_code,"
-                        " error_message, started_at, finished_at, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " error_message, idempotency_key, started_at, finished_at, duration_ms)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (str(uuid.uuid4()), result["post_id"], t["target_id"], t["attempt"], t["outcome"],
-                         t["http_status"], t["error_code"], t["error_message"], t["started_at"], t["finished_at"],
-                         t["duration_ms"]),
+                         t["http_status"], t["error_code"], t["error_message"], t["idempotency_key"], t["started_at"],
+                         t["finished_at"], t["duration_ms"]),
                     )
                     self._log(db, held[0], result["post_id"], f"target.{t['status']}",
                               {"target_id": t["target_id"], "outcome": t["outcome"], "attempt": t["attempt"],
                                "error_code": t["error_code"]})
-                # Targets the run did not report were never started: back in the queue, untouched.
-                db.execute(
-                    "UPDATE post_targets SET status = 'pending', updated_at = ? WHERE post_id = ? AND status = 'publishing'",
-                    (at, result["post_id"]),
+                # Marked sending but never started: back in the queue, untouched.
+                db.executemany(
+                    "UPDATE post_targets SET status = 'pending', updated_at = ? WHERE id = ? AND post_id = ?"
+                    " AND status = 'publishing'",
+                    [(at, t, result["post_id"]) for t in result["released"]],
                 )
                 is_live = result["status"] in ("published", "partial")
                 db.execute(
@@ -504,6 +636,8 @@ class SqliteStore:
                     (result["status"], result["error"], result["next_attempt_at"], is_live, at, at, result["post_id"]),
                 )
                 self._log(db, held[0], result["post_id"], f"post.{result['status']}", {"error": result["error"]})
+                if result["next_occurrence_at"]:
+                    self._create_next_occurrence(db, result["post_id"], result["next_occurrence_at"], at)
             remaining = db.execute(
                 "SELECT count(*) FROM posts WHERE status = 'scheduled' AND coalesce(next_attempt_at, scheduled_at) <= ?",
                 (at,),
@@ -516,6 +650,29 @@ class SqliteStore:
                 )
                 self._log(db, None, None, "cron.run", {k: run[k] for k in ("id", "trigger", "claimed", "published", "failed")})
         return remaining
+
+    def _create_next_occurrence(self, db: sqlite3.Connection, parent_id: str, when: str, at: str) -> None:
+        parent = db.execute("SELECT * FROM posts WHERE id = ?", (parent_id,)).fetchone()
+        child_id = str(uuid.uuid4())
+        inserted = db.execute(
+            "INSERT OR IGNORE INTO posts (id, user_id, content, scheduled_at, timezone, rrule, status, series_id,"
+            " series_start_at, parent_post_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?)",
+            (child_id, parent["user_id"], parent["series_content"] or parent["content"], when, parent["timezone"],
+             parent["rrule"], parent["series_id"] or parent_id, parent["series_start_at"] or parent["scheduled_at"],
+             parent_id, at, at),
+        ).rowcount
+        if not inserted:
+            return  # this occurrence already has its successor
+        db.execute(
+            "INSERT INTO post_targets (id, post_id, channel_id, user_id, platform, status, created_at, updated_at)"
+            " SELECT lower(hex(randomblob(16))), ?, channel_id, user_id, platform, 'pending', ?, ?"
+            " FROM post_targets WHERE post_id = ? AND channel_id IS NOT NULL AND status <> 'cancelled'",
+            (child_id, at, at, parent_id),
+        )
+        for (target_id,) in db.execute("SELECT id FROM post_targets WHERE post_id = ?", (child_id,)).fetchall():
+            db.execute("UPDATE post_targets SET id = ? WHERE id = ?", (str(uuid.UUID(target_id)), target_id))
+        self._log(db, parent["user_id"], child_id, "post.next_occurrence", {"parent_post_id": parent_id,
+                                                                             "scheduled_at": when})
 
     async def count_due(self, *, now: datetime) -> int:
         with self._lock:

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS posts (
     lease_id TEXT,
     lease_expires_at TEXT,
     series_id TEXT,
+    series_start_at TEXT,
+    series_content TEXT,
     parent_post_id TEXT REFERENCES posts (id) ON DELETE SET NULL,
     published_at TEXT,
     created_at TEXT NOT NULL,
@@ -43,6 +45,8 @@ CREATE INDEX IF NOT EXISTS posts_lease ON posts (lease_expires_at) WHERE status 
 CREATE INDEX IF NOT EXISTS posts_user_created ON posts (user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS posts_user_scheduled ON posts (user_id, scheduled_at);
 CREATE INDEX IF NOT EXISTS posts_user_updated ON posts (user_id, updated_at);
+-- one next occurrence per finished occurrence, however often its results are recorded
+CREATE UNIQUE INDEX IF NOT EXISTS posts_one_next_occurrence ON posts (parent_post_id) WHERE parent_post_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS post_targets (
     id TEXT PRIMARY KEY,
@@ -74,6 +78,7 @@ CREATE TABLE IF NOT EXISTS post_runs (
     http_status INTEGER,
     error_code TEXT,
     error_message TEXT,
+    idempotency_key TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0)
@@ -115,3 +120,12 @@ CREATE TABLE IF NOT EXISTS sandbox_outbox (
     published_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sandbox_outbox_user ON sandbox_outbox (user_id, published_at DESC);
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT,
+    post_ids TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+);

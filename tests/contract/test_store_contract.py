@@ -52,7 +52,7 @@ def published(claimed, *, now=NOW):
             TargetResult(target_id=t.id, outcome=Outcome.PUBLISHED, status=TargetStatus.PUBLISHED, attempt=t.attempts + 1,
                          started_at=now, finished_at=now + timedelta(milliseconds=120),
                          platform_post_id=f"p-{t.id}", platform_post_url=f"https://sandbox.test/{t.id}", http_status=200)
-            for t in post.targets if t.status is TargetStatus.PUBLISHING
+            for t in post.targets if t.status is TargetStatus.PENDING
         ),
     )
 
@@ -107,7 +107,7 @@ class TestChannels:
         # A cancelled target is never claimed.
         claim = await harness.store.claim_due_posts(now=NOW + timedelta(days=2), limit=10, lease_seconds=60)
         assert [c.post.id for c in claim.posts] == [shared.id]
-        assert [t.channel_id for t in claim.posts[0].post.targets if t.status is TargetStatus.PUBLISHING] == [kept.id]
+        assert [t.channel_id for t in claim.posts[0].post.targets if t.status is TargetStatus.PENDING] == [kept.id]
 
 
 class TestPosts:
@@ -239,7 +239,7 @@ class TestPublishRun:
         assert [c.post.id for c in claim.posts] == [older.id, newer.id]
         first = claim.posts[0]
         assert first.post.status is PostStatus.PUBLISHING and first.post.attempts == 1
-        assert [t.status for t in first.post.targets] == [TargetStatus.PUBLISHING]
+        assert [t.status for t in first.post.targets] == [TargetStatus.PENDING]  # until mark_sending
         assert first.channels[channel.id].credentials_encrypted == "gAAAA-secret"
         assert await harness.store.count_due(now=NOW) == 1
         again = await harness.store.claim_due_posts(now=NOW, limit=10, lease_seconds=90)
@@ -295,19 +295,66 @@ class TestPublishRun:
         events = [a.event for a in await harness.store.list_activity(user, post_id=ok.id)]
         assert events[:2] == ["post.published", "target.published"]
 
-    async def test_results_for_a_lost_lease_are_ignored(self, harness):
+    async def test_a_dead_runs_post_is_recovered_with_its_maybe_sent_targets(self, harness):
         user = harness.new_user()
-        post = await make_post(harness.store, user, [await make_channel(harness.store, user)])
+        a, b = await make_channel(harness.store, user, account="a"), await make_channel(harness.store, user, account="b")
+        post = await make_post(harness.store, user, [a, b])
         first = (await harness.store.claim_due_posts(now=NOW, limit=1, lease_seconds=30)).posts[0]
-        # The run is presumed dead: a later claim recovers the post for review.
+        sent = next(t for t in first.post.targets if t.channel_id == a.id)
+        await harness.store.mark_sending([sent.id], now=NOW)
+        # The first run dies here. A later claim re-leases the post and says which call may have gone out.
         later = NOW + timedelta(seconds=31)
-        recovery = await harness.store.claim_due_posts(now=later, limit=1, lease_seconds=30)
-        assert recovery.posts == () and recovery.recovered == (post.id,)
+        recovery = await harness.store.claim_due_posts(now=later, limit=5, lease_seconds=30)
+        assert recovery.recovered == (post.id,)
+        [again] = recovery.posts
+        assert again.post.id == post.id and again.lease_id != first.lease_id and again.maybe_sent == {sent.id}
+        assert {t.id: t.status for t in again.post.targets}[sent.id] is TargetStatus.PUBLISHING
+        # The dead run's late results are ignored; the new run's are recorded.
         await harness.store.record_results([published(first)], now=later)
+        assert await harness.store.list_runs(user, post.id) == []
+        await harness.store.record_results([PostResult(
+            post_id=post.id, lease_id=again.lease_id, status=PostStatus.NEEDS_REVIEW, error="may be live",
+            targets=(TargetResult(target_id=sent.id, outcome=Outcome.UNKNOWN, status=TargetStatus.UNKNOWN, attempt=1,
+                                  started_at=later, finished_at=later, error_code="maybe_sent"),
+                     published(again, now=later).targets[0]))], now=later)
         after = await harness.store.get_post(user, post.id)
         assert after.status is PostStatus.NEEDS_REVIEW
-        assert [t.status for t in after.targets] == [TargetStatus.UNKNOWN]
-        assert await harness.store.list_runs(user, post.id) == []
+        assert {t.channel_id: t.status for t in after.targets} == {a.id: TargetStatus.UNKNOWN, b.id: TargetStatus.PUBLISHED}
+
+    async def test_released_targets_go_back_to_pending_and_others_stay_maybe_sent(self, harness):
+        user = harness.new_user()
+        a, b = await make_channel(harness.store, user, account="a"), await make_channel(harness.store, user, account="b")
+        post = await make_post(harness.store, user, [a, b])
+        claimed = (await harness.store.claim_due_posts(now=NOW, limit=1, lease_seconds=30)).posts[0]
+        released, kept = sorted(claimed.post.targets, key=lambda t: t.channel_id != a.id)
+        await harness.store.mark_sending([released.id, kept.id], now=NOW)
+        await harness.store.record_results([PostResult(post_id=post.id, lease_id=claimed.lease_id, released=(released.id,),
+                                                       status=PostStatus.SCHEDULED, error=None, targets=())], now=NOW)
+        after = await harness.store.get_post(user, post.id)
+        assert after.status is PostStatus.SCHEDULED
+        assert {t.id: (t.status, t.attempts) for t in after.targets} == {
+            released.id: (TargetStatus.PENDING, 0), kept.id: (TargetStatus.PUBLISHING, 0)}
+        # The next claim says which call may already have gone out.
+        again = (await harness.store.claim_due_posts(now=NOW, limit=1, lease_seconds=30)).posts[0]
+        assert again.maybe_sent == {kept.id}
+
+    async def test_mark_sending_touches_only_leased_pending_targets(self, harness):
+        user = harness.new_user()
+        channel = await make_channel(harness.store, user)
+        leased = await make_post(harness.store, user, [channel])
+        idle = await make_post(harness.store, user, [channel], at=NOW + timedelta(days=1))
+        await harness.store.claim_due_posts(now=NOW, limit=1, lease_seconds=30)
+        await harness.store.mark_sending([leased.targets[0].id, idle.targets[0].id], now=NOW)
+        assert (await harness.store.get_post(user, leased.id)).targets[0].status is TargetStatus.PUBLISHING
+        assert (await harness.store.get_post(user, idle.id)).targets[0].status is TargetStatus.PENDING
+
+    async def test_claim_can_be_limited_to_given_posts(self, harness):
+        user = harness.new_user()
+        channel = await make_channel(harness.store, user)
+        wanted = await make_post(harness.store, user, [channel])
+        await make_post(harness.store, user, [channel], at=NOW - timedelta(hours=1))
+        claim = await harness.store.claim_due_posts(now=NOW, limit=10, lease_seconds=30, post_ids=(wanted.id,))
+        assert [c.post.id for c in claim.posts] == [wanted.id]
 
     async def test_unexpired_lease_is_left_alone(self, harness):
         user = harness.new_user()

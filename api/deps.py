@@ -12,6 +12,7 @@ from services.domain.models import User
 from services.errors import AuthenticationError
 from services.platforms.base import Platform
 from services.platforms.registry import build_platforms
+from services.publishing.run import RunLimits
 from services.security.cron_secret import check_cron_secret, presented_secret
 from services.security.crypto import TokenCipher
 from services.security.jwt import TokenVerifier
@@ -79,3 +80,10 @@ async def cron_caller(
 
 
 CronCaller = Depends(cron_caller)
+
+
+def run_limits(settings: Settings) -> RunLimits:
+    return RunLimits(max_posts=settings.max_posts_per_run, lease_seconds=settings.lease_seconds,
+                     concurrency=settings.publish_concurrency, request_timeout=settings.request_timeout,
+                     budget_seconds=settings.run_budget_seconds, max_retries=settings.max_retry_count,
+                     retry_base_seconds=settings.retry_base_seconds)

@@ -18,18 +18,20 @@ class HeraldError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 details: dict | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.field = field
+        self.details = details or {}
 
     def to_dict(self) -> dict:
         body = {"code": self.code, "message": self.message}
         if self.field:
             body["field"] = self.field
-        return body
+        return {**body, **self.details}
 
 
 class ValidationError(HeraldError):

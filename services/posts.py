@@ -34,31 +34,52 @@ class PostInput:
     rrule: str | None = None
 
 
+async def create_posts(
+    store: Store, platforms: dict[str, Platform], user: User, items: list[PostInput], *, now: datetime,
+    idempotency_key: str | None = None, request_hash: str | None = None,
+) -> tuple[list[Post], bool]:
+    """Validate every post, then store them all or none. Returns (posts, replayed).
+
+    Raises ValidationError for the first invalid post (``field`` prefixed ``posts.<i>.`` when more
+    than one), with every item's problem listed under ``items`` for a bulk request.
+    """
+    mine = {c.id: c for c in await store.list_channels(user)}
+    news, problems = [], []
+    for index, item in enumerate(items):
+        try:
+            news.append(validate_new_post(mine, platforms, item, now=now))
+        except ValidationError as exc:
+            problems.append((index, exc))
+    if problems:
+        index, first = problems[0]
+        if len(items) == 1:
+            raise first
+        raise ValidationError(
+            f"post {index}: {first.message}", code=first.code, field=f"posts.{index}.{first.field}",
+            details={"items": [{"index": i, "field": e.field, "code": e.code, "message": e.message} for i, e in problems]},
+        )
+    return await store.create_posts(user, news, idempotency_key=idempotency_key, request_hash=request_hash)
+
+
 async def create_post(store: Store, platforms: dict[str, Platform], user: User, data: PostInput, *, now: datetime) -> Post:
-    status = PostStatus.SCHEDULED if data.scheduled_at is not None else PostStatus.DRAFT
-    scheduled_at = _instant(data.scheduled_at, data.timezone)
-    channel_ids = _unique(data.channel_ids)
-    if status is PostStatus.SCHEDULED:
-        _check_future(scheduled_at, now)
-    rrule = _check_rule(data.rrule, scheduled_at or now, data.timezone)
-    channels = await _owned_channels(store, user, channel_ids, required=status is PostStatus.SCHEDULED)
-    _check_content(platforms, data.content, channels)
-    return await store.create_post(
-        user,
-        NewPost(content=data.content, channel_ids=channel_ids, status=status, scheduled_at=scheduled_at,
-                timezone=data.timezone, rrule=rrule),
-    )
+    posts, _ = await create_posts(store, platforms, user, [data], now=now)
+    return posts[0]
 
 
 async def update_post(
-    store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, fields: dict[str, Any], *, now: datetime
+    store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, fields: dict[str, Any], *, now: datetime,
+    occurrence_only: bool = False,
 ) -> Post:
     """Edit the fields present in ``fields`` (content, channel_ids, scheduled_at, timezone, rrule).
 
     A null ``scheduled_at`` turns a scheduled post back into a draft. Changing only ``timezone``
-    keeps the instant. 409 for a post that is publishing, published, partial or in review.
+    keeps the instant. 409 for a post that is publishing, published, partial or in review. With
+    ``occurrence_only`` a recurring post's edit stays with this occurrence: later ones keep the
+    series' content and timing (the rule itself can only change for the whole series).
     """
     current = await store.get_post(user, post_id)
+    if occurrence_only and "rrule" in fields:
+        raise ValidationError("the rule belongs to the series: change it with scope=series", field="rrule")
     if current.status not in ALLOWED_FROM["edit"]:
         raise ConflictError(conflict_message("edit", current.status), code="invalid_state")
     tz_name = fields.get("timezone", current.timezone)
@@ -93,6 +114,8 @@ async def update_post(
         _check_content(platforms, content, channels)
     if not changes:
         return current
+    if occurrence_only and current.rrule:
+        changes["occurrence_only"] = True
     return await store.update_post(user, post_id, PostChanges(**changes), allowed_from=ALLOWED_FROM["edit"], action="edit")
 
 
@@ -178,3 +201,43 @@ def _check_content(platforms: dict[str, Platform], content: Content, channels: l
             if channel.platform in content.platforms and first.field.startswith("content."):
                 field = f"content.platforms.{channel.platform}.{first.field.removeprefix('content.')}"
             raise ValidationError(first.message, code="content_rejected", field=field)
+
+
+async def make_due_now(store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, *, now: datetime) -> Post:
+    """Publish now: a draft or scheduled post becomes due at ``now`` (the caller then runs it)."""
+    current = await store.get_post(user, post_id)
+    if current.status not in ALLOWED_FROM["publish"]:
+        raise ConflictError(conflict_message("publish", current.status), code="invalid_state")
+    live = tuple(t.channel_id for t in current.targets if t.channel_id is not None)
+    channels = await _owned_channels(store, user, live, required=True)
+    _check_content(platforms, current.content, channels)
+    # Due now without moving its slot: a series keeps counting from the time it was scheduled for.
+    changes = PostChanges(status=PostStatus.SCHEDULED, next_attempt_at=now)
+    if current.scheduled_at is None:
+        changes = PostChanges(status=PostStatus.SCHEDULED, next_attempt_at=now, scheduled_at=now)
+    return await store.update_post(user, post_id, changes, allowed_from=ALLOWED_FROM["publish"], action="publish")
+
+
+async def retry_post(store: Store, user: User, post_id: UUID) -> Post:
+    """A failed or partial post's unpublished targets become due now; published ones are never touched."""
+    return await store.update_post(user, post_id, PostChanges(status=PostStatus.SCHEDULED),
+                                   allowed_from=ALLOWED_FROM["retry"], action="retry")
+
+
+def validate_new_post(store_channels: dict[UUID, Channel], platforms: dict[str, Platform], data: PostInput,
+                            *, now: datetime) -> NewPost:
+    """Everything create_post checks, against channels already loaded: for bulk creation."""
+    status = PostStatus.SCHEDULED if data.scheduled_at is not None else PostStatus.DRAFT
+    scheduled_at = _instant(data.scheduled_at, data.timezone)
+    channel_ids = _unique(data.channel_ids)
+    if status is PostStatus.SCHEDULED:
+        _check_future(scheduled_at, now)
+        if not channel_ids:
+            raise ValidationError("a scheduled post needs at least one channel", field="channel_ids")
+    rrule = _check_rule(data.rrule, scheduled_at or now, data.timezone)
+    for channel_id in channel_ids:
+        if channel_id not in store_channels:
+            raise ValidationError(f"channel {channel_id} not found", code="unknown_channel", field="channel_ids")
+    _check_content(platforms, data.content, [store_channels[i] for i in channel_ids])
+    return NewPost(content=data.content, channel_ids=channel_ids, status=status, scheduled_at=scheduled_at,
+                   timezone=data.timezone, rrule=rrule)

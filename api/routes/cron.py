@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
 
-from api.deps import CronCaller, RuntimeDep
+from api.deps import CronCaller, RuntimeDep, run_limits
 from services import clock
-from services.publishing.run import RunLimits, publish_due
+from services.publishing.run import publish_due
 
 router = APIRouter(prefix="/cron", tags=["cron"])
 
@@ -34,18 +35,22 @@ async def _publish(
     user_agent: str | None,
     x_herald_trigger: str | None,
     x_vercel_cron_schedule: str | None,
+    dry_run: bool,
 ) -> dict:
-    s = rt.settings
-    limits = RunLimits(max_posts=s.max_posts_per_run, lease_seconds=s.lease_seconds, concurrency=s.publish_concurrency,
-                       request_timeout=s.request_timeout, budget_seconds=s.run_budget_seconds,
-                       max_retries=s.max_retry_count, retry_base_seconds=s.retry_base_seconds)
-    summary = await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, limits,
-                                trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule),
-                                now=clock.utcnow())
+    now = clock.utcnow()
+    if dry_run:
+        due = await rt.store.list_due(now=now, limit=rt.settings.max_posts_per_run)
+        return {"dry_run": True, "would_claim": len(due), "remaining_due": await rt.store.count_due(now=now),
+                "posts": [{"id": str(p.id), "scheduled_at": p.scheduled_at.isoformat(),
+                           "next_attempt_at": p.next_attempt_at.isoformat() if p.next_attempt_at else None,
+                           "platforms": sorted({t.platform for t in p.targets})} for p in due]}
+    summary = await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(rt.settings),
+                                trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now)
     return summary.to_dict()
 
 
 _PUBLISH_DOC = {401: {"description": "missing or wrong secret"}, 503: {"description": "CRON_SECRET is not set"}}
+DryRun = Annotated[bool, Query(description="list what a run would claim, claiming nothing")]
 
 
 @router.post("/publish-scheduled", dependencies=[CronCaller], responses=_PUBLISH_DOC)
@@ -55,9 +60,10 @@ async def publish_scheduled(
     user_agent: Annotated[str | None, Header()] = None,
     x_herald_trigger: Annotated[str | None, Header()] = None,
     x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
+    dry_run: DryRun = False,
 ) -> dict:
     """Publish what is due: `X-Cron-Secret: <CRON_SECRET>` or `Authorization: Bearer <CRON_SECRET>`."""
-    return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule)
+    return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule, dry_run)
 
 
 @router.get("/publish-scheduled", dependencies=[CronCaller], responses=_PUBLISH_DOC)
@@ -67,9 +73,29 @@ async def publish_scheduled_by_get(
     user_agent: Annotated[str | None, Header()] = None,
     x_herald_trigger: Annotated[str | None, Header()] = None,
     x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
+    dry_run: DryRun = False,
 ) -> dict:
     """The same run for callers that only send GET (Vercel Cron)."""
-    return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule)
+    return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule, dry_run)
+
+
+#: no run for this long while posts are due means the external cron has stopped calling
+STALE_AFTER_SECONDS = 180
+
+
+@router.get("/health", responses={503: {"description": "posts are due and no run for 3 minutes"}})
+async def cron_health(rt: RuntimeDep) -> JSONResponse:
+    """Is the external cron still calling? For an uptime monitor: 503 when stale. No secret needed, none shown."""
+    now = clock.utcnow()
+    health = await rt.store.cron_health(now=now)
+    last = health.last_run.started_at if health.last_run else None
+    since = round((now - last).total_seconds()) if last else None
+    lag = round((now - health.oldest_due_at).total_seconds()) if health.oldest_due_at else 0
+    stale = health.due_now > 0 and (since is None or since > STALE_AFTER_SECONDS)
+    body = {"status": "stale" if stale else "ok", "last_run_at": last.isoformat() if last else None,
+            "seconds_since_last_run": since, "due_now": health.due_now, "oldest_due_lag_seconds": max(lag, 0),
+            "stuck": health.stuck}
+    return JSONResponse(body, status_code=503 if stale else 200)
 
 
 @router.get("/info/service")

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+import hashlib
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel
 
-from api.deps import CurrentUser, RuntimeDep
+from api.deps import CurrentUser, RuntimeDep, run_limits
 from api.schemas.posts import (
+    BulkCreate,
+    CalendarOut,
     PostCreate,
+    PostListOut,
+    ResolveIn,
     PostOut,
     PostPageOut,
     PostPatch,
@@ -21,6 +28,9 @@ from api.schemas.posts import (
 )
 from services import clock, posts
 from services.domain.models import PostStatus
+from services.publishing.run import publish_due
+from services.scheduling import recurrence
+from services.scheduling.calendar import calendar_days
 from services.errors import ValidationError
 from services.store.base import PostFilter
 
@@ -40,12 +50,75 @@ def _statuses(raw: str | None) -> tuple[PostStatus, ...]:
         raise ValidationError(f"status must be one or more of: {allowed}", field="status") from None
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut, responses=ERRORS)
-async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep) -> PostOut:
-    """Create a draft (no `scheduled_at`) or a scheduled post, with one target per channel."""
-    data = posts.PostInput(content=body.content.to_domain(), channel_ids=tuple(body.channel_ids),
+def _input(body: PostCreate) -> posts.PostInput:
+    return posts.PostInput(content=body.content.to_domain(), channel_ids=tuple(body.channel_ids),
                            scheduled_at=body.scheduled_at, timezone=body.timezone, rrule=body.rrule)
-    return PostOut.of(await posts.create_post(rt.store, rt.platforms, user, data, now=clock.utcnow()))
+
+
+def _request_hash(body: BaseModel) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                              description="a retried request with the same key returns the first answer")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut, responses=ERRORS)
+async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
+                      idempotency_key: IdempotencyKey = None) -> PostOut:
+    """Create a draft (no `scheduled_at`) or a scheduled post, with one target per channel."""
+    created, replayed = await posts.create_posts(rt.store, rt.platforms, user, [_input(body)], now=clock.utcnow(),
+                                                 idempotency_key=idempotency_key, request_hash=_request_hash(body))
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return PostOut.of(created[0])
+
+
+@router.post("/bulk", status_code=status.HTTP_201_CREATED, response_model=PostListOut, responses=ERRORS)
+async def create_posts_in_bulk(body: BulkCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
+                               idempotency_key: IdempotencyKey = None) -> PostListOut:
+    """Create up to 100 posts, all or nothing; a 422 lists every invalid item under `items`."""
+    created, replayed = await posts.create_posts(rt.store, rt.platforms, user, [_input(p) for p in body.posts],
+                                                 now=clock.utcnow(), idempotency_key=idempotency_key,
+                                                 request_hash=_request_hash(body))
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return PostListOut(items=[PostOut.of(p) for p in created])
+
+
+@router.get("/calendar", response_model=CalendarOut, responses=ERRORS)
+async def calendar(
+    user: CurrentUser,
+    rt: RuntimeDep,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: datetime,
+    timezone: Annotated[str, Query(max_length=64)] = "UTC",
+) -> CalendarOut:
+    """Posts in [from, to] by local day in `timezone`, with future occurrences of series (virtual)."""
+    start, end = _aware(from_, "from", timezone), _aware(to, "to", timezone)
+    if end < start or end - start > timedelta(days=366):
+        raise ValidationError("to must be after from, and the range at most 366 days", field="to")
+    found = await _all_posts(rt, user, PostFilter(scheduled_from=start, scheduled_to=end, limit=100))
+    found += await _all_posts(rt, user, PostFilter(statuses=(PostStatus.SCHEDULED,), recurring=True,
+                                                   scheduled_to=end, limit=100))
+    return CalendarOut(timezone=timezone, days=calendar_days(found, start=start, end=end, tz_name=timezone))
+
+
+async def _all_posts(rt: RuntimeDep, user: CurrentUser, query: PostFilter, *, cap: int = 2000) -> list:
+    found: list = []
+    while len(found) < cap:
+        page = await rt.store.list_posts(user, replace(query, offset=len(found)))
+        found += page.items
+        if len(found) >= page.total or not page.items:
+            break
+    return found
+
+
+def _aware(moment: datetime, field: str, tz_name: str) -> datetime:
+    try:
+        return recurrence.to_utc(moment, tz_name)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="timezone") from exc
 
 
 @router.get("", response_model=PostPageOut, responses=ERRORS)
@@ -86,9 +159,14 @@ async def get_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
 
 @router.patch("/{post_id}", response_model=PostOut, responses=ERRORS)
 @router.put("/{post_id}", response_model=PostOut, responses=ERRORS, include_in_schema=False)
-async def update_post(post_id: UUID, body: PostPatch, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+async def update_post(
+    post_id: UUID, body: PostPatch, user: CurrentUser, rt: RuntimeDep,
+    scope: Annotated[Literal["series", "occurrence"], Query(
+        description="for a recurring post: change the whole series (default) or this occurrence only")] = "series",
+) -> PostOut:
     """Edit content, channels, time, time zone or rule; 409 once publishing has begun."""
-    post = await posts.update_post(rt.store, rt.platforms, user, post_id, body.changes(), now=clock.utcnow())
+    post = await posts.update_post(rt.store, rt.platforms, user, post_id, body.changes(), now=clock.utcnow(),
+                                   occurrence_only=scope == "occurrence")
     return PostOut.of(post)
 
 
@@ -112,6 +190,29 @@ async def schedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: 
 async def unschedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """Turn a scheduled post back into a draft."""
     return PostOut.of(await posts.unschedule_post(rt.store, user, post_id))
+
+
+@router.post("/{post_id}/publish", response_model=PostOut, responses=ERRORS)
+async def publish_now(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+    """Publish a draft or scheduled post now, through the same engine and guarantees as the cron."""
+    now = clock.utcnow()
+    await posts.make_due_now(rt.store, rt.platforms, user, post_id, now=now)
+    await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(rt.settings), trigger="manual",
+                      now=now, post_ids=(post_id,))
+    return PostOut.of(await rt.store.get_post(user, post_id))
+
+
+@router.post("/{post_id}/retry", response_model=PostOut, responses=ERRORS)
+async def retry_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+    """A failed or partial post's unpublished targets become due now (the next run publishes them)."""
+    return PostOut.of(await posts.retry_post(rt.store, user, post_id))
+
+
+@router.post("/{post_id}/resolve", response_model=PostOut, responses=ERRORS)
+async def resolve_target(post_id: UUID, body: ResolveIn, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+    """Settle a target whose outcome is unknown, after checking the platform by hand."""
+    return PostOut.of(await rt.store.resolve_target(user, post_id, body.target_id, published=body.outcome == "published",
+                                                    url=body.platform_post_url))
 
 
 @router.get("/{post_id}/runs", response_model=RunListOut, responses=ERRORS)

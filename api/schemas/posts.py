@@ -86,6 +86,16 @@ class PostPatch(BaseModel):
         return fields
 
 
+class BulkCreate(BaseModel):
+    posts: list[PostCreate] = Field(min_length=1, max_length=100)
+
+
+class ResolveIn(BaseModel):
+    target_id: UUID
+    outcome: Literal["published", "failed"]
+    platform_post_url: str | None = Field(None, max_length=2048)
+
+
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     scheduled_at: datetime | None = None
@@ -201,3 +211,26 @@ class StatisticsOut(BaseModel):
     total: int
     by_status: dict[str, int]
     by_platform: dict[str, dict[str, int]]
+
+
+class PostListOut(BaseModel):
+    items: list[PostOut]
+
+
+class CalendarItemOut(BaseModel):
+    post_id: UUID
+    occurrence_at: str
+    local_time: str
+    status: str
+    virtual: bool
+    text: str
+
+
+class CalendarDayOut(BaseModel):
+    date: str
+    items: list[CalendarItemOut]
+
+
+class CalendarOut(BaseModel):
+    timezone: str
+    days: list[CalendarDayOut]

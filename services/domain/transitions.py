@@ -14,6 +14,8 @@ ALLOWED_FROM: dict[str, frozenset[PostStatus]] = {
     "delete": frozenset({P.DRAFT, P.SCHEDULED, P.FAILED, P.CANCELLED}),
     "schedule": frozenset({P.DRAFT, P.SCHEDULED, P.FAILED, P.CANCELLED}),
     "unschedule": frozenset({P.SCHEDULED}),
+    "publish": frozenset({P.DRAFT, P.SCHEDULED}),
+    "retry": frozenset({P.FAILED, P.PARTIAL}),
 }
 
 _WHY = {
@@ -22,7 +24,7 @@ _WHY = {
     P.PARTIAL: "it is already live on some channels; retry its failed targets instead",
     P.NEEDS_REVIEW: "the outcome of its last attempt is unknown; resolve it first",
     P.DRAFT: "it is a draft",
-    P.FAILED: "it has failed",
+    P.FAILED: "it has failed; retry it instead",
     P.CANCELLED: "it is cancelled",
     P.SCHEDULED: "it is scheduled",
 }

@@ -77,6 +77,8 @@ class PostChanges:
     timezone: str = UNSET
     rrule: str | None = UNSET
     status: PostStatus = UNSET
+    #: with status scheduled: due at this time instead of scheduled_at (publish now, retry now)
+    next_attempt_at: datetime | None = UNSET
     #: the content edit is for this occurrence only: later occurrences keep the series' content
     occurrence_only: bool = UNSET
 

@@ -407,7 +407,7 @@ class SqliteStore:
             if status is not None:
                 sets["status"] = status.value
                 if status is PostStatus.SCHEDULED:
-                    sets.update(error=None, next_attempt_at=None)
+                    sets.update(error=None, next_attempt_at=_fmt(values.get("next_attempt_at")))
                     db.execute(
                         "UPDATE post_targets SET status = 'pending', error = NULL, updated_at = ?"
                         " WHERE post_id = ? AND status IN ('failed', 'cancelled') AND channel_id IS NOT NULL",
@@ -420,7 +420,8 @@ class SqliteStore:
                     )
             assignments = ", ".join(f"{k} = ?" for k in sets)
             db.execute(f"UPDATE posts SET {assignments} WHERE id = ?", [*sets.values(), pid])
-            self._log(db, user.id, pid, f"post.{action}", {"fields": sorted(k for k in values if k != "status"),
+            self._log(db, user.id, pid, f"post.{action}", {"fields": sorted(k for k in values if k not in (
+                "status", "next_attempt_at", "occurrence_only")),
                                                          "status": sets.get("status", row["status"])})
             return self._load_post(db, user, post_id)
 

@@ -89,6 +89,9 @@ class PlatformError(Exception):
 
 
 class Platform(Protocol):
+    """Optional attributes the engine reads: ``honours_idempotency_key = True`` when the platform
+    dedupes on ``PublishRequest.idempotency_key`` (a maybe-sent call is then simply repeated)."""
+
     name: str
     #: credential fields a channel of this platform must provide
     required_credentials: tuple[str, ...]

@@ -32,6 +32,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class WebhookPlatform:
     name = "webhook"
     required_credentials: tuple[str, ...] = ()
+    #: receivers dedupe on Idempotency-Key, so a call that may have been sent is safe to repeat
+    honours_idempotency_key = True
 
     def __init__(self, *, allow_private: bool = False):
         self._allow_private = allow_private

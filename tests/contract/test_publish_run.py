@@ -11,7 +11,8 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from services.domain.models import Content, PostStatus, TargetStatus
+from services.domain.models import Content, Outcome, PostStatus, TargetStatus
+from services.platforms.base import PlatformError, Published, TokenSet
 from services.platforms.sandbox import SandboxPlatform
 from services.publishing.run import RunLimits, publish_due
 from services.security.crypto import TokenCipher
@@ -119,3 +120,85 @@ async def test_every_run_leaves_a_heartbeat(harness, posts):
     summary = await run(harness.store, now=now)
     last = await harness.store.last_cron_run()
     assert last.id == summary.run_id and last.claimed == posts and last.published == posts
+
+
+class Rotating:
+    """A platform with rotating refresh tokens: only the newest access token is accepted."""
+
+    name = "rotating"
+    required_credentials = ("access_token",)
+
+    def __init__(self, *, refusable: bool = True):
+        self.refreshes = 0
+        self.refusable = refusable
+        self.seen: list[str] = []
+
+    def validate(self, content, metadata=None):
+        return []
+
+    async def publish(self, request, http):
+        self.seen.append(request.credentials["access_token"])
+        if request.credentials["access_token"] != f"access-{self.refreshes}" or self.refreshes == 0:
+            raise PlatformError(Outcome.AUTH, "token_expired", "token expired", http_status=401)
+        return Published(platform_post_id=str(request.target_id))
+
+    async def refresh(self, credentials, metadata, http):
+        if not self.refusable:
+            raise PlatformError(Outcome.AUTH, "invalid_grant", "refresh token revoked", http_status=400)
+        self.refreshes += 1
+        return TokenSet({"access_token": f"access-{self.refreshes}", "refresh_token": f"refresh-{self.refreshes}"},
+                        expires_at=datetime.now(timezone.utc) + timedelta(hours=2))
+
+
+async def seed_rotating(harness, *, posts: int, expires_at=None):
+    user, now = harness.new_user(), datetime.now(timezone.utc)
+    channel = await harness.store.create_channel(user, NewChannel(
+        platform="rotating", account_id="acct", name="rot", token_expires_at=expires_at,
+        credentials_encrypted=CIPHER.encrypt({"access_token": "access-0", "refresh_token": "refresh-0"})))
+    for i in range(posts):
+        await harness.store.create_post(user, NewPost(content=Content(text=f"r{i}"), channel_ids=(channel.id,),
+                                                      status=PostStatus.SCHEDULED, scheduled_at=now - timedelta(seconds=i + 1)))
+    return user, channel, now
+
+
+async def stored_credentials(harness, user, channel, now):
+    """Read back what the store holds for the channel, as the next run would."""
+    await harness.store.create_post(user, NewPost(content=Content(text="probe"), channel_ids=(channel.id,),
+                                                  status=PostStatus.SCHEDULED, scheduled_at=now))
+    claim = await harness.store.claim_due_posts(now=now + timedelta(seconds=1), limit=10, lease_seconds=60)
+    return CIPHER.decrypt(claim.posts[-1].channels[channel.id].credentials_encrypted)
+
+
+async def test_a_refused_token_is_refreshed_once_saved_and_used(harness):
+    user, channel, now = await seed_rotating(harness, posts=2)
+    platform = Rotating()
+    async with httpx.AsyncClient() as http:
+        summary = await publish_due(harness.store, {"rotating": platform}, CIPHER, http, RunLimits(),
+                                    trigger="manual", now=now)
+    assert summary.published == 2 and platform.refreshes == 1
+    assert platform.seen == ["access-0", "access-1", "access-1"]  # the second post used the new token at once
+    assert await stored_credentials(harness, user, channel, now) == {"access_token": "access-1",
+                                                                      "refresh_token": "refresh-1"}
+    assert (await harness.store.get_channel(user, channel.id)).token_expires_at is not None
+
+
+async def test_a_token_near_expiry_is_refreshed_before_publishing(harness):
+    user, channel, now = await seed_rotating(harness, posts=1, expires_at=datetime.now(timezone.utc) + timedelta(minutes=1))
+    platform = Rotating()
+    async with httpx.AsyncClient() as http:
+        summary = await publish_due(harness.store, {"rotating": platform}, CIPHER, http, RunLimits(),
+                                    trigger="manual", now=now)
+    assert summary.published == 1 and platform.seen == ["access-1"]
+
+
+async def test_a_refresh_that_fails_asks_the_user_to_reconnect(harness):
+    user, channel, now = await seed_rotating(harness, posts=1)
+    async with httpx.AsyncClient() as http:
+        summary = await publish_due(harness.store, {"rotating": Rotating(refusable=False)}, CIPHER, http, RunLimits(),
+                                    trigger="manual", now=now)
+    assert summary.failed == 1
+    [post] = (await harness.store.list_posts(user, PostFilter())).items
+    assert post.status is PostStatus.FAILED and "refresh" in post.targets[0].error
+    runs = await harness.store.list_runs(user, post.id)
+    assert [r.error_code for r in runs] == ["reconnect_required"]
+    assert (await harness.store.get_channel(user, channel.id)).status == "needs_reconnect"

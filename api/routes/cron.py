@@ -53,8 +53,6 @@ _PUBLISH_DOC = {401: {"description": "missing or wrong secret"}, 503: {"descript
 DryRun = Annotated[bool, Query(description="list what a run would claim, claiming nothing")]
 
 
-@router.post("/publish-scheduled", dependencies=[CronCaller], responses=_PUBLISH_DOC)
-@router.post("/publish-scheduled/", dependencies=[CronCaller], include_in_schema=False)
 async def publish_scheduled(
     rt: RuntimeDep,
     user_agent: Annotated[str | None, Header()] = None,
@@ -62,21 +60,19 @@ async def publish_scheduled(
     x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
     dry_run: DryRun = False,
 ) -> dict:
-    """Publish what is due: `X-Cron-Secret: <CRON_SECRET>` or `Authorization: Bearer <CRON_SECRET>`."""
+    """Publish what is due: `X-Cron-Secret: <CRON_SECRET>` or `Authorization: Bearer <CRON_SECRET>`.
+
+    GET and POST do the same (Vercel Cron sends GET, pg_net POST); the path answers with or
+    without a trailing slash and never redirects (Vercel Cron does not follow redirects).
+    """
     return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule, dry_run)
 
 
-@router.get("/publish-scheduled", dependencies=[CronCaller], responses=_PUBLISH_DOC)
-@router.get("/publish-scheduled/", dependencies=[CronCaller], include_in_schema=False)
-async def publish_scheduled_by_get(
-    rt: RuntimeDep,
-    user_agent: Annotated[str | None, Header()] = None,
-    x_herald_trigger: Annotated[str | None, Header()] = None,
-    x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
-    dry_run: DryRun = False,
-) -> dict:
-    """The same run for callers that only send GET (Vercel Cron)."""
-    return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule, dry_run)
+for _method in ("POST", "GET"):
+    for _path in ("/publish-scheduled", "/publish-scheduled/"):
+        router.add_api_route(_path, publish_scheduled, methods=[_method], dependencies=[CronCaller],
+                             responses=_PUBLISH_DOC, include_in_schema=not _path.endswith("/"),
+                             name=f"publish_scheduled_{_method.lower()}")
 
 
 #: no run for this long while posts are due means the external cron has stopped calling

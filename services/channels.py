@@ -20,8 +20,8 @@ from services.store.base import NewChannel, Store
 @dataclass(frozen=True)
 class ChannelInput:
     platform: str
-    name: str
-    account_id: str
+    name: str | None
+    account_id: str | None
     credentials: dict[str, Any]  #: access_token, refresh_token, platform-specific fields; secret
     metadata: dict[str, Any] = field(default_factory=dict)
     expires_at: datetime | None = None
@@ -36,19 +36,27 @@ async def connect_channel(
     for name in platform.required_credentials:
         if not data.credentials.get(name):
             raise ValidationError(f"{data.platform} channels need credentials.{name}", field=f"credentials.{name}")
+    account_id, name, metadata = data.account_id, data.name, dict(data.metadata)
     verify = getattr(platform, "verify", None)
     if verify is not None:
         try:
-            await verify(data.credentials, data.metadata, http)
+            account = await verify(data.credentials, data.metadata, http)
         except PlatformError as exc:
             # A wrong token is a 422 now, not a failed post next week.
             raise ValidationError(f"{data.platform}: {exc.message}", code=exc.code,
                                   field=exc.details.get("field", "credentials")) from exc
+        # What the platform says wins over what was typed (limits, handles, the real account id).
+        account_id, name = account.account_id or account_id, name or account.name
+        metadata.update(account.metadata)
+    if not account_id:
+        raise ValidationError(f"{data.platform} channels need account_id", field="account_id")
+    if not name:
+        raise ValidationError(f"{data.platform} channels need a name", field="name")
     secret = {k: v for k, v in data.credentials.items() if v is not None}
     return await store.create_channel(
         user,
-        NewChannel(platform=platform.name, account_id=data.account_id, name=data.name,
-                   credentials_encrypted=cipher.encrypt(secret), metadata=data.metadata,
+        NewChannel(platform=platform.name, account_id=account_id, name=name,
+                   credentials_encrypted=cipher.encrypt(secret), metadata=metadata,
                    token_expires_at=data.expires_at),
     )
 

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     herald_dashboard_url: str = "http://localhost:3000"
     herald_public_url: str | None = None
 
+    # OAuth apps, for connecting accounts with GET /channels/connect/{platform}
+    meta_app_id: str | None = None  #: Facebook Login: Facebook Pages and Instagram
+    meta_app_secret: str | None = None
+    threads_app_id: str | None = None
+    threads_app_secret: str | None = None
+    x_client_id: str | None = None
+    x_client_secret: str | None = None
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: str | None = None
+
     @field_validator("herald_encryption_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut
-from services import channels
+from services import channels, oauth
+from services.errors import HeraldError
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 
@@ -33,6 +37,36 @@ async def list_channels(user: CurrentUser, rt: RuntimeDep) -> ChannelListOut:
     return ChannelListOut(items=[ChannelOut.of(c) for c in found], total=len(found))
 
 
+@router.get("/connect/{platform}", responses=ERRORS)
+async def connect_url(platform: str, request: Request, user: CurrentUser, rt: RuntimeDep) -> dict:
+    """The authorize URL to send the user's browser to (signed, expiring state; PKCE where needed)."""
+    url = oauth.authorize_url(rt.platforms, rt.settings.herald_encryption_keys, user, platform,
+                              redirect_uri=_callback_uri(request, rt, platform))
+    return {"platform": platform, "authorize_url": url, "expires_in": oauth.STATE_TTL_SECONDS}
+
+
+@router.get("/callback/{platform}", include_in_schema=True, responses={307: {"description": "back to the dashboard"}})
+async def oauth_callback(
+    platform: str, request: Request, rt: RuntimeDep, state: str, code: str | None = None, error: str | None = None,
+) -> RedirectResponse:
+    """Where the platform sends the browser back: store the channel, then return to the dashboard."""
+    dashboard = rt.settings.herald_dashboard_url.rstrip("/")
+    if error or not code:
+        return RedirectResponse(f"{dashboard}/?{urlencode({'connect_error': error or 'no code', 'platform': platform})}")
+    try:
+        channel = await oauth.complete(rt.store, rt.platforms, rt.cipher, rt.settings.herald_encryption_keys, platform,
+                                       code=code, state=state, redirect_uri=_callback_uri(request, rt, platform),
+                                       http=rt.http)
+    except HeraldError as exc:
+        return RedirectResponse(f"{dashboard}/?{urlencode({'connect_error': exc.message, 'platform': platform})}")
+    return RedirectResponse(f"{dashboard}/?{urlencode({'connected': platform, 'channel_id': str(channel.id)})}")
+
+
+def _callback_uri(request: Request, rt: RuntimeDep, platform: str) -> str:
+    base = (rt.settings.herald_public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/api/v1/channels/callback/{platform}"
+
+
 @router.get("/{channel_id}", response_model=ChannelOut, responses=ERRORS)
 async def get_channel(channel_id: UUID, user: CurrentUser, rt: RuntimeDep) -> ChannelOut:
     return ChannelOut.of(await rt.store.get_channel(user, channel_id))
@@ -48,3 +82,5 @@ async def delete_channel(
     """Disconnect a channel; 409 while scheduled posts target it, unless `force=true`."""
     await channels.disconnect_channel(rt.store, user, channel_id, force=force)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+

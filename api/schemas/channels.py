@@ -27,8 +27,9 @@ class CredentialsIn(BaseModel):
 
 class ChannelCreate(BaseModel):
     platform: str = Field(min_length=1, max_length=40, examples=["sandbox"])
-    name: str = Field(min_length=1, max_length=200)
-    account_id: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200, description="defaults to the platform's account name")
+    account_id: str | None = Field(None, min_length=1, max_length=200,
+                                   description="defaults to the id the platform reports for these credentials")
     credentials: CredentialsIn = Field(default_factory=CredentialsIn)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -119,7 +119,9 @@ class Store(Protocol):
         """Raise if the store cannot be reached."""
 
     # --- channels -----------------------------------------------------------------------------
-    async def create_channel(self, user: User, new: NewChannel) -> Channel: ...
+    async def create_channel(self, user: User, new: NewChannel) -> Channel:
+        """Store a channel for ``user``. A ``User`` without a token comes from an OAuth callback whose
+        signed state proved the user; it is created with the service role."""
 
     async def list_channels(self, user: User) -> list[Channel]:
         """The user's channels, oldest first."""

@@ -1,0 +1,884 @@
+-- One SQL function per Store method (services/store/base.py), called through PostgREST's rpc():
+-- each store call is one round trip and one transaction. They return jsonb in the shapes
+-- services/store/rows.py reads, and write the same activity events as SqliteStore.
+--
+-- User functions are SECURITY INVOKER and take the owner from the caller's JWT (auth.uid()), so
+-- RLS applies to everything they touch. Service functions (the publish run, token refresh, the
+-- OAuth callback) take `p_now` where the Python method takes `now` and are executable by
+-- service_role only.
+--
+-- Errors carry custom SQLSTATEs that SupabaseStore maps to Herald's error classes:
+--   HR401 no signed-in user                     -> AuthenticationError
+--   HR404 no such row for this user             -> NotFoundError      (HINT: field)
+--   HR409 the row's state forbids the change    -> ConflictError      (DETAIL: code, HINT: field)
+--   HR422 bad input                              -> ValidationError    (DETAIL: code, HINT: field)
+
+-- --- helpers (schema herald_private: callable by the functions' roles, not exposed by the API) ---
+
+create function herald_private.current_user_id() returns uuid
+language plpgsql stable set search_path = '' as $$
+declare
+    v_uid uuid := auth.uid();
+begin
+    if v_uid is null then
+        raise exception 'this call needs a signed-in user' using errcode = 'HR401';
+    end if;
+    return v_uid;
+end
+$$;
+
+-- services.domain.transitions.conflict_message, word for word (tests/postgres pins the equality).
+create function herald_private.conflict_message(p_action text, p_status text) returns text
+language sql immutable set search_path = '' as $$
+    select format('cannot %s this post: %s', p_action, case p_status
+        when 'publishing' then 'it is being published right now; try again in a minute'
+        when 'published' then 'it has been published; published posts cannot be changed'
+        when 'partial' then 'it is already live on some channels; retry its failed targets instead'
+        when 'needs_review' then 'the outcome of its last attempt is unknown; resolve it first'
+        when 'draft' then 'it is a draft'
+        when 'failed' then 'it has failed; retry it instead'
+        when 'cancelled' then 'it is cancelled'
+        when 'scheduled' then 'it is scheduled'
+    end)
+$$;
+
+-- services.domain.transitions.derive_post_status (tests/postgres pins the equality).
+create function herald_private.derive_post_status(p_statuses text[]) returns text
+language sql immutable set search_path = '' as $$
+    with live as (select s from unnest(p_statuses) s where s <> 'cancelled')
+    select case
+        when not exists (select from live) then 'cancelled'
+        when exists (select from live where s in ('pending', 'publishing')) then 'scheduled'
+        when exists (select from live where s = 'unknown') then 'needs_review'
+        when (select bool_and(s = 'published') from live) then 'published'
+        when exists (select from live where s = 'published') then 'partial'
+        else 'failed'
+    end
+$$;
+
+create function herald_private.log(p_user_id uuid, p_post_id uuid, p_event text, p_details jsonb)
+returns void
+language sql volatile set search_path = '' as $$
+    insert into public.activity_logs (user_id, post_id, event, details)
+    values (p_user_id, p_post_id, p_event, coalesce(p_details, '{}'::jsonb))
+$$;
+
+-- A post as rows.post_from_row reads it: its columns (no lease or series bookkeeping) and targets.
+create function herald_private.post_json(p public.posts) returns jsonb
+language sql stable set search_path = '' as $$
+    select (to_jsonb(p) - 'series_content' - 'lease_id' - 'lease_expires_at')
+        || jsonb_build_object('targets', coalesce(
+            (select jsonb_agg(to_jsonb(t) order by t.platform, t.id)
+               from public.post_targets t where t.post_id = p.id),
+            '[]'::jsonb))
+$$;
+
+-- A channel as the user sees it: never its credentials.
+create function herald_private.channel_json(c public.channels) returns jsonb
+language sql stable set search_path = '' as $$
+    select to_jsonb(c) - 'credentials_encrypted'
+$$;
+
+-- Raise HR422 (field p_field) unless the user owns every channel named.
+create function herald_private.check_channels(p_user_id uuid, p_channel_ids uuid[], p_field text)
+returns void
+language plpgsql stable set search_path = '' as $$
+declare
+    v_missing uuid;
+begin
+    select wanted.id into v_missing
+      from unnest(coalesce(p_channel_ids, '{}')) with ordinality as wanted (id, n)
+     where not exists (select from public.channels c where c.id = wanted.id and c.user_id = p_user_id)
+     order by wanted.n
+     limit 1;
+    if v_missing is not null then
+        raise exception 'channel % not found', v_missing
+            using errcode = 'HR422', detail = 'unknown_channel', hint = p_field;
+    end if;
+end
+$$;
+
+-- One pending target for each named channel the post does not target yet.
+create function herald_private.add_targets(p_user_id uuid, p_post_id uuid, p_channel_ids uuid[])
+returns void
+language sql volatile set search_path = '' as $$
+    insert into public.post_targets (post_id, channel_id, user_id, platform, status)
+    select p_post_id, c.id, c.user_id, c.platform, 'pending'
+      from public.channels c
+     where c.id = any(p_channel_ids) and c.user_id = p_user_id
+       and not exists (select from public.post_targets t where t.post_id = p_post_id and t.channel_id = c.id)
+$$;
+
+-- Insert one post (a NewPost as JSON) with its targets; HR422 names p_field for a foreign channel.
+create function herald_private.insert_post(p_user_id uuid, p_new jsonb, p_field text) returns uuid
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_id uuid := gen_random_uuid();
+    v_channel_ids uuid[] := array(select jsonb_array_elements_text(coalesce(p_new -> 'channel_ids', '[]'))::uuid);
+    v_rrule text := p_new ->> 'rrule';
+    v_at timestamptz := (p_new ->> 'scheduled_at')::timestamptz;
+    v_recurring boolean := coalesce(v_rrule, '') <> '';
+begin
+    perform herald_private.check_channels(p_user_id, v_channel_ids, p_field);
+    insert into public.posts (id, user_id, content, scheduled_at, timezone, rrule, status, series_id, series_start_at)
+    values (v_id, p_user_id, p_new -> 'content', v_at, coalesce(p_new ->> 'timezone', 'UTC'), v_rrule,
+            p_new ->> 'status', case when v_recurring then v_id end, case when v_recurring then v_at end);
+    perform herald_private.add_targets(p_user_id, v_id, v_channel_ids);
+    perform herald_private.log(p_user_id, v_id, 'post.created', jsonb_build_object('status', p_new ->> 'status'));
+    return v_id;
+end
+$$;
+
+create function herald_private.post_by_id(p_post_id uuid) returns jsonb
+language sql stable set search_path = '' as $$
+    select herald_private.post_json(p) from public.posts p where p.id = p_post_id
+$$;
+
+create function herald_private.insert_channel(
+    p_user_id uuid, p_platform text, p_account_id text, p_name text, p_credentials_encrypted text,
+    p_metadata jsonb, p_token_expires_at timestamptz
+) returns jsonb
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_channel public.channels;
+begin
+    insert into public.channels (user_id, platform, account_id, name, metadata, credentials_encrypted, token_expires_at)
+    values (p_user_id, p_platform, p_account_id, p_name, coalesce(p_metadata, '{}'::jsonb), p_credentials_encrypted,
+            p_token_expires_at)
+    returning * into v_channel;
+    perform herald_private.log(p_user_id, null, 'channel.created',
+                               jsonb_build_object('channel_id', v_channel.id, 'platform', p_platform));
+    return herald_private.channel_json(v_channel);
+exception when unique_violation then
+    raise exception 'this % account is already connected', p_platform
+        using errcode = 'HR409', detail = 'channel_exists', hint = 'account_id';
+end
+$$;
+
+-- --- health -------------------------------------------------------------------------------
+
+create function public.herald_ping_v1() returns boolean
+language sql stable set search_path = '' as $$
+    select true
+$$;
+
+-- --- channels (the caller's JWT) ----------------------------------------------------------
+
+create function public.herald_create_channel_v1(
+    p_platform text, p_account_id text, p_name text, p_credentials_encrypted text,
+    p_metadata jsonb default '{}'::jsonb, p_token_expires_at timestamptz default null
+) returns jsonb
+language plpgsql volatile security invoker set search_path = '' as $$
+begin
+    return herald_private.insert_channel(herald_private.current_user_id(), p_platform, p_account_id, p_name,
+                                         p_credentials_encrypted, p_metadata, p_token_expires_at);
+end
+$$;
+
+create function public.herald_list_channels_v1() returns jsonb
+language sql stable security invoker set search_path = '' as $$
+    select coalesce(jsonb_agg(herald_private.channel_json(c) order by c.created_at, c.id), '[]'::jsonb)
+      from public.channels c
+     where c.user_id = herald_private.current_user_id()
+$$;
+
+create function public.herald_get_channel_v1(p_channel_id uuid) returns jsonb
+language plpgsql stable security invoker set search_path = '' as $$
+declare
+    v_channel public.channels;
+begin
+    select * into v_channel from public.channels c
+     where c.id = p_channel_id and c.user_id = herald_private.current_user_id();
+    if not found then
+        raise exception 'channel not found' using errcode = 'HR404', hint = 'channel_id';
+    end if;
+    return herald_private.channel_json(v_channel);
+end
+$$;
+
+create function public.herald_delete_channel_v1(p_channel_id uuid, p_force boolean default false) returns void
+language plpgsql volatile security invoker set search_path = '' as $$
+declare
+    v_uid uuid := herald_private.current_user_id();
+    v_busy uuid[];
+    v_publishing boolean;
+    v_post uuid;
+begin
+    perform from public.channels c where c.id = p_channel_id and c.user_id = v_uid for update;
+    if not found then
+        raise exception 'channel not found' using errcode = 'HR404', hint = 'channel_id';
+    end if;
+    -- Lock the posts still waiting on this channel, so that a claim cannot take one meanwhile.
+    perform from public.posts p
+     where p.id in (select t.post_id from public.post_targets t
+                     where t.channel_id = p_channel_id and t.status in ('pending', 'publishing'))
+     order by p.id
+       for update;
+    select coalesce(array_agg(p.id order by p.id), '{}'), coalesce(bool_or(p.status = 'publishing'), false)
+      into v_busy, v_publishing
+      from public.post_targets t join public.posts p on p.id = t.post_id
+     where t.channel_id = p_channel_id and t.status in ('pending', 'publishing')
+       and p.status in ('scheduled', 'publishing');
+    if v_publishing then
+        raise exception 'a post to this channel is being published right now; try again in a minute'
+            using errcode = 'HR409', detail = 'conflict';
+    end if;
+    if cardinality(v_busy) > 0 and not p_force then
+        raise exception '% scheduled post(s) still target this channel; unschedule them or pass force=true',
+            cardinality(v_busy) using errcode = 'HR409', detail = 'channel_in_use';
+    end if;
+    delete from public.post_targets t
+     where t.channel_id = p_channel_id and t.status = 'pending' and t.attempts = 0
+       and t.post_id in (select p.id from public.posts p where p.status not in ('scheduled', 'publishing'));
+    update public.post_targets t set status = 'cancelled', error = 'channel deleted'
+     where t.channel_id = p_channel_id and t.status = 'pending';
+    foreach v_post in array v_busy loop
+        update public.posts p set status = 'cancelled', error = 'its channel was deleted'
+         where p.id = v_post
+           and not exists (select from public.post_targets t where t.post_id = v_post and t.status <> 'cancelled');
+        perform herald_private.log(v_uid, v_post, 'target.cancelled',
+                                   jsonb_build_object('channel_id', p_channel_id, 'reason', 'channel deleted'));
+    end loop;
+    delete from public.channels c where c.id = p_channel_id;
+    perform herald_private.log(v_uid, null, 'channel.deleted',
+                               jsonb_build_object('channel_id', p_channel_id, 'cancelled_posts', cardinality(v_busy)));
+end
+$$;
+
+-- --- posts (the caller's JWT) -------------------------------------------------------------
+
+create function public.herald_create_post_v1(
+    p_content jsonb, p_channel_ids uuid[], p_status text, p_scheduled_at timestamptz default null,
+    p_timezone text default 'UTC', p_rrule text default null
+) returns jsonb
+language plpgsql volatile security invoker set search_path = '' as $$
+declare
+    v_id uuid;
+begin
+    v_id := herald_private.insert_post(herald_private.current_user_id(), jsonb_build_object(
+        'content', p_content, 'channel_ids', to_jsonb(coalesce(p_channel_ids, '{}')), 'status', p_status,
+        'scheduled_at', p_scheduled_at, 'timezone', p_timezone, 'rrule', p_rrule), 'channel_ids');
+    return herald_private.post_by_id(v_id);
+end
+$$;
+
+-- All the posts or none. A known idempotency key stores nothing and returns what that key created.
+create function public.herald_create_posts_v1(
+    p_posts jsonb, p_idempotency_key text default null, p_request_hash text default null
+) returns jsonb
+language plpgsql volatile security invoker set search_path = '' as $$
+declare
+    v_uid uuid := herald_private.current_user_id();
+    v_seen public.idempotency_keys;
+    v_ids uuid[] := '{}';
+    v_item record;
+    v_many boolean := jsonb_array_length(p_posts) > 1;
+begin
+    if p_idempotency_key is not null then
+        -- two requests with one key: the second waits for the first and replays it
+        perform pg_advisory_xact_lock(hashtextextended(v_uid::text || '/' || p_idempotency_key, 0));
+        select * into v_seen from public.idempotency_keys k where k.user_id = v_uid and k.key = p_idempotency_key;
+        if found then
+            if v_seen.request_hash is distinct from p_request_hash then
+                raise exception 'this Idempotency-Key was used for a different request'
+                    using errcode = 'HR409', detail = 'idempotency_key_reused';
+            end if;
+            return jsonb_build_object('replayed', true, 'posts', coalesce(
+                (select jsonb_agg(herald_private.post_json(p) order by ids.n)
+                   from unnest(v_seen.post_ids) with ordinality as ids (id, n)
+                   join public.posts p on p.id = ids.id),
+                '[]'::jsonb));
+        end if;
+    end if;
+    for v_item in select value, ordinality - 1 as i from jsonb_array_elements(p_posts) with ordinality loop
+        v_ids := v_ids || herald_private.insert_post(
+            v_uid, v_item.value, case when v_many then format('posts.%s.channel_ids', v_item.i) else 'channel_ids' end);
+    end loop;
+    if p_idempotency_key is not null then
+        insert into public.idempotency_keys (user_id, key, request_hash, post_ids)
+        values (v_uid, p_idempotency_key, p_request_hash, v_ids);
+    end if;
+    return jsonb_build_object('replayed', false, 'posts', coalesce(
+        (select jsonb_agg(herald_private.post_json(p) order by ids.n)
+           from unnest(v_ids) with ordinality as ids (id, n)
+           join public.posts p on p.id = ids.id),
+        '[]'::jsonb));
+end
+$$;
+
+create function public.herald_get_post_v1(p_post_id uuid) returns jsonb
+language plpgsql stable security invoker set search_path = '' as $$
+declare
+    v_post public.posts;
+begin
+    select * into v_post from public.posts p where p.id = p_post_id and p.user_id = herald_private.current_user_id();
+    if not found then
+        raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
+    end if;
+    return herald_private.post_json(v_post);
+end
+$$;
+
+-- Newest first (created_at, then id), with the total matching the filters.
+create function public.herald_list_posts_v1(
+    p_statuses text[] default null, p_platform text default null, p_channel_id uuid default null,
+    p_scheduled_from timestamptz default null, p_scheduled_to timestamptz default null,
+    p_updated_since timestamptz default null, p_recurring boolean default null,
+    p_limit integer default 50, p_offset integer default 0
+) returns jsonb
+language sql stable security invoker set search_path = '' as $$
+    with matching as (
+        select p.* from public.posts p
+         where p.user_id = herald_private.current_user_id()
+           and (coalesce(cardinality(p_statuses), 0) = 0 or p.status = any(p_statuses))
+           and (coalesce(p_platform, '') = ''
+                or exists (select from public.post_targets t where t.post_id = p.id and t.platform = p_platform))
+           and (p_channel_id is null
+                or exists (select from public.post_targets t where t.post_id = p.id and t.channel_id = p_channel_id))
+           and (p_scheduled_from is null or p.scheduled_at >= p_scheduled_from)
+           and (p_scheduled_to is null or p.scheduled_at <= p_scheduled_to)
+           and (p_updated_since is null or p.updated_at >= p_updated_since)
+           and (p_recurring is null or (p.rrule is not null) = p_recurring)
+    ), page as (
+        select m.* from matching m order by m.created_at desc, m.id desc limit p_limit offset p_offset
+    )
+    select jsonb_build_object(
+        'total', (select count(*) from matching),
+        'items', coalesce((select jsonb_agg(herald_private.post_json(pg::public.posts) order by pg.created_at desc, pg.id desc)
+                             from page pg), '[]'::jsonb))
+$$;
+
+-- A compare-and-set edit. p_changes holds only the PostChanges fields the caller sent.
+create function public.herald_update_post_v1(
+    p_post_id uuid, p_changes jsonb, p_allowed_from text[], p_action text
+) returns jsonb
+language plpgsql volatile security invoker set search_path = '' as $$
+declare
+    v_uid uuid := herald_private.current_user_id();
+    v_post public.posts;
+    v_channel_ids uuid[];
+    v_status text := p_changes ->> 'status';
+    v_occurrence_only boolean := coalesce((p_changes ->> 'occurrence_only')::boolean, false);
+    v_reanchor boolean := p_changes ?| array['rrule', 'scheduled_at', 'timezone'];
+    v_rule text;
+    v_anchor timestamptz;
+begin
+    select * into v_post from public.posts p where p.id = p_post_id and p.user_id = v_uid for update;
+    if not found then
+        raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
+    end if;
+    if not v_post.status = any(p_allowed_from) then
+        raise exception '%', herald_private.conflict_message(p_action, v_post.status)
+            using errcode = 'HR409', detail = 'invalid_state';
+    end if;
+    if p_changes ? 'channel_ids' then
+        v_channel_ids := array(select jsonb_array_elements_text(p_changes -> 'channel_ids')::uuid);
+        perform herald_private.check_channels(v_uid, v_channel_ids, 'channel_ids');
+        delete from public.post_targets t
+         where t.post_id = p_post_id and t.status <> 'published'
+           and (t.channel_id is null or t.channel_id <> all(v_channel_ids));
+        perform herald_private.add_targets(v_uid, p_post_id, v_channel_ids);
+    end if;
+    -- a changed rule, time or zone starts the series afresh from this occurrence
+    v_rule := case when p_changes ? 'rrule' then p_changes ->> 'rrule' else v_post.rrule end;
+    v_anchor := case when p_changes ? 'scheduled_at' then (p_changes ->> 'scheduled_at')::timestamptz
+                     else v_post.scheduled_at end;
+    if v_status = 'scheduled' then
+        update public.post_targets t set status = 'pending', error = null
+         where t.post_id = p_post_id and t.status in ('failed', 'cancelled') and t.channel_id is not null;
+    elsif v_status = 'cancelled' then
+        update public.post_targets t set status = 'cancelled' where t.post_id = p_post_id and t.status = 'pending';
+    end if;
+    update public.posts p set
+        content = case when p_changes ? 'content' then p_changes -> 'content' else p.content end,
+        -- later occurrences keep the series' content: remember it before a one-off edit
+        series_content = case when not p_changes ? 'content' then p.series_content
+                              when v_occurrence_only then coalesce(p.series_content, p.content) end,
+        scheduled_at = v_anchor,
+        timezone = case when p_changes ? 'timezone' then p_changes ->> 'timezone' else p.timezone end,
+        rrule = v_rule,
+        series_id = case when not v_reanchor or v_occurrence_only then p.series_id
+                         when coalesce(v_rule, '') <> '' then coalesce(p.series_id, p.id) end,
+        series_start_at = case when not v_reanchor or v_occurrence_only then p.series_start_at
+                               when coalesce(v_rule, '') <> '' then v_anchor end,
+        status = coalesce(v_status, p.status),
+        error = case when v_status = 'scheduled' then null else p.error end,
+        next_attempt_at = case when v_status = 'scheduled' then (p_changes ->> 'next_attempt_at')::timestamptz
+                               else p.next_attempt_at end
+     where p.id = p_post_id;
+    perform herald_private.log(v_uid, p_post_id, 'post.' || p_action, jsonb_build_object(
+        'fields', to_jsonb(array(select k from jsonb_object_keys(p_changes) k
+                                  where k not in ('status', 'next_attempt_at', 'occurrence_only')
+                                  order by k collate "C")),
+        'status', coalesce(v_status, v_post.status)));
+    return herald_private.post_by_id(p_post_id);
+end
+$$;
+
+create function public.herald_delete_post_v1(p_post_id uuid, p_allowed_from text[]) returns void
+language plpgsql volatile security invoker set search_path = '' as $$
+declare
+    v_uid uuid := herald_private.current_user_id();
+    v_status text;
+begin
+    select p.status into v_status from public.posts p where p.id = p_post_id and p.user_id = v_uid for update;
+    if not found then
+        raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
+    end if;
+    if not v_status = any(p_allowed_from) then
+        raise exception '%', herald_private.conflict_message('delete', v_status)
+            using errcode = 'HR409', detail = 'invalid_state';
+    end if;
+    delete from public.posts p where p.id = p_post_id;
+    perform herald_private.log(v_uid, p_post_id, 'post.deleted', jsonb_build_object('status', v_status));
+end
+$$;
+
+-- Settle an unknown target by hand and re-derive the post's status.
+create function public.herald_resolve_target_v1(
+    p_post_id uuid, p_target_id uuid, p_published boolean, p_url text default null
+) returns jsonb
+language plpgsql volatile security invoker set search_path = '' as $$
+declare
+    v_uid uuid := herald_private.current_user_id();
+    v_target_status text;
+    v_status text;
+begin
+    perform from public.posts p where p.id = p_post_id and p.user_id = v_uid for update;
+    if not found then
+        raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
+    end if;
+    select t.status into v_target_status from public.post_targets t where t.id = p_target_id and t.post_id = p_post_id;
+    if not found then
+        raise exception 'target not found' using errcode = 'HR404', hint = 'target_id';
+    end if;
+    if v_target_status <> 'unknown' then
+        raise exception 'only an unknown target can be resolved; this one is %', v_target_status
+            using errcode = 'HR409', detail = 'invalid_state', hint = 'target_id';
+    end if;
+    update public.post_targets t set
+        status = case when p_published then 'published' else 'failed' end,
+        platform_post_url = coalesce(p_url, t.platform_post_url),
+        error = case when p_published then null else 'marked failed by the user' end,
+        published_at = case when p_published then now() else t.published_at end
+     where t.id = p_target_id;
+    v_status := herald_private.derive_post_status(
+        array(select t.status from public.post_targets t where t.post_id = p_post_id));
+    if v_status in ('needs_review', 'scheduled') then
+        update public.posts p set updated_at = now() where p.id = p_post_id;
+    else
+        update public.posts p set
+            status = v_status,
+            error = case when v_status = 'published' then null else p.error end,
+            published_at = case when v_status in ('published', 'partial') then coalesce(p.published_at, now())
+                                 else p.published_at end
+         where p.id = p_post_id;
+    end if;
+    perform herald_private.log(v_uid, p_post_id, 'target.resolved',
+                               jsonb_build_object('target_id', p_target_id, 'published', p_published));
+    return herald_private.post_by_id(p_post_id);
+end
+$$;
+
+create function public.herald_list_runs_v1(p_post_id uuid) returns jsonb
+language plpgsql stable security invoker set search_path = '' as $$
+begin
+    perform from public.posts p where p.id = p_post_id and p.user_id = herald_private.current_user_id();
+    if not found then
+        raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
+    end if;
+    return coalesce((select jsonb_agg(to_jsonb(r) order by r.started_at, r.attempt, r.id)
+                       from public.post_runs r where r.post_id = p_post_id), '[]'::jsonb);
+end
+$$;
+
+create function public.herald_list_activity_v1(p_post_id uuid default null, p_limit integer default 50)
+returns jsonb
+language sql stable security invoker set search_path = '' as $$
+    select coalesce(jsonb_agg(to_jsonb(a) order by a.id desc), '[]'::jsonb)
+      from (select * from public.activity_logs a
+             where a.user_id = herald_private.current_user_id()
+               and (p_post_id is null or a.post_id = p_post_id)
+             order by a.id desc
+             limit p_limit) a
+$$;
+
+-- {"total", "by_status": {status: n}, "by_platform": {platform: {"targets": n, status: n}}}
+create function public.herald_post_statistics_v1() returns jsonb
+language sql stable security invoker set search_path = '' as $$
+    with me as (select herald_private.current_user_id() as uid),
+    by_status as (
+        select p.status, count(*) as n from public.posts p, me where p.user_id = me.uid group by p.status
+    ),
+    by_target as (
+        select t.platform, t.status, count(*) as n from public.post_targets t, me
+         where t.user_id = me.uid group by t.platform, t.status
+    ),
+    by_platform as (
+        select b.platform, jsonb_build_object('targets', sum(b.n)) || jsonb_object_agg(b.status, b.n) as counts
+          from by_target b group by b.platform
+    )
+    select jsonb_build_object(
+        'total', coalesce((select sum(n) from by_status), 0),
+        'by_status', coalesce((select jsonb_object_agg(status, n) from by_status), '{}'::jsonb),
+        'by_platform', coalesce((select jsonb_object_agg(platform, counts) from by_platform), '{}'::jsonb))
+$$;
+
+create function public.herald_list_outbox_v1(p_limit integer default 50) returns jsonb
+language sql stable security invoker set search_path = '' as $$
+    select coalesce(jsonb_agg(to_jsonb(o) order by o.published_at desc, o.id), '[]'::jsonb)
+      from (select * from public.sandbox_outbox o
+             where o.user_id = herald_private.current_user_id()
+             order by o.published_at desc, o.id
+             limit p_limit) o
+$$;
+
+-- --- service role: OAuth callback, the publish run, token refresh --------------------------
+
+-- create_channel for a User without a token: the OAuth callback's signed state proved the user.
+create function public.herald_connect_channel_v1(
+    p_user_id uuid, p_platform text, p_account_id text, p_name text, p_credentials_encrypted text,
+    p_metadata jsonb default '{}'::jsonb, p_token_expires_at timestamptz default null
+) returns jsonb
+language sql volatile set search_path = '' as $$
+    select herald_private.insert_channel(p_user_id, p_platform, p_account_id, p_name, p_credentials_encrypted,
+                                         p_metadata, p_token_expires_at)
+$$;
+
+-- Lease up to p_limit posts in one atomic step (Store.claim_due_posts): first posts whose lease
+-- expired before p_now (a run died; re-leased to this run), then due posts oldest first. Rows
+-- another claim holds are skipped, never waited on, so overlapping claims never share a post.
+-- Returns {"posts": [{"post", "lease_id", "channels" (with credentials), "maybe_sent"}], "recovered"}.
+-- VOLATILE: PostgREST runs STABLE functions read-only.
+create function public.herald_claim_due_posts_v1(
+    p_now timestamptz, p_limit integer, p_lease_seconds integer, p_post_ids uuid[] default null
+) returns jsonb
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_expires timestamptz := p_now + make_interval(secs => p_lease_seconds);
+    v_recovered uuid[];
+    v_due uuid[] := '{}';
+    v_result jsonb;
+begin
+    with picked as materialized (
+        select q.id, q.lease_expires_at from public.posts q
+         where q.status = 'publishing' and q.lease_expires_at < p_now
+           and (p_post_ids is null or q.id = any(p_post_ids))
+         order by q.lease_expires_at, q.id
+         limit greatest(p_limit, 0)
+           for update skip locked
+    ), leased as (
+        update public.posts p
+           set lease_id = gen_random_uuid(), lease_expires_at = v_expires, attempts = p.attempts + 1
+         where p.id in (select picked.id from picked)
+        returning p.id
+    )
+    select coalesce(array_agg(picked.id order by picked.lease_expires_at, picked.id), '{}') into v_recovered
+      from picked where picked.id in (select leased.id from leased);
+
+    if p_limit > cardinality(v_recovered) then
+        with picked as materialized (
+            select q.id from public.posts q
+             where q.status = 'scheduled' and coalesce(q.next_attempt_at, q.scheduled_at) <= p_now
+               and (p_post_ids is null or q.id = any(p_post_ids))
+             order by coalesce(q.next_attempt_at, q.scheduled_at), q.id
+             limit p_limit - cardinality(v_recovered)
+               for update skip locked
+        ), leased as (
+            update public.posts p
+               set status = 'publishing', lease_id = gen_random_uuid(), lease_expires_at = v_expires,
+                   attempts = p.attempts + 1
+             where p.id in (select picked.id from picked)
+            returning p.id
+        )
+        select coalesce(array_agg(leased.id), '{}') into v_due from leased;
+    end if;
+
+    insert into public.activity_logs (user_id, post_id, event, details)
+    select p.user_id, p.id, case when p.id = any(v_recovered) then 'post.recovered' else 'post.claimed' end,
+           jsonb_build_object('attempt', p.attempts)
+      from public.posts p where p.id = any(v_recovered || v_due);
+
+    select jsonb_build_object(
+        'recovered', to_jsonb(v_recovered),
+        'posts', coalesce(jsonb_agg(jsonb_build_object(
+            'post', herald_private.post_json(p),
+            'lease_id', p.lease_id,
+            'channels', coalesce((select jsonb_agg(to_jsonb(c) order by c.id) from public.channels c
+                                   where c.id in (select t.channel_id from public.post_targets t where t.post_id = p.id)),
+                                 '[]'::jsonb),
+            -- marked sending by an earlier run: that call may have gone out
+            'maybe_sent', coalesce((select jsonb_agg(t.id order by t.id) from public.post_targets t
+                                     where t.post_id = p.id and t.status = 'publishing'), '[]'::jsonb))
+            order by coalesce(p.next_attempt_at, p.scheduled_at), p.id), '[]'::jsonb))
+      into v_result
+      from public.posts p where p.id = any(v_recovered || v_due);
+    return v_result;
+end
+$$;
+
+-- The named targets' calls are about to start: pending -> publishing, only on leased posts.
+create function public.herald_mark_sending_v1(p_target_ids uuid[], p_now timestamptz) returns void
+language sql volatile set search_path = '' as $$
+    update public.post_targets t set status = 'publishing'
+     where t.status = 'pending' and t.id = any(p_target_ids)
+       and t.post_id in (select p.id from public.posts p where p.status = 'publishing')
+$$;
+
+create function public.herald_save_channel_credentials_v1(
+    p_channel_id uuid, p_credentials_encrypted text, p_token_expires_at timestamptz default null
+) returns void
+language sql volatile set search_path = '' as $$
+    update public.channels c
+       set credentials_encrypted = p_credentials_encrypted, token_expires_at = p_token_expires_at, status = 'active'
+     where c.id = p_channel_id
+$$;
+
+create function public.herald_mark_channel_needs_reconnect_v1(p_channel_id uuid, p_reason text) returns void
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_owner uuid;
+begin
+    update public.channels c set status = 'needs_reconnect' where c.id = p_channel_id returning c.user_id into v_owner;
+    if found then
+        perform herald_private.log(v_owner, null, 'channel.needs_reconnect',
+                                   jsonb_build_object('channel_id', p_channel_id, 'reason', p_reason));
+    end if;
+end
+$$;
+
+-- What a claim at p_now would take, claiming nothing (dry run).
+create function public.herald_list_due_v1(p_now timestamptz, p_limit integer) returns jsonb
+language sql stable set search_path = '' as $$
+    select coalesce(jsonb_agg(herald_private.post_json(d::public.posts)
+                              order by coalesce(d.next_attempt_at, d.scheduled_at), d.id), '[]'::jsonb)
+      from (select * from public.posts p
+             where p.status = 'scheduled' and coalesce(p.next_attempt_at, p.scheduled_at) <= p_now
+             order by coalesce(p.next_attempt_at, p.scheduled_at), p.id
+             limit p_limit) d
+$$;
+
+create function public.herald_count_due_v1(p_now timestamptz) returns integer
+language sql stable set search_path = '' as $$
+    select count(*)::integer from public.posts p
+     where p.status = 'scheduled' and coalesce(p.next_attempt_at, p.scheduled_at) <= p_now
+$$;
+
+create function public.herald_last_cron_run_v1() returns jsonb
+language sql stable set search_path = '' as $$
+    select to_jsonb(r) from public.cron_runs r order by r.started_at desc limit 1
+$$;
+
+-- {"last_run", "due_now", "oldest_due_at", "stuck"}
+create function public.herald_cron_health_v1(p_now timestamptz) returns jsonb
+language sql stable set search_path = '' as $$
+    select jsonb_build_object(
+        'last_run', public.herald_last_cron_run_v1(),
+        'due_now', count(*),
+        'oldest_due_at', min(coalesce(p.next_attempt_at, p.scheduled_at)),
+        'stuck', (select count(*) from public.posts s where s.status = 'publishing' and s.lease_expires_at < p_now))
+      from public.posts p
+     where p.status = 'scheduled' and coalesce(p.next_attempt_at, p.scheduled_at) <= p_now
+$$;
+
+-- The sandbox platform's "publish": append to its outbox, owned by the target's owner.
+create function public.herald_deliver_to_outbox_v1(
+    p_id uuid, p_channel_id uuid, p_target_id uuid, p_text text, p_media jsonb, p_published_at timestamptz
+) returns void
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_owner uuid;
+begin
+    select t.user_id into v_owner from public.post_targets t where t.id = p_target_id;
+    if not found then
+        raise exception 'target not found' using errcode = 'HR404', hint = 'target_id';
+    end if;
+    insert into public.sandbox_outbox (id, user_id, channel_id, target_id, text, media, published_at)
+    values (p_id, v_owner, p_channel_id, p_target_id, p_text, coalesce(p_media, '[]'::jsonb), p_published_at);
+end
+$$;
+
+-- A finished occurrence's successor (same content, zone, rule and live channels), exactly once.
+create function herald_private.create_next_occurrence(p_parent_id uuid, p_when jsonb) returns void
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_parent public.posts;
+    v_child uuid := gen_random_uuid();
+    v_inserted integer;
+begin
+    select * into v_parent from public.posts p where p.id = p_parent_id;
+    insert into public.posts (id, user_id, content, scheduled_at, timezone, rrule, status, series_id,
+                              series_start_at, parent_post_id)
+    values (v_child, v_parent.user_id, coalesce(v_parent.series_content, v_parent.content),
+            (p_when #>> '{}')::timestamptz, v_parent.timezone, v_parent.rrule, 'scheduled',
+            coalesce(v_parent.series_id, p_parent_id), coalesce(v_parent.series_start_at, v_parent.scheduled_at),
+            p_parent_id)
+    on conflict (parent_post_id) where parent_post_id is not null do nothing;
+    get diagnostics v_inserted = row_count;
+    if v_inserted = 0 then
+        return;  -- this occurrence already has its successor
+    end if;
+    insert into public.post_targets (post_id, channel_id, user_id, platform, status)
+    select v_child, t.channel_id, t.user_id, t.platform, 'pending'
+      from public.post_targets t
+     where t.post_id = p_parent_id and t.channel_id is not null and t.status <> 'cancelled';
+    perform herald_private.log(v_parent.user_id, v_child, 'post.next_occurrence',
+                               jsonb_build_object('parent_post_id', p_parent_id, 'scheduled_at', p_when));
+end
+$$;
+
+-- Write a run's outcomes in one transaction (Store.record_results). p_results is
+-- rows.results_to_rows(...); a result whose lease the post no longer holds is ignored. Writes the
+-- cron run (with remaining_due counted here) when given, and returns the posts still due at p_now.
+create function public.herald_record_results_v1(
+    p_results jsonb, p_now timestamptz, p_cron_run jsonb default null
+) returns integer
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_result jsonb;
+    v_target jsonb;
+    v_post uuid;
+    v_owner uuid;
+    v_status text;
+    v_remaining integer;
+begin
+    for v_result in select value from jsonb_array_elements(coalesce(p_results, '[]'::jsonb)) loop
+        v_post := (v_result ->> 'post_id')::uuid;
+        select p.user_id into v_owner from public.posts p
+         where p.id = v_post and p.status = 'publishing' and p.lease_id = (v_result ->> 'lease_id')::uuid
+           for update;
+        if not found then
+            continue;  -- the lease expired and another run recovered the post
+        end if;
+        for v_target in select value from jsonb_array_elements(coalesce(v_result -> 'targets', '[]'::jsonb)) loop
+            v_status := v_target ->> 'status';
+            update public.post_targets t set
+                status = v_status,
+                attempts = (v_target ->> 'attempt')::integer,
+                error = case when v_status = 'published' then null
+                             else coalesce(nullif(v_target ->> 'error_message', ''), v_target ->> 'error_code') end,
+                platform_post_id = coalesce(v_target ->> 'platform_post_id', t.platform_post_id),
+                platform_post_url = coalesce(v_target ->> 'platform_post_url', t.platform_post_url),
+                published_at = case when v_status = 'published' then (v_target ->> 'finished_at')::timestamptz
+                                    else t.published_at end
+             where t.id = (v_target ->> 'target_id')::uuid and t.post_id = v_post and t.status <> 'published';
+            insert into public.post_runs (post_id, target_id, attempt, outcome, http_status, error_code, error_message,
+                                          idempotency_key, started_at, finished_at, duration_ms)
+            values (v_post, (v_target ->> 'target_id')::uuid, (v_target ->> 'attempt')::integer,
+                    v_target ->> 'outcome', (v_target ->> 'http_status')::integer, v_target ->> 'error_code',
+                    v_target ->> 'error_message', v_target ->> 'idempotency_key',
+                    (v_target ->> 'started_at')::timestamptz, (v_target ->> 'finished_at')::timestamptz,
+                    (v_target ->> 'duration_ms')::integer);
+            perform herald_private.log(v_owner, v_post, 'target.' || v_status, jsonb_build_object(
+                'target_id', v_target -> 'target_id', 'outcome', v_target -> 'outcome',
+                'attempt', v_target -> 'attempt', 'error_code', v_target -> 'error_code'));
+        end loop;
+        -- Marked sending but never started: back in the queue, untouched.
+        update public.post_targets t set status = 'pending'
+         where t.post_id = v_post and t.status = 'publishing'
+           and t.id in (select jsonb_array_elements_text(coalesce(v_result -> 'released', '[]'::jsonb))::uuid);
+        v_status := v_result ->> 'status';
+        update public.posts p set
+            status = v_status,
+            error = v_result ->> 'error',
+            next_attempt_at = (v_result ->> 'next_attempt_at')::timestamptz,
+            lease_id = null,
+            lease_expires_at = null,
+            published_at = case when v_status in ('published', 'partial') then p_now else p.published_at end
+         where p.id = v_post;
+        perform herald_private.log(v_owner, v_post, 'post.' || v_status,
+                                   jsonb_build_object('error', v_result -> 'error'));
+        if v_result ->> 'next_occurrence_at' is not null then
+            perform herald_private.create_next_occurrence(v_post, v_result -> 'next_occurrence_at');
+        end if;
+    end loop;
+
+    v_remaining := public.herald_count_due_v1(p_now);
+    if p_cron_run is not null then
+        insert into public.cron_runs (id, trigger, started_at, finished_at, claimed, published, failed, remaining_due,
+                                      duration_ms, error)
+        values ((p_cron_run ->> 'id')::uuid, p_cron_run ->> 'trigger', (p_cron_run ->> 'started_at')::timestamptz,
+                (p_cron_run ->> 'finished_at')::timestamptz, (p_cron_run ->> 'claimed')::integer,
+                (p_cron_run ->> 'published')::integer, (p_cron_run ->> 'failed')::integer, v_remaining,
+                (p_cron_run ->> 'duration_ms')::integer, p_cron_run ->> 'error');
+        perform herald_private.log(null, null, 'cron.run', jsonb_build_object(
+            'id', p_cron_run -> 'id', 'trigger', p_cron_run -> 'trigger', 'claimed', p_cron_run -> 'claimed',
+            'published', p_cron_run -> 'published', 'failed', p_cron_run -> 'failed'));
+    end if;
+    return v_remaining;
+end
+$$;
+
+-- --- privileges ---------------------------------------------------------------------------
+-- Postgres grants EXECUTE to PUBLIC and Supabase's default privileges grant it to anon and
+-- authenticated: revoke both, then grant each function to the one role that may call it.
+
+revoke all on schema herald_private from public;
+grant usage on schema herald_private to authenticated, service_role;
+revoke all on all functions in schema herald_private from public, anon;
+grant execute on all functions in schema herald_private to authenticated, service_role;
+
+revoke all on function
+    public.herald_create_channel_v1(text, text, text, text, jsonb, timestamptz),
+    public.herald_list_channels_v1(),
+    public.herald_get_channel_v1(uuid),
+    public.herald_delete_channel_v1(uuid, boolean),
+    public.herald_create_post_v1(jsonb, uuid[], text, timestamptz, text, text),
+    public.herald_create_posts_v1(jsonb, text, text),
+    public.herald_get_post_v1(uuid),
+    public.herald_list_posts_v1(text[], text, uuid, timestamptz, timestamptz, timestamptz, boolean, integer, integer),
+    public.herald_update_post_v1(uuid, jsonb, text[], text),
+    public.herald_delete_post_v1(uuid, text[]),
+    public.herald_resolve_target_v1(uuid, uuid, boolean, text),
+    public.herald_list_runs_v1(uuid),
+    public.herald_list_activity_v1(uuid, integer),
+    public.herald_post_statistics_v1(),
+    public.herald_list_outbox_v1(integer)
+from public, anon, service_role;
+grant execute on function
+    public.herald_create_channel_v1(text, text, text, text, jsonb, timestamptz),
+    public.herald_list_channels_v1(),
+    public.herald_get_channel_v1(uuid),
+    public.herald_delete_channel_v1(uuid, boolean),
+    public.herald_create_post_v1(jsonb, uuid[], text, timestamptz, text, text),
+    public.herald_create_posts_v1(jsonb, text, text),
+    public.herald_get_post_v1(uuid),
+    public.herald_list_posts_v1(text[], text, uuid, timestamptz, timestamptz, timestamptz, boolean, integer, integer),
+    public.herald_update_post_v1(uuid, jsonb, text[], text),
+    public.herald_delete_post_v1(uuid, text[]),
+    public.herald_resolve_target_v1(uuid, uuid, boolean, text),
+    public.herald_list_runs_v1(uuid),
+    public.herald_list_activity_v1(uuid, integer),
+    public.herald_post_statistics_v1(),
+    public.herald_list_outbox_v1(integer)
+to authenticated;
+
+revoke all on function
+    public.herald_connect_channel_v1(uuid, text, text, text, text, jsonb, timestamptz),
+    public.herald_claim_due_posts_v1(timestamptz, integer, integer, uuid[]),
+    public.herald_mark_sending_v1(uuid[], timestamptz),
+    public.herald_save_channel_credentials_v1(uuid, text, timestamptz),
+    public.herald_mark_channel_needs_reconnect_v1(uuid, text),
+    public.herald_list_due_v1(timestamptz, integer),
+    public.herald_count_due_v1(timestamptz),
+    public.herald_last_cron_run_v1(),
+    public.herald_cron_health_v1(timestamptz),
+    public.herald_deliver_to_outbox_v1(uuid, uuid, uuid, text, jsonb, timestamptz),
+    public.herald_record_results_v1(jsonb, timestamptz, jsonb)
+from public, anon, authenticated;
+grant execute on function
+    public.herald_connect_channel_v1(uuid, text, text, text, text, jsonb, timestamptz),
+    public.herald_claim_due_posts_v1(timestamptz, integer, integer, uuid[]),
+    public.herald_mark_sending_v1(uuid[], timestamptz),
+    public.herald_save_channel_credentials_v1(uuid, text, timestamptz),
+    public.herald_mark_channel_needs_reconnect_v1(uuid, text),
+    public.herald_list_due_v1(timestamptz, integer),
+    public.herald_count_due_v1(timestamptz),
+    public.herald_last_cron_run_v1(),
+    public.herald_cron_health_v1(timestamptz),
+    public.herald_deliver_to_outbox_v1(uuid, uuid, uuid, text, jsonb, timestamptz),
+    public.herald_record_results_v1(jsonb, timestamptz, jsonb)
+to service_role;
+
+revoke all on function public.herald_ping_v1() from public;
+grant execute on function public.herald_ping_v1() to anon, authenticated, service_role;

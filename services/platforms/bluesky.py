@@ -1,0 +1,340 @@
+"""The Bluesky platform: each post is an ``app.bsky.feed.post`` record created in the account's repo.
+
+Channel: credentials ``identifier`` (handle or email) and ``app_password``; optional
+``metadata.pds_url`` (https, public; default the ``bsky.social`` entryway).
+
+Sessions live in the credentials, next to the app password: ``access_jwt``, ``refresh_jwt``, ``did``.
+Connecting calls createSession only to check the app password (``verify`` has nowhere to keep a
+secret). A publish with no session, or one the PDS refuses (400 ExpiredToken, 401 InvalidToken or
+AuthenticationRequired), raises AUTH; the run then calls ``refresh``, which trades the refresh JWT
+(refreshSession) or, when there is none or it is refused, the app password (createSession) for a new
+pair, stores it, and publishes again.
+
+Exactly once: the record key is a TID derived from the idempotency key, so every attempt for a
+target writes the same key. A repeated create collides instead of posting twice, and ``lookup``
+(getRecord on that key) tells whether a lost answer's post is live.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import mimetypes
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from services.domain.models import Content, Media, Outcome
+from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
+from services.platforms.urls import check_public_url
+
+# Pinned from lexicons app/bsky/feed/post.json (text maxGraphemes 300, maxLength 3000 bytes) and
+# app/bsky/embed/images.json (4 images, blob maxSize 1,000,000) in bluesky-social/atproto.
+MAX_GRAPHEMES = 300
+MAX_BYTES = 3000
+MAX_IMAGES = 4
+MAX_IMAGE_BYTES = 1_000_000
+COLLECTION = "app.bsky.feed.post"
+_AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
+
+
+class BlueskyPlatform:
+    name = "bluesky"
+    required_credentials: tuple[str, ...] = ("identifier", "app_password")
+
+    def __init__(self, base_url: str = "https://bsky.social", *, allow_private: bool = False):
+        self._base_url = base_url.rstrip("/")
+        self._allow_private = allow_private
+
+    def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
+        problems = []
+        graphemes, size = count_graphemes(content.text), len(content.text.encode())
+        if graphemes > MAX_GRAPHEMES:
+            problems.append(Problem("content.text", f"bluesky: text is {graphemes} graphemes; the limit is {MAX_GRAPHEMES}"))
+        if size > MAX_BYTES:
+            problems.append(Problem("content.text", f"bluesky: text is {size} bytes in UTF-8; the limit is {MAX_BYTES}"))
+        if any(m.type != "image" for m in content.media):
+            problems.append(Problem("content.media", "bluesky: only images can be attached (video is not supported yet)"))
+        if len(content.media) > MAX_IMAGES:
+            problems.append(Problem("content.media", f"bluesky: {len(content.media)} images; the limit is {MAX_IMAGES}"))
+        return problems
+
+    async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
+        pds = await self._pds(metadata)
+        session = await self._create_session(credentials, pds, http)
+        return AccountInfo(account_id=session["did"], name=session.get("handle") or session["did"],
+                           metadata={"handle": session.get("handle")})
+
+    async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
+        """A new session: refreshSession with the refresh JWT, else createSession with the app password."""
+        pds = await self._pds(metadata)
+        session = None
+        if credentials.get("refresh_jwt"):
+            try:
+                session = await self._xrpc(http, "POST", pds, "com.atproto.server.refreshSession",
+                                           token=credentials["refresh_jwt"], idempotent=False)
+            except PlatformError as exc:
+                if exc.outcome is not Outcome.AUTH:
+                    raise
+        if session is None:  # no refresh JWT yet, or it expired or was revoked
+            session = await self._create_session(credentials, pds, http)
+        return TokenSet(
+            credentials={**credentials, "access_jwt": session["accessJwt"], "refresh_jwt": session["refreshJwt"],
+                         "did": session["did"], "handle": session.get("handle")},
+            expires_at=_jwt_expiry(session["accessJwt"]),
+        )
+
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        access = request.credentials.get("access_jwt")
+        if not access:
+            raise PlatformError(Outcome.AUTH, "no_session", "bluesky: no session yet; one is created from the app password")
+        pds = await self._pds(request.metadata)
+        did = request.credentials.get("did") or request.account_id
+        text = request.content.text
+        dids = {}
+        for handle in mentioned_handles(text):
+            if did_of_handle := await self._resolve_handle(handle, pds, http):
+                dids[handle] = did_of_handle
+        record: dict[str, Any] = {"$type": COLLECTION, "text": text, "createdAt": _timestamp(datetime.now(timezone.utc))}
+        facets = detect_facets(text, dids)
+        if facets:
+            record["facets"] = facets
+        if request.content.media:
+            record["embed"] = {"$type": "app.bsky.embed.images", "images": [
+                {"alt": media.alt or "", "image": await self._upload_image(media, i, pds, access, http)}
+                for i, media in enumerate(request.content.media)
+            ]}
+        rkey = record_key(request.idempotency_key)
+        try:
+            # Safe to repeat (idempotent): a second create on the same rkey cannot post twice.
+            answer = await self._xrpc(http, "POST", pds, "com.atproto.repo.createRecord", token=access, idempotent=True,
+                                      json={"repo": did, "collection": COLLECTION, "rkey": rkey, "record": record})
+        except PlatformError as exc:
+            # The reference PDS answers a create on an existing key with a 500 (its MST refuses the
+            # duplicate); other PDSes may say 409. Either may mean an earlier attempt went out.
+            if exc.http_status is None or (exc.http_status < 500 and exc.http_status != 409):
+                raise
+            found = await self.lookup(request, http)
+            if found is None:
+                raise
+            return found
+        return Published(platform_post_id=answer.get("uri") or f"at://{did}/{COLLECTION}/{rkey}",
+                         url=post_url(did, rkey), http_status=200)
+
+    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
+        """The post for this target's record key, if it exists (getRecord needs no session)."""
+        pds = await self._pds(request.metadata)
+        did = request.credentials.get("did") or request.account_id
+        rkey = record_key(request.idempotency_key)
+        try:
+            answer = await self._xrpc(http, "GET", pds, "com.atproto.repo.getRecord", idempotent=True,
+                                      params={"repo": did, "collection": COLLECTION, "rkey": rkey})
+        except PlatformError as exc:
+            if exc.details.get("error") == "RecordNotFound":
+                return None
+            raise
+        return Published(platform_post_id=answer.get("uri") or f"at://{did}/{COLLECTION}/{rkey}",
+                         url=post_url(did, rkey), http_status=200)
+
+    async def _pds(self, metadata: dict[str, Any]) -> str:
+        # The operator's base_url is trusted; a PDS the user typed must be https and public.
+        url = metadata.get("pds_url")
+        if not url:
+            return self._base_url
+        return (await check_public_url(url, allow_private=self._allow_private, field="metadata.pds_url")).rstrip("/")
+
+    async def _create_session(self, credentials: dict[str, Any], pds: str, http: httpx.AsyncClient) -> dict[str, Any]:
+        return await self._xrpc(http, "POST", pds, "com.atproto.server.createSession", idempotent=False,
+                                json={"identifier": credentials.get("identifier"), "password": credentials.get("app_password")})
+
+    async def _resolve_handle(self, handle: str, pds: str, http: httpx.AsyncClient) -> str | None:
+        """The DID behind ``@handle``, or None: an unresolvable mention stays plain text."""
+        try:
+            answer = await self._xrpc(http, "GET", pds, "com.atproto.identity.resolveHandle", idempotent=True,
+                                      params={"handle": handle})
+        except PlatformError:
+            return None
+        did = answer.get("did")
+        return did if isinstance(did, str) and did.startswith("did:") else None
+
+    async def _upload_image(self, media: Media, index: int, pds: str, access: str, http: httpx.AsyncClient) -> dict[str, Any]:
+        data, mime_type = await self._fetch_image(media, index, http)
+        answer = await self._xrpc(http, "POST", pds, "com.atproto.repo.uploadBlob", token=access, idempotent=True,
+                                  content=data, headers={"Content-Type": mime_type})
+        return answer["blob"]
+
+    async def _fetch_image(self, media: Media, index: int, http: httpx.AsyncClient) -> tuple[bytes, str]:
+        """The image's bytes, read no further than the limit; a media URL is user input, so public only."""
+        field = f"content.media[{index}].url"
+        url = await check_public_url(media.url, allow_private=self._allow_private, field=field)
+        try:
+            async with http.stream("GET", url) as response:
+                if not response.is_success:
+                    status = response.status_code
+                    outcome = Outcome.TRANSIENT if status >= 500 or status == 429 else Outcome.PERMANENT
+                    raise PlatformError(outcome, "media_unavailable",
+                                        f"bluesky: image {index + 1} could not be fetched (HTTP {response.status_code})",
+                                        details={"field": field})
+                length = response.headers.get("content-length", "")
+                declared, data = int(length) if length.isdigit() else 0, bytearray()
+                if declared <= MAX_IMAGE_BYTES:
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > MAX_IMAGE_BYTES:
+                            break
+                if max(declared, len(data)) > MAX_IMAGE_BYTES:
+                    raise PlatformError(Outcome.PERMANENT, "media_too_large",
+                                        f"bluesky: image {index + 1} is larger than {MAX_IMAGE_BYTES:,} bytes, "
+                                        "Bluesky's limit per image", details={"field": field})
+        except httpx.HTTPError as exc:  # a GET of our own media: safe to try again later
+            raise PlatformError(Outcome.TRANSIENT, "media_unavailable",
+                                f"bluesky: image {index + 1} could not be fetched: {type(exc).__name__}",
+                                details={"field": field}) from exc
+        mime_type = response.headers.get("content-type", "").split(";")[0].strip() or mimetypes.guess_type(url)[0]
+        return bytes(data), mime_type or "application/octet-stream"
+
+    async def _xrpc(self, http: httpx.AsyncClient, method: str, pds: str, nsid: str, *, idempotent: bool,
+                    token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        response = await send(http, method, f"{pds}/xrpc/{nsid}", idempotent=idempotent, headers=headers, **kwargs)
+        if response.is_success:
+            return json_or_empty(response)
+        raise _error(response, nsid)
+
+
+def _error(response: httpx.Response, nsid: str) -> PlatformError:
+    """Classify an XRPC error body ``{"error", "message"}`` (Error classes table, Bluesky row)."""
+    status = response.status_code
+    body = json_or_empty(response)
+    name = body.get("error") if isinstance(body.get("error"), str) else None
+    retry_after = None
+    if status == 429 or name == "RateLimitExceeded":
+        outcome = Outcome.RATE_LIMITED
+        retry_after = seconds_until_epoch(response.headers.get("ratelimit-reset"))
+    elif status == 401 or name in _AUTH_ERRORS:
+        outcome = Outcome.AUTH
+    elif status >= 500:
+        outcome = Outcome.TRANSIENT
+    else:  # InvalidRequest (too long, blob too big), AccountTakedown, RecordNotFound, ...
+        outcome = Outcome.PERMANENT
+    detail = body.get("message") or name or response.reason_phrase
+    code = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() if name else f"http_{status}"
+    label = f"{status} {name}" if name else str(status)
+    return PlatformError(outcome, code, f"bluesky {nsid} answered {label}: {detail}", http_status=status,
+                         retry_after_seconds=retry_after, details={"error": name} if name else {})
+
+
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def record_key(idempotency_key: str) -> str:
+    """The record key for a target: a TID (atproto.com/specs/tid) hashed from its idempotency key.
+
+    ``app.bsky.feed.post`` declares ``"key": "tid"``: 13 base32-sortable characters of a 64-bit integer
+    with the top bit 0. 60 hashed bits fill the 10-bit clock id and the low 50 bits of the microsecond
+    timestamp, so the key decodes to a time before 2006: never one in the future.
+    """
+    value = int.from_bytes(hashlib.sha256(idempotency_key.encode()).digest()[:8], "big") >> 4
+    return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+
+def post_url(did: str, rkey: str) -> str:
+    return f"https://bsky.app/profile/{did}/post/{rkey}"
+
+
+def _timestamp(now: datetime) -> str:
+    return now.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _jwt_expiry(token: str) -> datetime | None:
+    """The access JWT's ``exp``, so the run refreshes ahead of time; None when it cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        exp = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+        return datetime.fromtimestamp(int(exp), tz=timezone.utc)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
+# Links need an explicit scheme: bare domains ("example.com") are too easy to get wrong. A link or
+# a mention starts the text or follows whitespace or "(", as in the Bluesky app's own detection.
+_LINK = re.compile(r"(?:^|(?<=[\s(]))https?://[^\s]+")
+_MENTION = re.compile(r"(?:^|(?<=[\s(]))@((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9])")
+_TRAILING = ".,;:!?\"'"
+
+
+def mentioned_handles(text: str) -> list[str]:
+    return list(dict.fromkeys(m.group(1).lower() for m in _MENTION.finditer(text)))
+
+
+def detect_facets(text: str, dids: dict[str, str]) -> list[dict[str, Any]]:
+    """Link and mention facets with UTF-8 byte offsets (end exclusive); ``dids`` maps handle -> DID."""
+    spans = []
+    for match in _LINK.finditer(text):
+        uri = match.group(0)
+        while uri and (uri[-1] in _TRAILING or (uri[-1] == ")" and uri.count("(") < uri.count(")"))):
+            uri = uri[:-1]
+        spans.append((match.start(), match.start() + len(uri), {"$type": "app.bsky.richtext.facet#link", "uri": uri}))
+    for match in _MENTION.finditer(text):
+        did = dids.get(match.group(1).lower())
+        if did:
+            spans.append((match.start(), match.end(), {"$type": "app.bsky.richtext.facet#mention", "did": did}))
+    return [{"index": {"byteStart": len(text[:start].encode()), "byteEnd": len(text[:end].encode())}, "features": [feature]}
+            for start, end, feature in sorted(spans, key=lambda s: s[0])]
+
+
+def count_graphemes(text: str) -> int:
+    """Extended grapheme clusters (UAX #29), approximated with the stdlib's Unicode data.
+
+    Covers CR LF, controls, combining and spacing marks, ZWJ emoji sequences, variation selectors,
+    skin tones, tag sequences and flag pairs. Not covered: Hangul jamo sequences, prepended marks and
+    Indic conjuncts (GB9c); each of those counts more clusters than the rule, never fewer, so a text
+    this accepts the platform accepts too.
+    """
+    count, prev, regional_run = 0, "", 0
+    for ch in text:
+        if not prev or not _joins(prev, ch, regional_run):
+            count += 1
+        regional_run = regional_run + 1 if _is_regional(ch) else 0
+        prev = ch
+    return count
+
+
+def _joins(prev: str, ch: str, regional_run: int) -> bool:
+    if prev == "\r" and ch == "\n":
+        return True
+    if _is_control(prev) or _is_control(ch):
+        return False
+    if _is_extend(ch):
+        return True
+    if prev == "\u200d" and _is_pictographic(ch):
+        return True
+    return _is_regional(ch) and regional_run % 2 == 1  # flags: regional indicators pair up
+
+
+def _is_control(ch: str) -> bool:
+    return ch in "\r\n" or (unicodedata.category(ch) in ("Cc", "Zl", "Zp"))
+
+
+def _is_extend(ch: str) -> bool:
+    cp = ord(ch)
+    return (unicodedata.category(ch) in ("Mn", "Me", "Mc") or cp == 0x200D
+            or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF  # variation selectors
+            or 0x1F3FB <= cp <= 0x1F3FF  # skin-tone modifiers
+            or 0xE0020 <= cp <= 0xE007F)  # tags (subdivision flags such as Scotland)
+
+
+def _is_regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _is_pictographic(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x1F000 <= cp <= 0x1FAFF or 0x2600 <= cp <= 0x27BF or unicodedata.category(ch) == "So"

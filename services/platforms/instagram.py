@@ -1,0 +1,163 @@
+"""Instagram (API with Facebook Login): images, reels, carousels and stories through media containers.
+
+Channel: ``account_id`` is the Instagram professional account id; ``credentials.access_token`` is
+the long-lived Facebook user token (~60 days). ``metadata.ig_type`` is ``"feed"`` (default: one
+image, one reel, or a carousel of 2-10) or ``"story"`` (one image or video, no caption). The
+choice lives on the channel because ``Content.for_platform`` drops override keys other than
+text and media before an adapter sees the post.
+
+Resume (see ``meta.Containers.publish``): a failure after the container exists carries
+``details["container_id"]``; pass it back as ``publish(..., resume={"container_id": ...})`` and
+``lookup(..., resume=...)`` so the same container is polled, reconciled or published, never a second.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from services.domain.models import Content, Media, Outcome
+from services.platforms import meta
+from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+
+MAX_CAPTION = 2200
+MAX_HASHTAGS = 30
+MAX_MENTIONS = 20
+MAX_CAROUSEL = 10  #: 2 or more media make a carousel
+SCOPES = "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement"
+_HASHTAG = re.compile(r"(?<!\w)#\w+")
+_MENTION = re.compile(r"(?<!\w)@[\w.]+")
+
+
+class InstagramPlatform:
+    name = "instagram"
+    required_credentials: tuple[str, ...] = ("access_token",)
+    uses_pkce = False
+
+    def __init__(self, base_url: str = "https://graph.facebook.com", *, client_id: str | None = None,
+                 client_secret: str | None = None, dialog_url: str = "https://www.facebook.com",
+                 poll_seconds: float = meta.POLL_SECONDS):
+        self._graph = f"{base_url.rstrip('/')}/{meta.GRAPH_VERSION}"
+        self._dialog = f"{dialog_url.rstrip('/')}/{meta.GRAPH_VERSION}/dialog/oauth"
+        self._client_id, self._client_secret = client_id, client_secret
+        self._containers = meta.Containers(
+            platform=self.name, graph=self._graph, media_edge="media", publish_edge="media_publish",
+            quota_edge="content_publishing_limit", status_fields="status_code,status", state_field="status_code",
+            text_field="caption", poll_seconds=poll_seconds)
+
+    def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
+        kind = (metadata or {}).get("ig_type", "feed")
+        if kind not in ("feed", "story"):
+            return [Problem("metadata.ig_type", f'instagram: ig_type must be "feed" or "story", not {kind!r}')]
+        problems = []
+        media = content.media
+        if any(m.type not in ("image", "video") for m in media):
+            problems.append(Problem("content.media", "instagram: media must be images or videos"))
+        if kind == "story":
+            if len(media) != 1:
+                problems.append(Problem("content.media", f"instagram: a story is exactly 1 image or video, not {len(media)}"))
+            if content.text:
+                problems.append(Problem("content.text", "instagram: stories have no caption; set the Instagram text to empty"))
+            return problems
+        if not media:
+            problems.append(Problem("content.media", "instagram: posts need at least 1 image or video; text-only posts are not possible"))
+        elif len(media) > MAX_CAROUSEL:
+            problems.append(Problem("content.media", f"instagram: {len(media)} media; a carousel takes at most {MAX_CAROUSEL}"))
+        if len(content.text) > MAX_CAPTION:
+            problems.append(Problem("content.text", f"instagram: caption is {len(content.text)} characters; the limit is {MAX_CAPTION}"))
+        if len(_HASHTAG.findall(content.text)) > MAX_HASHTAGS:
+            problems.append(Problem("content.text", f"instagram: more than {MAX_HASHTAGS} hashtags"))
+        if len(_MENTION.findall(content.text)) > MAX_MENTIONS:
+            problems.append(Problem("content.text", f"instagram: more than {MAX_MENTIONS} @mentions"))
+        return problems
+
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, *,
+                      resume: dict[str, Any] | None = None) -> Published:
+        """Publish; ``resume`` is the ``details`` of this target's previous PlatformError, if any."""
+        async def create() -> str:
+            return await self._create(http, request)
+        return await self._containers.publish(request, http, create, resume=resume)
+
+    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
+                     resume: dict[str, Any] | None = None) -> Published | None:
+        """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
+        container = (resume or {}).get("container_id")
+        if not container:
+            raise PlatformError(Outcome.UNKNOWN, "no_container_recorded",
+                                "instagram: no container id was recorded for this post, so whether it went live cannot be told")
+        return await self._containers.lookup(http, request, container)
+
+    async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
+        token, user, media = request.credentials["access_token"], request.account_id, request.content.media
+        caption = {"caption": request.content.text} if request.content.text else {}
+        if request.metadata.get("ig_type") == "story":
+            return await self._containers.create(http, token, user, {"media_type": "STORIES", **_source(media[0])})
+        if len(media) == 1:
+            form = {**_single(media[0]), **caption}
+            return await self._containers.create(http, token, user, form)
+        children = []
+        for item in media:
+            child = await self._containers.create(http, token, user, {"is_carousel_item": "true", **_child(item)})
+            # Meta rejects a carousel whose items are still processing (videos take a while).
+            await self._containers.settle(http, token, child, request.deadline)
+            children.append(child)
+        return await self._containers.create(http, token, user, {
+            "media_type": "CAROUSEL", "children": ",".join(children), **caption})
+
+    async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
+        return await self._account(http, credentials["access_token"])
+
+    async def _account(self, http: httpx.AsyncClient, token: str) -> AccountInfo:
+        """The one Instagram professional account linked to the Pages this token may manage."""
+        body, _ = await meta.call_graph(http, "GET", f"{self._graph}/me/accounts", platform=self.name, idempotent=True,
+                                        params={"fields": "instagram_business_account{id,username}"},
+                                        headers=meta.bearer(token))
+        accounts = [page["instagram_business_account"] for page in body.get("data") or []
+                    if isinstance(page.get("instagram_business_account"), dict)]
+        if len(accounts) != 1:
+            raise PlatformError(Outcome.PERMANENT, "not_one_account",
+                                f"instagram: this login reaches {len(accounts)} Instagram professional accounts; "
+                                "grant access to exactly one (through its Facebook Page)")
+        account = accounts[0]
+        return AccountInfo(account_id=str(account["id"]), name=str(account.get("username") or account["id"]))
+
+    def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
+        client_id, _ = meta.require_client(self.name, self._client_id, self._client_secret)
+        query = {"client_id": client_id, "redirect_uri": redirect_uri, "state": state, "scope": SCOPES,
+                 "response_type": "code"}
+        return f"{self._dialog}?{urlencode(query)}"
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None,
+                            http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:
+        client_id, secret = meta.require_client(self.name, self._client_id, self._client_secret)
+        short = await meta.fetch_token(http, "GET", f"{self._graph}/oauth/access_token", platform=self.name, params={
+            "client_id": client_id, "client_secret": secret, "redirect_uri": redirect_uri, "code": code})
+        long = await meta.long_lived_user_token(http, self._graph, platform=self.name, client_id=client_id,
+                                                client_secret=secret, token=short["access_token"])
+        tokens = meta.token_set({}, long)
+        return tokens, await self._account(http, tokens.credentials["access_token"])
+
+    async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
+        """Trade the still-valid user token for a fresh long-lived one; an expired one needs a reconnect."""
+        client_id, secret = meta.require_client(self.name, self._client_id, self._client_secret)
+        body = await meta.long_lived_user_token(http, self._graph, platform=self.name, client_id=client_id,
+                                                client_secret=secret, token=credentials["access_token"])
+        return meta.token_set(credentials, body)
+
+
+def _source(media: Media) -> dict[str, str]:
+    return {"video_url": media.url} if media.type == "video" else {"image_url": media.url}
+
+
+def _single(media: Media) -> dict[str, str]:
+    """A feed post of one item: videos are reels (Meta retired feed VIDEO), shown in the feed too."""
+    if media.type == "video":
+        return {"media_type": "REELS", "video_url": media.url, "share_to_feed": "true"}
+    return {"image_url": media.url, **({"alt_text": media.alt} if media.alt else {})}
+
+
+def _child(media: Media) -> dict[str, str]:
+    return {"media_type": "VIDEO", "video_url": media.url} if media.type == "video" else {"image_url": media.url}

@@ -1,0 +1,292 @@
+"""What the Meta adapters share: the pinned Graph version, Graph error bodies classified, token
+exchanges, and the container flow (create, poll, publish, reconcile) of Instagram and Threads.
+
+Graph errors are ``{"error": {"message", "code", "error_subcode", "error_user_msg", "is_transient"}}``;
+``graph_error`` maps them per the reference's "Error classes" table. Tokens go in an
+``Authorization: Bearer`` header (never in URLs, which end up in logs) except on the token
+endpoints, whose API takes them as query parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+
+from services.domain.models import Outcome
+from services.platforms.base import PlatformError, Published, PublishRequest, TokenSet
+from services.platforms.httpcall import json_or_empty, send, status_outcome
+
+#: Graph API version, pinned. v25.0 (2026-02-18) is the version our reference's Pages, Video and
+#: Instagram pages were read against and is served until 2028-07; v26.0 (2026-07) is newer than
+#: most of those pages. Bump it here, then re-run tests/platforms.
+GRAPH_VERSION = "v25.0"
+#: Meta suggests one status query a minute for at most 5 minutes, but a publish run lasts under a
+#: minute; polling every few seconds finishes most containers within one run, and one still
+#: processing at the deadline is resumed by a later run, never recreated.
+POLL_SECONDS = 5.0
+MAX_POLL_SECONDS = 300.0
+#: publishing caps are rolling 24-hour windows and Meta does not say when a slot frees up
+QUOTA_RETRY_SECONDS = 3600.0
+
+_TRANSIENT_CODES = {1, 2, 131000}
+_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001, 80002, 80008, 368, 130429, 131056, 131048}
+_AUTH_CODES = {190, 102, 10} | set(range(200, 300))
+#: subcodes that say more than their code does
+_SUBCODE_OUTCOMES = {
+    2207042: Outcome.RATE_LIMITED,  # Instagram: daily publishing cap reached
+    1390008: Outcome.RATE_LIMITED,  # Facebook (code 368): posting too fast
+    2207003: Outcome.TRANSIENT,  # Instagram: fetching the media timed out
+    2207052: Outcome.TRANSIENT,
+    2207027: Outcome.TRANSIENT,  # Instagram: media not ready yet
+    1404078: Outcome.AUTH,  # Facebook: Page Publishing Authorization required
+    1346003: Outcome.PERMANENT,  # Facebook (code 368): the content breaks a policy, not a throttle
+    1404102: Outcome.PERMANENT,
+}
+_DAILY_CAP_SUBCODES = {2207042}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def buc_wait_seconds(headers: httpx.Headers) -> float | None:
+    """The longest ``estimated_time_to_regain_access`` (minutes) in ``X-Business-Use-Case-Usage``, in seconds."""
+    try:
+        usage = json.loads(headers.get("x-business-use-case-usage") or "{}")
+    except ValueError:
+        return None
+    minutes = [entry.get("estimated_time_to_regain_access")
+               for entries in (usage.values() if isinstance(usage, dict) else ())
+               for entry in (entries if isinstance(entries, list) else ()) if isinstance(entry, dict)]
+    longest = max((m for m in minutes if isinstance(m, (int, float))), default=0)
+    return float(longest) * 60 if longest > 0 else None
+
+
+def graph_error(response: httpx.Response, platform: str) -> PlatformError:
+    """Classify a failed Graph answer; the message keeps Meta's words (``error_user_msg`` first)."""
+    status = response.status_code
+    error = json_or_empty(response).get("error")
+    if not isinstance(error, dict):  # a proxy or load balancer answered, not the Graph API
+        return PlatformError(status_outcome(status), f"http_{status}",
+                             f"{platform} answered {status}: {response.text[:300] or response.reason_phrase}", status)
+    code, subcode = error.get("code"), error.get("error_subcode")
+    if subcode in _SUBCODE_OUTCOMES:
+        outcome = _SUBCODE_OUTCOMES[subcode]
+    elif code in _RATE_LIMIT_CODES:
+        outcome = Outcome.RATE_LIMITED
+    elif code in _AUTH_CODES:
+        outcome = Outcome.AUTH
+    elif code in _TRANSIENT_CODES or error.get("is_transient") or status >= 500:
+        outcome = Outcome.TRANSIENT
+    else:  # 100, 506, content subcodes, WhatsApp 131047/132xxx: only a change to the post helps
+        outcome = Outcome.PERMANENT
+    wait = None
+    if outcome is Outcome.RATE_LIMITED:
+        daily_cap = QUOTA_RETRY_SECONDS if subcode in _DAILY_CAP_SUBCODES else None
+        wait = buc_wait_seconds(response.headers) or daily_cap
+    said = error.get("error_user_msg") or error.get("message") or response.reason_phrase
+    numbers = f"code {code}" + (f", subcode {subcode}" if subcode else "")
+    return PlatformError(outcome, f"graph_{code}" + (f"_{subcode}" if subcode else ""),
+                         f"{platform}: {said} ({numbers})", status, wait,
+                         details={"graph_code": code, "graph_subcode": subcode})
+
+
+async def call_graph(http: httpx.AsyncClient, method: str, url: str, *, platform: str, idempotent: bool,
+                     **kwargs: Any) -> tuple[dict[str, Any], int]:
+    """Send one Graph request; its JSON answer and HTTP status, or PlatformError."""
+    response = await send(http, method, url, idempotent=idempotent, **kwargs)
+    if not response.is_success:
+        raise graph_error(response, platform)
+    return json_or_empty(response), response.status_code
+
+
+async def fetch_token(http: httpx.AsyncClient, method: str, url: str, *, platform: str, **kwargs: Any) -> dict[str, Any]:
+    """Call a token endpoint: its answer, or PlatformError AUTH when refused (TRANSIENT/RATE_LIMITED kept)."""
+    try:
+        body, _ = await call_graph(http, method, url, platform=platform, idempotent=True, **kwargs)
+    except PlatformError as exc:
+        if exc.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
+            raise
+        raise PlatformError(Outcome.AUTH, "token_refused", f"{platform} refused the token request: {exc.message}",
+                            exc.http_status) from exc
+    if not body.get("access_token"):
+        raise PlatformError(Outcome.AUTH, "token_refused", f"{platform} sent no access_token")
+    return body
+
+
+async def long_lived_user_token(http: httpx.AsyncClient, graph: str, *, platform: str, client_id: str,
+                                client_secret: str, token: str) -> dict[str, Any]:
+    """Facebook Login: a user token traded for one of ~60 days (``fb_exchange_token``)."""
+    return await fetch_token(http, "GET", f"{graph}/oauth/access_token", platform=platform, params={
+        "grant_type": "fb_exchange_token", "client_id": client_id, "client_secret": client_secret,
+        "fb_exchange_token": token})
+
+
+def token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
+    expires_in = body.get("expires_in")
+    expires_at = (datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+                  if isinstance(expires_in, int) and expires_in > 0 else None)
+    return TokenSet(credentials={**previous, "access_token": body["access_token"]}, expires_at=expires_at)
+
+
+def require_client(platform: str, client_id: str | None, client_secret: str | None) -> tuple[str, str]:
+    if not client_id or not client_secret:
+        raise PlatformError(Outcome.PERMANENT, "oauth_not_configured", f"{platform}: no OAuth app id and secret are configured")
+    return client_id, client_secret
+
+
+@dataclass(frozen=True)
+class Containers:
+    """One product's container API (Instagram or Threads): create, poll, quota, publish, reconcile.
+
+    A container is Meta's idempotency token: it goes live at most once. So its id is what a
+    later run needs to resume (``{"container_id": ...}`` in ``PlatformError.details``), and its
+    status tells whether a publish whose answer was lost went through.
+    """
+
+    platform: str
+    graph: str  #: versioned base, e.g. https://graph.facebook.com/v25.0
+    media_edge: str  #: POST creates containers, GET lists published posts: "media" / "threads"
+    publish_edge: str  #: "media_publish" / "threads_publish"
+    quota_edge: str  #: "content_publishing_limit" / "threads_publishing_limit"
+    status_fields: str  #: "status_code,status" / "status,error_message"
+    state_field: str  #: the field holding IN_PROGRESS/FINISHED/PUBLISHED/ERROR/EXPIRED
+    text_field: str  #: "caption" / "text"
+    poll_seconds: float = POLL_SECONDS
+
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, create: Callable[[], Awaitable[str]],
+                      *, resume: dict[str, Any] | None) -> Published:
+        """Publish through a container: the one in ``resume["container_id"]`` when still usable, else a new one.
+
+        A recorded container already PUBLISHED is returned as Published (never published twice);
+        one that EXPIRED unpublished can never go live, so a new one replaces it. Any PlatformError
+        raised once a container exists carries ``details["container_id"]``.
+        """
+        token, user = request.credentials["access_token"], request.account_id
+        container = (resume or {}).get("container_id")
+        try:
+            state = await self.settle(http, token, container, request.deadline) if container else None
+            if state == "PUBLISHED":
+                return await self.find(http, token, user, container, request.content.text)
+            await self.check_quota(http, token, user)
+            if state != "FINISHED":
+                container = None  # none recorded, or it expired unpublished: a new one cannot double-post
+                container = await create()
+                await self.settle(http, token, container, request.deadline)
+            return await self.publish_container(http, request, container)
+        except PlatformError as exc:
+            if container:
+                exc.details.setdefault("container_id", container)
+            raise
+
+    async def create(self, http: httpx.AsyncClient, token: str, user: str, form: dict[str, str]) -> str:
+        """POST a container; repeating it only makes an unused container, so a lost answer is TRANSIENT."""
+        body, _ = await call_graph(http, "POST", f"{self.graph}/{user}/{self.media_edge}", platform=self.platform,
+                                   idempotent=True, data=form, headers=bearer(token))
+        return str(body["id"])
+
+    async def state(self, http: httpx.AsyncClient, token: str, container: str) -> dict[str, Any]:
+        body, _ = await call_graph(http, "GET", f"{self.graph}/{container}", platform=self.platform, idempotent=True,
+                                   params={"fields": self.status_fields}, headers=bearer(token))
+        return body
+
+    async def settle(self, http: httpx.AsyncClient, token: str, container: str, deadline: float | None) -> str:
+        """Poll until the container leaves IN_PROGRESS; its state: FINISHED, PUBLISHED or EXPIRED.
+
+        Never starts a poll after ``deadline`` (time.monotonic(); None: at most MAX_POLL_SECONDS).
+        Raises TRANSIENT ``container_not_ready`` when it is still processing then, PERMANENT on ERROR.
+        """
+        stop = deadline if deadline is not None else time.monotonic() + MAX_POLL_SECONDS
+        while time.monotonic() < stop:
+            body = await self.state(http, token, container)
+            state = body.get(self.state_field)
+            if state == "ERROR":
+                reason = body.get("error_message") or body.get("status") or "no reason given"
+                raise PlatformError(Outcome.PERMANENT, "container_error",
+                                    f"{self.platform} could not process the media: {reason}")
+            if state in ("FINISHED", "PUBLISHED", "EXPIRED"):
+                return str(state)
+            if time.monotonic() + self.poll_seconds >= stop:
+                break  # sleeping would only end past the deadline
+            await asyncio.sleep(self.poll_seconds)
+        # No container id here: ``publish`` adds the resumable one; a carousel item's must not be.
+        raise PlatformError(Outcome.TRANSIENT, "container_not_ready",
+                            f"{self.platform} is still processing the media; a later run publishes it")
+
+    async def check_quota(self, http: httpx.AsyncClient, token: str, user: str) -> None:
+        """RATE_LIMITED when the account has used its rolling 24-hour publishing quota."""
+        body, _ = await call_graph(http, "GET", f"{self.graph}/{user}/{self.quota_edge}", platform=self.platform,
+                                   idempotent=True, params={"fields": "quota_usage,config"}, headers=bearer(token))
+        usage = (body.get("data") or [{}])[0]
+        total = (usage.get("config") or {}).get("quota_total")
+        if isinstance(total, int) and isinstance(usage.get("quota_usage"), int) and usage["quota_usage"] >= total:
+            raise PlatformError(Outcome.RATE_LIMITED, "publishing_limit_reached",
+                                f"{self.platform}: the account has published {usage['quota_usage']} of its {total} "
+                                "posts allowed in 24 hours", retry_after_seconds=QUOTA_RETRY_SECONDS)
+
+    async def publish_container(self, http: httpx.AsyncClient, request: PublishRequest, container: str) -> Published:
+        """Publish a FINISHED container; a lost answer is settled by the container's status, else UNKNOWN.
+
+        FINISHED right after a lost answer may be a publish still landing, so it stays UNKNOWN here;
+        ``lookup`` in a later run treats FINISHED as not published.
+        """
+        token, user = request.credentials["access_token"], request.account_id
+        try:
+            body, status = await call_graph(http, "POST", f"{self.graph}/{user}/{self.publish_edge}",
+                                            platform=self.platform, idempotent=False,
+                                            data={"creation_id": container}, headers=bearer(token))
+        except PlatformError as lost:
+            if lost.outcome is not Outcome.UNKNOWN:
+                raise
+            found = await self.reconcile(http, request, container)
+            if found is None:
+                raise
+            return found
+        post_id = str(body["id"])
+        return Published(post_id, await self.permalink(http, token, post_id), status)
+
+    async def reconcile(self, http: httpx.AsyncClient, request: PublishRequest, container: str) -> Published | None:
+        """After a lost publish answer: Published if the container says PUBLISHED, else None (unknown)."""
+        if request.deadline is not None and time.monotonic() >= request.deadline:
+            return None
+        try:
+            return await self.lookup(http, request, container)
+        except PlatformError:
+            return None
+
+    async def lookup(self, http: httpx.AsyncClient, request: PublishRequest, container: str) -> Published | None:
+        """Published if ``container`` went live; None if it did not (yet): it can still be published."""
+        token = request.credentials["access_token"]
+        if (await self.state(http, token, container)).get(self.state_field) != "PUBLISHED":
+            return None
+        return await self.find(http, token, request.account_id, container, request.content.text)
+
+    async def find(self, http: httpx.AsyncClient, token: str, user: str, container: str, text: str) -> Published:
+        """The live post of a PUBLISHED container: containers do not name their post, so the newest
+        posts are matched by text. Without a match (e.g. no text), the container id stands in."""
+        try:
+            body, _ = await call_graph(http, "GET", f"{self.graph}/{user}/{self.media_edge}", platform=self.platform,
+                                       idempotent=True, headers=bearer(token),
+                                       params={"fields": f"id,permalink,{self.text_field}", "limit": "10"})
+        except PlatformError:
+            body = {}
+        for post in body.get("data") or []:
+            if text and post.get(self.text_field) == text:
+                return Published(str(post["id"]), post.get("permalink"))
+        return Published(container, None)
+
+    async def permalink(self, http: httpx.AsyncClient, token: str, post_id: str) -> str | None:
+        """The post's public URL; None if it cannot be read (the post is live either way)."""
+        try:
+            body, _ = await call_graph(http, "GET", f"{self.graph}/{post_id}", platform=self.platform, idempotent=True,
+                                       params={"fields": "permalink"}, headers=bearer(token))
+        except PlatformError:
+            return None
+        return body.get("permalink") if isinstance(body.get("permalink"), str) else None

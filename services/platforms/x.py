@@ -1,0 +1,286 @@
+"""X (Twitter): posts with up to four images or one video/GIF, OAuth 2.0 with PKCE, rotating refresh tokens.
+
+Pinned to X API v2 as docs.x.com describes it in 2025-2026, media included (``/2/media/upload`` and
+its ``initialize``/``append``/``finalize`` steps, ``/2/media/metadata``); the v1.1 upload host is
+not used. Channel: ``account_id`` is the X user id, credentials ``access_token`` (+ ``refresh_token``),
+``metadata.username`` for post URLs. X has no idempotency key, so a lost ``POST /2/tweets`` answer
+is UNKNOWN and ``lookup`` settles it from the account's recent posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from services.domain.models import Content, Media, Outcome
+from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.httpcall import json_or_empty, send, seconds_until_epoch
+from services.platforms.mediafile import fetch_media
+from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
+
+AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
+SCOPES = "tweet.read tweet.write users.read offline.access media.write"
+MAX_IMAGES = 4
+MAX_ALT = 1000
+IMAGE_OR_GIF_MAX_BYTES = 15 * 1024 * 1024  # GIFs may be 15 MB; X itself refuses images over 5 MB
+VIDEO_MAX_BYTES = 512 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024  # under X's 5 MB per APPEND
+#: how far back lookup searches; the run that lost an answer is recovered by the next cron run
+LOOKUP_WINDOW = timedelta(hours=24)
+_RATE_HEADERS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
+
+_sleep = asyncio.sleep  # tests replace it
+
+
+def _is_gif(media: Media) -> bool:
+    return media.type == "image" and urlsplit(media.url).path.lower().endswith(".gif")
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _post_url(metadata: dict[str, Any], post_id: str) -> str:
+    username = metadata.get("username")
+    return f"https://x.com/{username}/status/{post_id}" if username else f"https://x.com/i/web/status/{post_id}"
+
+
+def _rate_limit_wait(headers: httpx.Headers) -> float | None:
+    """Seconds until the exhausted window resets: the 15-minute one or a 24-hour user/app cap."""
+    exhausted = [seconds_until_epoch(headers.get(f"{p}-reset")) for p in _RATE_HEADERS if headers.get(f"{p}-remaining") == "0"]
+    waits = [w for w in exhausted if w is not None]
+    return max(waits) if waits else seconds_until_epoch(headers.get("x-rate-limit-reset"))
+
+
+def _failure(response: httpx.Response) -> PlatformError:
+    """Classify an X error answer (problem JSON ``{title, detail, type, status}``, sometimes ``errors[]``)."""
+    body = json_or_empty(response)
+    status = response.status_code
+    problem_type = str(body.get("type") or "")
+    messages = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
+    detail = "; ".join([str(body.get("detail") or body.get("title") or response.reason_phrase), *messages])
+    if status == 429:
+        code = "usage_capped" if problem_type.endswith("usage-capped") else "rate_limited"
+        return PlatformError(Outcome.RATE_LIMITED, code, f"x: {detail}", status, _rate_limit_wait(response.headers))
+    if status == 401:
+        return PlatformError(Outcome.AUTH, "unauthorized", f"x: the token was refused: {detail}", status)
+    if status == 403 and "duplicate" in detail.lower():
+        return PlatformError(Outcome.PERMANENT, "duplicate", f"x: refused as a duplicate of a recent post: {detail}", status)
+    if status == 403 and problem_type.endswith("client-forbidden"):
+        # The X app (not the user's token) lacks the access this needs: refreshing or reconnecting
+        # the account cannot fix it, so it is not AUTH, which would mark the channel for reconnection.
+        return PlatformError(Outcome.PERMANENT, "client_forbidden", f"x: the Herald X app is not allowed this call: {detail}", status)
+    if status == 402:
+        return PlatformError(Outcome.PERMANENT, "payment_required", f"x: the X app has no API credits left: {detail}", status)
+    if status >= 500:
+        return PlatformError(Outcome.TRANSIENT, f"http_{status}", f"x answered {status}: {detail}", status)
+    return PlatformError(Outcome.PERMANENT, f"http_{status}", f"x answered {status}: {detail}", status)
+
+
+def _comparable(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def _original_text(post: dict[str, Any]) -> str:
+    """A returned post's text as its author typed it: X escapes &<>, swaps URLs for t.co, appends media links."""
+    text = str(post.get("text") or "")
+    for entity in (post.get("entities") or {}).get("urls") or []:
+        short = entity.get("url") or ""
+        text = text.replace(short, "" if entity.get("media_key") else str(entity.get("expanded_url") or short))
+    return html.unescape(text)
+
+
+class XPlatform:
+    name = "x"
+    required_credentials: tuple[str, ...] = ("access_token",)
+    uses_pkce = True
+
+    def __init__(self, base_url: str = "https://api.x.com", *, client_id: str | None = None,
+                 client_secret: str | None = None, allow_private: bool = False):
+        self._base = base_url.rstrip("/")
+        self._client_id, self._client_secret = client_id, client_secret
+        self._allow_private = allow_private  #: media URLs may be private hosts (local testing only)
+
+    def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
+        problems = []
+        if not content.text.strip() and not content.media:
+            problems.append(Problem("content.text", "x: a post needs text or media"))
+        length = weighted_length(content.text)
+        if length > MAX_WEIGHTED_LENGTH:
+            problems.append(Problem("content.text", f"x: text counts {length} characters as X counts them (URLs 23, "
+                                                    f"CJK and emoji 2); the limit is {MAX_WEIGHTED_LENGTH}"))
+        moving = [m for m in content.media if m.type == "video" or _is_gif(m)]
+        if moving and len(content.media) > 1:
+            problems.append(Problem("content.media", "x: a video or GIF must be the post's only media"))
+        elif len(content.media) > MAX_IMAGES:
+            problems.append(Problem("content.media", f"x: {len(content.media)} images; the limit is {MAX_IMAGES}"))
+        for i, media in enumerate(content.media):
+            if media.alt and len(media.alt) > MAX_ALT:
+                problems.append(Problem(f"content.media[{i}].alt", f"x: alt text is {len(media.alt)} characters; the limit is {MAX_ALT}"))
+        return problems
+
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        token = request.credentials["access_token"]
+        media_ids = [await self._upload(http, token, m, request.deadline) for m in request.content.media]
+        body: dict[str, Any] = {}
+        if request.content.text:
+            body["text"] = request.content.text
+        if media_ids:
+            body["media"] = {"media_ids": media_ids}
+        _check_deadline(request.deadline)
+        response = await send(http, "POST", f"{self._base}/2/tweets", idempotent=False, json=body, headers=_auth(token))
+        if not response.is_success:
+            raise _failure(response)
+        post_id = (json_or_empty(response).get("data") or {}).get("id")
+        if not post_id:
+            raise PlatformError(Outcome.UNKNOWN, "no_post_id", "x accepted the post but did not say its id", response.status_code)
+        return Published(str(post_id), _post_url(request.metadata, str(post_id)), response.status_code)
+
+    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
+        """The account's post from the last 24 h with exactly this text and media count, if any.
+
+        Sound because X refuses a post duplicating a recent one: if an identical post is live, this
+        content is live and sending it again could not add another. A post whose URLs X rewrote
+        differently fails to match; resending it then ends as a PERMANENT "duplicate", never twice.
+        Raises UNKNOWN when the window holds more than one page (100) of posts.
+        """
+        since = (datetime.now(timezone.utc) - LOOKUP_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+        params = {"max_results": "100", "start_time": since, "exclude": "retweets,replies",
+                  "tweet.fields": "entities,attachments,created_at"}
+        response = await send(http, "GET", f"{self._base}/2/users/{request.account_id}/tweets", idempotent=True,
+                              params=params, headers=_auth(request.credentials["access_token"]))
+        if not response.is_success:
+            raise _failure(response)
+        answer = json_or_empty(response)
+        wanted = _comparable(request.content.text)
+        for post in answer.get("data") or []:
+            media_keys = (post.get("attachments") or {}).get("media_keys") or []
+            if _comparable(_original_text(post)) == wanted and len(media_keys) == len(request.content.media):
+                return Published(str(post["id"]), _post_url(request.metadata, str(post["id"])))
+        if (answer.get("meta") or {}).get("next_token"):
+            raise PlatformError(Outcome.UNKNOWN, "lookup_incomplete",
+                                "x: too many recent posts to be sure this one is not among them")
+        return None
+
+    async def _call(self, http: httpx.AsyncClient, method: str, path: str, token: str, deadline: float | None,
+                    **kwargs: Any) -> dict[str, Any]:
+        """One media request: repeating it only leaves an unused upload behind, so it is idempotent."""
+        _check_deadline(deadline)
+        response = await send(http, method, f"{self._base}{path}", idempotent=True, headers=_auth(token), **kwargs)
+        if not response.is_success:
+            raise _failure(response)
+        return json_or_empty(response).get("data") or {}
+
+    async def _upload(self, http: httpx.AsyncClient, token: str, media: Media, deadline: float | None) -> str:
+        """Upload one media item and return its media id (after processing, for video and GIF)."""
+        _check_deadline(deadline)
+        limit = VIDEO_MAX_BYTES if media.type == "video" else IMAGE_OR_GIF_MAX_BYTES
+        file = await fetch_media(http, media, platform="x", max_bytes=limit, allow_private=self._allow_private)
+        if media.type == "image" and file.content_type != "image/gif":
+            data = await self._call(http, "POST", "/2/media/upload", token, deadline,
+                                    data={"media_category": "tweet_image"},
+                                    files={"media": ("media", file.data, file.content_type)})
+            media_id = str(data["id"])
+        else:
+            category = "tweet_gif" if file.content_type == "image/gif" else "tweet_video"
+            started = await self._call(http, "POST", "/2/media/upload/initialize", token, deadline, json={
+                "media_type": file.content_type, "total_bytes": len(file.data), "media_category": category})
+            media_id = str(started["id"])
+            for index, offset in enumerate(range(0, len(file.data), CHUNK_BYTES)):
+                await self._call(http, "POST", f"/2/media/upload/{media_id}/append", token, deadline,
+                                 data={"segment_index": str(index)},
+                                 files={"media": ("chunk", file.data[offset:offset + CHUNK_BYTES], "application/octet-stream")})
+            finished = await self._call(http, "POST", f"/2/media/upload/{media_id}/finalize", token, deadline)
+            await self._await_processing(http, token, media_id, finished.get("processing_info"), deadline)
+        if media.alt and media.type == "image":  # X takes alt text for images and GIFs only
+            await self._call(http, "POST", "/2/media/metadata", token, deadline,
+                             json={"id": media_id, "metadata": {"alt_text": {"text": media.alt}}})
+        return media_id
+
+    async def _await_processing(self, http: httpx.AsyncClient, token: str, media_id: str,
+                                info: dict[str, Any] | None, deadline: float | None) -> None:
+        """Poll STATUS as X asks (``check_after_secs``) until the media succeeded; never past ``deadline``."""
+        while info and info.get("state") != "succeeded":
+            if info.get("state") == "failed":
+                reason = (info.get("error") or {}).get("message") or "no reason given"
+                raise PlatformError(Outcome.PERMANENT, "media_failed", f"x could not process the media: {reason}")
+            wait = float(info.get("check_after_secs") or 1)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise PlatformError(Outcome.TRANSIENT, "media_processing",
+                                    "x: the media was still processing when this run's time ran out")
+            await _sleep(wait)
+            status = await self._call(http, "GET", "/2/media/upload", token, deadline,
+                                      params={"command": "STATUS", "media_id": media_id})
+            info = status.get("processing_info")
+
+    async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
+        return await self._me(http, credentials["access_token"])
+
+    async def _me(self, http: httpx.AsyncClient, token: str) -> AccountInfo:
+        response = await send(http, "GET", f"{self._base}/2/users/me", idempotent=True, headers=_auth(token))
+        if not response.is_success:
+            raise _failure(response)
+        user = json_or_empty(response).get("data") or {}
+        return AccountInfo(account_id=str(user["id"]), name=str(user.get("name") or user.get("username")),
+                           metadata={"username": user.get("username")})
+
+    def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
+        query = {"response_type": "code", "client_id": self._require_client_id(), "redirect_uri": redirect_uri,
+                 "scope": SCOPES, "state": state, "code_challenge": code_challenge, "code_challenge_method": "S256"}
+        return f"{AUTHORIZE_URL}?{urlencode(query)}"
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None,
+                            http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:
+        body = await self._token(http, {"grant_type": "authorization_code", "code": code,
+                                        "redirect_uri": redirect_uri, "code_verifier": code_verifier or ""})
+        tokens = _token_set({}, body)
+        return tokens, await self._me(http, tokens.credentials["access_token"])
+
+    async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
+        """A new access token and, X rotating them, a new refresh token: the old one is now spent."""
+        if not credentials.get("refresh_token"):
+            raise PlatformError(Outcome.AUTH, "no_refresh_token", "x: no refresh token; reconnect the account")
+        body = await self._token(http, {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]})
+        return _token_set(credentials, body)
+
+    def _require_client_id(self) -> str:
+        if not self._client_id:
+            raise PlatformError(Outcome.PERMANENT, "oauth_not_configured", "x: no OAuth client id is configured")
+        return self._client_id
+
+    async def _token(self, http: httpx.AsyncClient, form: dict[str, str]) -> dict[str, Any]:
+        # Confidential clients authenticate with HTTP Basic; public (PKCE-only) clients send client_id alone.
+        auth = (self._require_client_id(), self._client_secret) if self._client_secret else None
+        response = await send(http, "POST", f"{self._base}/2/oauth2/token", idempotent=True,
+                              data={**form, "client_id": self._require_client_id()}, auth=auth)
+        body = json_or_empty(response)
+        if response.status_code >= 500:
+            raise PlatformError(Outcome.TRANSIENT, f"http_{response.status_code}", "x: the token endpoint failed", response.status_code)
+        if not response.is_success or not body.get("access_token"):
+            reason = body.get("error_description") or body.get("error") or response.reason_phrase
+            raise PlatformError(Outcome.AUTH, "token_refused", f"x refused the token request: {reason}", response.status_code)
+        return body
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise PlatformError(Outcome.TRANSIENT, "deadline_reached", "x: this run's time ran out before the post was sent")
+
+
+def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
+    """The whole new credentials object: earlier fields kept, tokens replaced (a missing new refresh token keeps the old)."""
+    credentials = {**previous, "access_token": body["access_token"]}
+    for key in ("refresh_token", "scope"):
+        if body.get(key):
+            credentials[key] = body[key]
+    expires_in = body.get("expires_in")
+    expires_at = (datetime.now(timezone.utc) + timedelta(seconds=int(expires_in))
+                  if isinstance(expires_in, (int, float)) or str(expires_in).isdigit() else None)
+    return TokenSet(credentials=credentials, expires_at=expires_at)

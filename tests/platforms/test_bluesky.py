@@ -1,0 +1,304 @@
+"""The Bluesky adapter against a PDS mocked with respx: exact XRPC calls, sessions, facets, every error class."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+import respx
+
+from services.domain.models import Content, Media, Outcome
+from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key
+
+PDS = "https://pds.example.com"
+XRPC = f"{PDS}/xrpc"
+DID = "did:plc:author"
+KEY = "herald-3f1c2a9e-0000-4000-8000-000000000001"
+RKEY = record_key(KEY)
+IMAGE_URL = "https://cdn.example.com/cat.png"
+
+
+def request(text: str = "Hello", media: tuple[Media, ...] = (), **credentials) -> PublishRequest:
+    return PublishRequest(
+        post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=Content(text=text, media=media),
+        scheduled_at=None, timezone="UTC", channel_id=uuid.uuid4(), account_id=DID, metadata={"pds_url": PDS},
+        credentials={"identifier": "author.bsky.social", "app_password": "app-pass", "access_jwt": "access-1",
+                     "refresh_jwt": "refresh-1", "did": DID, **credentials},
+        idempotency_key=KEY,
+    )
+
+
+def jwt(exp: int) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps({"exp": exp}).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.signature"
+
+
+@pytest.fixture
+def platform(monkeypatch):
+    async def public(url, *, allow_private, field="metadata.url"):  # no DNS in tests: the URL rules have their own
+        return url
+    monkeypatch.setattr("services.platforms.bluesky.check_public_url", public)
+    return BlueskyPlatform()
+
+
+@respx.mock
+async def test_publish_creates_a_record_at_the_derived_rkey_with_byte_offset_facets(platform):
+    respx.get(f"{XRPC}/com.atproto.identity.resolveHandle", params={"handle": "alice.bsky.social"}).respond(
+        200, json={"did": "did:plc:alice"})
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(
+        200, json={"uri": f"at://{DID}/app.bsky.feed.post/{RKEY}", "cid": "bafyrei"})
+    # "Café ☕ → " is 10 characters but 14 UTF-8 bytes (é 2, ☕ 3, → 3): offsets are in bytes.
+    text = "Café ☕ → https://example.com/a?b=1. Hi @alice.bsky.social!"
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(text), http)
+    sent = create.calls.last.request
+    assert sent.headers["authorization"] == "Bearer access-1"
+    body = json.loads(sent.content)
+    assert (body["repo"], body["collection"], body["rkey"]) == (DID, "app.bsky.feed.post", RKEY)
+    record = body["record"]
+    assert record["$type"] == "app.bsky.feed.post" and record["text"] == text
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["createdAt"])
+    assert record["facets"] == [
+        {"index": {"byteStart": 14, "byteEnd": 39},  # the trailing "." is not part of the link
+         "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/a?b=1"}]},
+        {"index": {"byteStart": 44, "byteEnd": 62},
+         "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:alice"}]},
+    ]
+    assert "embed" not in record
+    assert published.platform_post_id == f"at://{DID}/app.bsky.feed.post/{RKEY}"
+    assert published.url == f"https://bsky.app/profile/{DID}/post/{RKEY}"
+
+
+@respx.mock
+async def test_an_unresolvable_mention_stays_plain_text(platform):
+    respx.get(f"{XRPC}/com.atproto.identity.resolveHandle").respond(
+        400, json={"error": "InvalidRequest", "message": "Unable to resolve handle"})
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request("hi @nobody.example.com"), http)
+    assert "facets" not in json.loads(create.calls.last.request.content)["record"]
+
+
+@respx.mock
+async def test_images_are_fetched_uploaded_as_blobs_and_embedded_with_alt_text(platform):
+    respx.get(IMAGE_URL).respond(200, content=b"\x89PNG-bytes", headers={"Content-Type": "image/png"})
+    blob = {"$type": "blob", "ref": {"$link": "bafkrei"}, "mimeType": "image/png", "size": 10}
+    upload = respx.post(f"{XRPC}/com.atproto.repo.uploadBlob").respond(200, json={"blob": blob})
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request("look", media=(Media("image", IMAGE_URL, "a cat"),)), http)
+    sent = upload.calls.last.request
+    assert sent.content == b"\x89PNG-bytes"
+    assert sent.headers["content-type"] == "image/png" and sent.headers["authorization"] == "Bearer access-1"
+    assert json.loads(create.calls.last.request.content)["record"]["embed"] == {
+        "$type": "app.bsky.embed.images", "images": [{"alt": "a cat", "image": blob}]}
+
+
+@respx.mock
+async def test_an_image_over_a_million_bytes_is_permanent_and_nothing_is_posted(platform):
+    respx.get(IMAGE_URL).respond(200, content=b"x" * 1_000_001, headers={"Content-Type": "image/jpeg"})
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request("big", media=(Media("image", IMAGE_URL),)), http)
+    assert err.value.outcome is Outcome.PERMANENT and err.value.code == "media_too_large"
+    assert "1,000,000 bytes" in err.value.message and err.value.details == {"field": "content.media[0].url"}
+    assert not create.called
+
+
+async def test_without_a_session_publish_asks_for_one_through_auth(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(access_jwt=None), http)
+    assert err.value.outcome is Outcome.AUTH and err.value.code == "no_session"
+
+
+@pytest.mark.parametrize(
+    ("response", "outcome", "code"),
+    [
+        (httpx.Response(400, json={"error": "ExpiredToken", "message": "Token has expired"}), Outcome.AUTH, "expired_token"),
+        (httpx.Response(401, json={"error": "InvalidToken", "message": "Token could not be verified"}), Outcome.AUTH, "invalid_token"),
+        (httpx.Response(401, json={"error": "AuthenticationRequired", "message": "Authentication Required"}),
+         Outcome.AUTH, "authentication_required"),
+        (httpx.Response(400, json={"error": "InvalidRequest", "message": "Invalid app.bsky.feed.post record: "
+                                   "Record/text must not be longer than 300 graphemes"}), Outcome.PERMANENT, "invalid_request"),
+        (httpx.Response(400, json={"error": "AccountTakedown", "message": "Account has been taken down"}),
+         Outcome.PERMANENT, "account_takedown"),
+        (httpx.Response(502, text="bad gateway"), Outcome.TRANSIENT, "http_502"),
+    ],
+)
+@respx.mock
+async def test_create_record_errors_are_classified(platform, response, outcome, code):
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").mock(return_value=response)
+    respx.get(f"{XRPC}/com.atproto.repo.getRecord").respond(400, json={"error": "RecordNotFound", "message": "no"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(), http)
+    assert (err.value.outcome, err.value.code, err.value.http_status) == (outcome, code, response.status_code)
+
+
+@respx.mock
+async def test_429_waits_until_ratelimit_reset_epoch(platform):
+    reset = int(time.time()) + 120
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(
+        429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+        headers={"RateLimit-Limit": "5000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(), http)
+    assert err.value.outcome is Outcome.RATE_LIMITED
+    assert 115 <= err.value.retry_after_seconds <= 120
+
+
+@respx.mock
+async def test_a_retried_create_that_collides_with_its_own_earlier_post_is_published(platform):
+    # The reference PDS refuses a create on an existing key with a 500: the first attempt went out.
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(
+        500, json={"error": "InternalServerError", "message": "Internal Server Error"})
+    get = respx.get(f"{XRPC}/com.atproto.repo.getRecord",
+                    params={"repo": DID, "collection": "app.bsky.feed.post", "rkey": RKEY}).respond(
+        200, json={"uri": f"at://{DID}/app.bsky.feed.post/{RKEY}", "cid": "bafy", "value": {"text": "Hello"}})
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(), http)
+    assert get.called and published.url == f"https://bsky.app/profile/{DID}/post/{RKEY}"
+
+
+@respx.mock
+async def test_a_create_timeout_is_transient_because_the_rkey_makes_a_retry_collide(platform):
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").mock(side_effect=httpx.ReadTimeout("slow"))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(), http)
+    assert err.value.outcome is Outcome.TRANSIENT
+
+
+@respx.mock
+async def test_lookup_finds_the_post_at_the_derived_rkey_or_says_none(platform):
+    route = respx.get(f"{XRPC}/com.atproto.repo.getRecord",
+                      params={"repo": DID, "collection": "app.bsky.feed.post", "rkey": RKEY})
+    route.respond(200, json={"uri": f"at://{DID}/app.bsky.feed.post/{RKEY}", "value": {}})
+    async with httpx.AsyncClient() as http:
+        found = await platform.lookup(request(), http)
+        assert found.platform_post_id == f"at://{DID}/app.bsky.feed.post/{RKEY}"
+        route.respond(400, json={"error": "RecordNotFound", "message": f"Could not locate record: at://{DID}"})
+        assert await platform.lookup(request(), http) is None
+
+
+@respx.mock
+async def test_refresh_uses_the_refresh_jwt_and_keeps_the_app_password(platform):
+    exp = int(time.time()) + 7200
+    route = respx.post(f"{XRPC}/com.atproto.server.refreshSession").respond(
+        200, json={"accessJwt": jwt(exp), "refreshJwt": "refresh-2", "handle": "author.bsky.social", "did": DID})
+    async with httpx.AsyncClient() as http:
+        tokens = await platform.refresh(request().credentials, {"pds_url": PDS}, http)
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == "Bearer refresh-1" and sent.content == b""
+    assert tokens.credentials == {"identifier": "author.bsky.social", "app_password": "app-pass", "access_jwt": jwt(exp),
+                                  "refresh_jwt": "refresh-2", "did": DID, "handle": "author.bsky.social"}
+    assert tokens.expires_at == datetime.fromtimestamp(exp, tz=timezone.utc)
+
+
+@respx.mock
+async def test_refresh_falls_back_to_the_app_password_when_the_refresh_jwt_expired(platform):
+    respx.post(f"{XRPC}/com.atproto.server.refreshSession").respond(
+        400, json={"error": "ExpiredToken", "message": "Token has expired"})
+    create = respx.post(f"{XRPC}/com.atproto.server.createSession").respond(
+        200, json={"accessJwt": "not-a-jwt", "refreshJwt": "refresh-3", "handle": "author.bsky.social", "did": DID})
+    async with httpx.AsyncClient() as http:
+        tokens = await platform.refresh(request().credentials, {"pds_url": PDS}, http)
+    assert json.loads(create.calls.last.request.content) == {"identifier": "author.bsky.social", "password": "app-pass"}
+    assert tokens.credentials["refresh_jwt"] == "refresh-3" and tokens.expires_at is None
+
+
+@respx.mock
+async def test_refresh_with_a_revoked_app_password_is_auth(platform):
+    respx.post(f"{XRPC}/com.atproto.server.createSession").respond(
+        401, json={"error": "AuthenticationRequired", "message": "Invalid identifier or password"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.refresh({"identifier": "a", "app_password": "wrong"}, {"pds_url": PDS}, http)
+    assert err.value.outcome is Outcome.AUTH and "Invalid identifier or password" in err.value.message
+
+
+@respx.mock
+async def test_verify_creates_a_session_on_the_default_entryway():
+    route = respx.post("https://bsky.social/xrpc/com.atproto.server.createSession").respond(
+        200, json={"accessJwt": "a", "refreshJwt": "r", "handle": "author.bsky.social", "did": DID})
+    async with httpx.AsyncClient() as http:
+        account = await BlueskyPlatform().verify({"identifier": "author.bsky.social", "app_password": "p"}, {}, http)
+    assert route.called
+    assert (account.account_id, account.name, account.metadata) == (DID, "author.bsky.social", {"handle": "author.bsky.social"})
+
+
+async def test_a_private_pds_url_is_refused():
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await BlueskyPlatform().verify({}, {"pds_url": "https://10.0.0.5"}, http)
+    assert err.value.outcome is Outcome.PERMANENT and err.value.code == "private_address"
+
+
+def test_record_keys_are_stable_valid_tids_in_the_past():
+    tid = record_key(KEY)
+    assert tid == record_key(KEY) and tid != record_key(KEY + "x")
+    assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", tid)
+    value = 0
+    for ch in tid:
+        value = value * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(ch)
+    assert value >> 63 == 0 and (value >> 10) < time.time() * 1_000_000  # top bit 0; timestamp not in the future
+
+
+def test_facet_links_drop_trailing_punctuation_and_unbalanced_parentheses():
+    text = "(see https://en.wikipedia.org/wiki/Foo_(bar)) and https://example.com/x!"
+    links = [f["features"][0]["uri"] for f in detect_facets(text, {})]
+    assert links == ["https://en.wikipedia.org/wiki/Foo_(bar)", "https://example.com/x"]
+
+
+def test_emails_and_handles_inside_words_are_not_mentions():
+    assert detect_facets("mail bob@example.com", {"example.com": "did:plc:x"}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hello", 5),  # ASCII: one cluster per character
+        ("e\u0301", 1),  # e + combining acute accent
+        ("a\u0308\u0323", 1),  # two combining marks on one base
+        ("\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466", 1),  # family: ZWJ sequence of four people
+        ("\U0001F44D\U0001F3FD", 1),  # thumbs up + skin tone modifier
+        ("\u2764\ufe0f", 1),  # heart + emoji presentation selector
+        ("\U0001F3F3\ufe0f\u200d\U0001F308", 1),  # rainbow flag: flag, VS16, ZWJ, rainbow
+        ("\U0001F1E9\U0001F1EA", 1),  # flag of Germany: two regional indicators
+        ("\U0001F1E9\U0001F1EA\U0001F1EB\U0001F1F7", 2),  # two flags back to back pair up in order
+        ("\U0001F1E9\U0001F1EA\U0001F1EB", 2),  # an odd regional indicator stands alone
+        ("\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", 1),  # Scotland: tag sequence
+        ("\r\n", 1),  # CR LF is one cluster
+        ("\n\u0301", 2),  # a mark after a newline does not join it
+        ("नमस्ते", 4),  # Devanagari: न, म, स्, ते (no GB9c conjuncts: counts high, never low)
+        ("", 0),  # empty
+    ],
+)
+def test_graphemes_are_counted_as_extended_clusters(text, expected):
+    assert count_graphemes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "problems"),
+    [
+        (Content(text="a" * 300), []),
+        (Content(text="a" * 301), ["bluesky: text is 301 graphemes; the limit is 300"]),
+        # 200 family emoji are 200 graphemes but 3,600 bytes
+        (Content(text="\U0001F468\u200d\U0001F469\u200d\U0001F467" * 200), ["bluesky: text is 3600 bytes in UTF-8; the limit is 3000"]),
+        (Content(text="x", media=tuple(Media("image", IMAGE_URL) for _ in range(5))), ["bluesky: 5 images; the limit is 4"]),
+        (Content(text="x", media=(Media("video", "https://cdn.example.com/v.mp4"),)),
+         ["bluesky: only images can be attached (video is not supported yet)"]),
+    ],
+)
+def test_validate_counts_graphemes_bytes_and_images(content, problems):
+    assert [p.message for p in BlueskyPlatform().validate(content)] == problems

@@ -1,0 +1,243 @@
+"""The Facebook Pages adapter against graph.facebook.com mocked with respx: each post kind, permalinks, errors, OAuth."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import respx
+
+from services.domain.models import Content, Media, Outcome
+from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.facebook import FacebookPlatform
+
+GRAPH = "https://graph.facebook.com/v25.0"
+VIDEO_HOST = "https://graph-video.facebook.com/v25.0"
+IMAGE = Media("image", "https://cdn.example.com/a.jpg")
+IMAGE2 = Media("image", "https://cdn.example.com/b.jpg")
+VIDEO = Media("video", "https://cdn.example.com/c.mp4")
+
+
+def request(content: Content, *, metadata=None) -> PublishRequest:
+    return PublishRequest(
+        post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=content, scheduled_at=None, timezone="UTC",
+        channel_id=uuid.uuid4(), account_id="pg1", metadata=metadata or {}, credentials={"access_token": "ptok"},
+        idempotency_key="herald-k",
+    )
+
+
+def form(call) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(call.request.content.decode()).items()}
+
+
+@pytest.fixture
+def platform():
+    return FacebookPlatform("https://graph.facebook.com", client_id="app", client_secret="shh")
+
+
+def mock_permalink(post_id: str, url: str | None = None):
+    return respx.get(f"{GRAPH}/{post_id}").respond(200, json={"permalink_url": url or f"https://www.facebook.com/{post_id}/p"})
+
+
+@respx.mock
+async def test_text_with_a_url_posts_to_the_feed_with_that_link(platform):
+    feed = respx.post(f"{GRAPH}/pg1/feed").respond(200, json={"id": "pg1_11"})
+    permalink = mock_permalink("pg1_11", "https://www.facebook.com/page/posts/11")
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Read https://example.com/a-post.")), http)
+    assert (published.platform_post_id, published.url, published.http_status) == (
+        "pg1_11", "https://www.facebook.com/page/posts/11", 200)
+    assert form(feed.calls.last) == {"message": "Read https://example.com/a-post.", "link": "https://example.com/a-post"}
+    assert feed.calls.last.request.headers["authorization"] == "Bearer ptok"
+    assert dict(permalink.calls.last.request.url.params) == {"fields": "permalink_url"}
+
+
+@respx.mock
+async def test_link_preview_can_be_turned_off_by_the_channel(platform):
+    feed = respx.post(f"{GRAPH}/pg1/feed").respond(200, json={"id": "pg1_12"})
+    mock_permalink("pg1_12")
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request(Content(text="See https://example.com"), metadata={"link_preview": False}), http)
+    assert form(feed.calls.last) == {"message": "See https://example.com"}
+
+
+@respx.mock
+async def test_single_photo_posts_url_and_message_and_uses_the_post_id(platform):
+    photos = respx.post(f"{GRAPH}/pg1/photos").respond(200, json={"id": "ph1", "post_id": "pg1_13"})
+    mock_permalink("pg1_13")
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="A photo", media=(IMAGE,))), http)
+    assert published.platform_post_id == "pg1_13"
+    assert form(photos.calls.last) == {"url": IMAGE.url, "message": "A photo"}
+
+
+@respx.mock
+async def test_several_photos_are_uploaded_unpublished_then_attached_to_one_post(platform):
+    photos = respx.post(f"{GRAPH}/pg1/photos").mock(side_effect=[
+        httpx.Response(200, json={"id": "ph1"}), httpx.Response(200, json={"id": "ph2"})])
+    feed = respx.post(f"{GRAPH}/pg1/feed").respond(200, json={"id": "pg1_14"})
+    mock_permalink("pg1_14")
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Album", media=(IMAGE, IMAGE2))), http)
+    assert published.platform_post_id == "pg1_14"
+    assert [form(c) for c in photos.calls] == [{"url": IMAGE.url, "published": "false"},
+                                              {"url": IMAGE2.url, "published": "false"}]
+    sent = form(feed.calls.last)
+    assert sent["message"] == "Album" and json.loads(sent["attached_media"]) == [{"media_fbid": "ph1"}, {"media_fbid": "ph2"}]
+
+
+@respx.mock
+async def test_video_goes_to_the_graph_video_host_and_its_path_permalink_is_made_absolute(platform):
+    videos = respx.post(f"{VIDEO_HOST}/pg1/videos").respond(200, json={"id": "v1"})
+    respx.get(f"{GRAPH}/v1").respond(200, json={"permalink_url": "/pg1/videos/v1/"})
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Watch", media=(VIDEO,))), http)
+    assert (published.platform_post_id, published.url) == ("v1", "https://www.facebook.com/pg1/videos/v1/")
+    assert form(videos.calls.last) == {"file_url": VIDEO.url, "description": "Watch"}
+    assert videos.calls.last.request.headers["authorization"] == "Bearer ptok"
+
+
+@respx.mock
+async def test_unreadable_permalink_falls_back_without_failing_a_live_post(platform):
+    respx.post(f"{GRAPH}/pg1/feed").respond(200, json={"id": "pg1_15"})
+    respx.get(f"{GRAPH}/pg1_15").respond(500, json={"error": {"message": "oops", "code": 1}})
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="hi")), http)
+    assert published.url == "https://www.facebook.com/pg1_15"
+
+
+@respx.mock
+async def test_lost_feed_answer_is_unknown(platform):
+    respx.post(f"{GRAPH}/pg1/feed").mock(side_effect=httpx.ReadTimeout("lost"))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="hi")), http)
+    assert err.value.outcome is Outcome.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "outcome"),
+    [
+        (400, {"code": 368, "error_subcode": 1390008}, Outcome.RATE_LIMITED),  # posting too fast
+        (400, {"code": 32}, Outcome.RATE_LIMITED),  # page request limit
+        (400, {"code": 80001}, Outcome.RATE_LIMITED),  # Pages BUC
+        (400, {"code": 190, "error_subcode": 460}, Outcome.AUTH),
+        (400, {"code": 200}, Outcome.AUTH),
+        (400, {"code": 200, "error_subcode": 1404078}, Outcome.AUTH),  # Page Publishing Authorization
+        (400, {"code": 506}, Outcome.PERMANENT),  # duplicate
+        (400, {"code": 100, "error_subcode": 1609008}, Outcome.PERMANENT),  # facebook.com link refused
+        (400, {"code": 368, "error_subcode": 1346003}, Outcome.PERMANENT),  # policy, though code 368
+        (500, {"code": 1}, Outcome.TRANSIENT),
+        (503, {"code": 2}, Outcome.TRANSIENT),
+    ],
+)
+@respx.mock
+async def test_graph_errors_are_classified(platform, status, error, outcome):
+    respx.post(f"{GRAPH}/pg1/feed").respond(status, json={"error": {"message": "says meta", "type": "OAuthException", **error}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="hi")), http)
+    assert err.value.outcome is outcome and "says meta" in err.value.message
+
+
+@respx.mock
+async def test_page_throttle_waits_as_the_buc_header_says(platform):
+    usage = {"pg1": [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 7},
+                     {"type": "pages", "call_count": 90, "estimated_time_to_regain_access": 3}]}
+    respx.post(f"{GRAPH}/pg1/feed").respond(400, json={"error": {"message": "limit", "code": 80001}},
+                                            headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="hi")), http)
+    assert err.value.retry_after_seconds == 420
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "says"),
+    [
+        (Content(text="x" * 63_207), "content.text", "limit is 63206"),
+        (Content(), "content.text", "text or media"),
+        (Content(media=(VIDEO, IMAGE)), "content.media", "1 video"),
+        (Content(media=(Media("audio", "https://a/b.mp3"),)), "content.media", "images or videos"),
+    ],
+)
+def test_validate_rejects_what_facebook_would(platform, content, field, says):
+    problems = platform.validate(content)
+    assert [p.field for p in problems] == [field]
+    assert problems[0].message.startswith("facebook: ") and says in problems[0].message
+
+
+def test_validate_accepts_long_text_and_many_photos(platform):
+    assert platform.validate(Content(text="x" * 63_206, media=(IMAGE,) * 12)) == []
+
+
+def test_authorize_url_is_the_facebook_login_dialog(platform):
+    url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
+    assert (url.netloc, url.path) == ("www.facebook.com", "/v25.0/dialog/oauth")
+    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts"]
+    assert parse_qs(url.query)["state"] == ["st"]
+
+
+def test_authorize_url_without_an_app_is_refused():
+    with pytest.raises(PlatformError) as err:
+        FacebookPlatform("https://graph.facebook.com").authorize_url(state="s", redirect_uri="https://x/cb", code_challenge=None)
+    assert err.value.code == "oauth_not_configured"
+
+
+@respx.mock
+async def test_exchange_code_stores_the_granted_pages_token(platform):
+    token = respx.get(f"{GRAPH}/oauth/access_token").mock(side_effect=[
+        httpx.Response(200, json={"access_token": "short", "expires_in": 3600}),
+        httpx.Response(200, json={"access_token": "long", "expires_in": 5183944})])
+    accounts = respx.get(f"{GRAPH}/me/accounts").respond(200, json={"data": [
+        {"id": "pg1", "name": "Bakery", "access_token": "ptok"}]})
+    async with httpx.AsyncClient() as http:
+        tokens, account = await platform.exchange_code(code="abc", redirect_uri="https://herald.example/cb",
+                                                       code_verifier=None, http=http)
+    assert dict(token.calls[1].request.url.params)["grant_type"] == "fb_exchange_token"
+    assert dict(accounts.calls.last.request.url.params) == {"fields": "id,name,access_token"}
+    assert accounts.calls.last.request.headers["authorization"] == "Bearer long"
+    assert (tokens.credentials, tokens.expires_at) == ({"access_token": "ptok"}, None)
+    assert (account.account_id, account.name) == ("pg1", "Bakery")
+
+
+@respx.mock
+async def test_exchange_code_with_several_pages_asks_for_one(platform):
+    respx.get(f"{GRAPH}/oauth/access_token").respond(200, json={"access_token": "t", "expires_in": 3600})
+    respx.get(f"{GRAPH}/me/accounts").respond(200, json={"data": [
+        {"id": "a", "access_token": "1"}, {"id": "b", "access_token": "2"}]})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.exchange_code(code="abc", redirect_uri="https://x/cb", code_verifier=None, http=http)
+    assert err.value.code == "not_one_page" and "exactly one Page" in err.value.message
+
+
+@respx.mock
+async def test_refused_code_is_auth(platform):
+    respx.get(f"{GRAPH}/oauth/access_token").respond(400, json={"error": {
+        "message": "This authorization code has been used.", "code": 100, "type": "OAuthException"}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.exchange_code(code="used", redirect_uri="https://x/cb", code_verifier=None, http=http)
+    assert err.value.outcome is Outcome.AUTH and "has been used" in err.value.message
+
+
+@respx.mock
+async def test_verify_reads_the_page_behind_the_token(platform):
+    me = respx.get(f"{GRAPH}/me").respond(200, json={"id": "pg1", "name": "Bakery"})
+    async with httpx.AsyncClient() as http:
+        account = await platform.verify({"access_token": "ptok"}, {}, http)
+    assert (account.account_id, account.name) == ("pg1", "Bakery")
+    assert dict(me.calls.last.request.url.params) == {"fields": "id,name"}
+
+
+@respx.mock
+async def test_verify_with_a_wrong_token_is_auth(platform):
+    respx.get(f"{GRAPH}/me").respond(400, json={"error": {"message": "Invalid OAuth access token.", "code": 190}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.verify({"access_token": "bad"}, {}, http)
+    assert err.value.outcome is Outcome.AUTH

@@ -1,0 +1,436 @@
+"""The Instagram adapter against graph.facebook.com mocked with respx: containers, quota, resume, reconciliation, errors, OAuth."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import respx
+
+from services.domain.models import Content, Media, Outcome
+from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.instagram import InstagramPlatform
+
+GRAPH = "https://graph.facebook.com/v25.0"
+IMAGE = Media("image", "https://cdn.example.com/a.jpg", "a cat")
+VIDEO = Media("video", "https://cdn.example.com/b.mp4")
+QUOTA_OK = {"data": [{"quota_usage": 2, "config": {"quota_total": 50, "quota_duration": 86400}}]}
+
+
+def request(content: Content, *, metadata=None, deadline=None) -> PublishRequest:
+    return PublishRequest(
+        post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=content, scheduled_at=None, timezone="UTC",
+        channel_id=uuid.uuid4(), account_id="ig1", metadata=metadata or {}, credentials={"access_token": "tok"},
+        idempotency_key="herald-k", deadline=deadline,
+    )
+
+
+def form(call) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(call.request.content.decode()).items()}
+
+
+def query(call) -> dict[str, str]:
+    return dict(call.request.url.params)
+
+
+@pytest.fixture
+def platform():
+    return InstagramPlatform("https://graph.facebook.com", client_id="app", client_secret="shh", poll_seconds=0)
+
+
+def mock_quota(body=QUOTA_OK):
+    return respx.get(f"{GRAPH}/ig1/content_publishing_limit").respond(200, json=body)
+
+
+def mock_publish(media_id="m1", permalink="https://www.instagram.com/p/abc/"):
+    publish = respx.post(f"{GRAPH}/ig1/media_publish").respond(200, json={"id": media_id})
+    respx.get(f"{GRAPH}/{media_id}").respond(200, json={"permalink": permalink, "id": media_id})
+    return publish
+
+
+@respx.mock
+async def test_single_image_checks_quota_creates_polls_publishes_and_reads_the_permalink(platform):
+    quota = mock_quota()
+    create = respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c1"})
+    status = respx.get(f"{GRAPH}/c1").respond(200, json={"status_code": "FINISHED", "status": "Finished: Media has been uploaded"})
+    publish = mock_publish()
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Hello #cats", media=(IMAGE,))), http)
+    assert (published.platform_post_id, published.url, published.http_status) == ("m1", "https://www.instagram.com/p/abc/", 200)
+    assert query(quota.calls.last) == {"fields": "quota_usage,config"}
+    assert form(create.calls.last) == {"image_url": IMAGE.url, "alt_text": "a cat", "caption": "Hello #cats"}
+    assert query(status.calls.last) == {"fields": "status_code,status"}
+    assert form(publish.calls.last) == {"creation_id": "c1"}
+    for route in (quota, create, status, publish):
+        sent = route.calls.last.request
+        assert sent.headers["authorization"] == "Bearer tok" and "access_token" not in sent.url.params
+
+
+@respx.mock
+async def test_video_is_a_reel_shared_to_feed_and_polled_until_finished(platform):
+    mock_quota()
+    create = respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c2"})
+    status = respx.get(f"{GRAPH}/c2").mock(side_effect=[
+        httpx.Response(200, json={"status_code": "IN_PROGRESS"}), httpx.Response(200, json={"status_code": "FINISHED"})])
+    mock_publish("m2")
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Reel", media=(VIDEO,))), http)
+    assert published.platform_post_id == "m2" and status.call_count == 2
+    assert form(create.calls.last) == {"media_type": "REELS", "video_url": VIDEO.url, "share_to_feed": "true", "caption": "Reel"}
+
+
+@respx.mock
+async def test_carousel_creates_and_settles_each_item_then_the_parent(platform):
+    mock_quota()
+    create = respx.post(f"{GRAPH}/ig1/media").mock(side_effect=[
+        httpx.Response(200, json={"id": "k1"}), httpx.Response(200, json={"id": "k2"}), httpx.Response(200, json={"id": "c3"})])
+    for container in ("k1", "k2", "c3"):
+        respx.get(f"{GRAPH}/{container}").respond(200, json={"status_code": "FINISHED"})
+    publish = mock_publish("m3")
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request(Content(text="Both", media=(IMAGE, VIDEO))), http)
+    assert [form(c) for c in create.calls] == [
+        {"is_carousel_item": "true", "image_url": IMAGE.url},
+        {"is_carousel_item": "true", "media_type": "VIDEO", "video_url": VIDEO.url},
+        {"media_type": "CAROUSEL", "children": "k1,k2", "caption": "Both"},
+    ]
+    assert form(publish.calls.last) == {"creation_id": "c3"}
+
+
+@respx.mock
+async def test_story_channel_posts_a_story_without_caption(platform):
+    mock_quota()
+    create = respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c4"})
+    respx.get(f"{GRAPH}/c4").respond(200, json={"status_code": "FINISHED"})
+    mock_publish("m4")
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request(Content(media=(VIDEO,)), metadata={"ig_type": "story"}), http)
+    assert form(create.calls.last) == {"media_type": "STORIES", "video_url": VIDEO.url}
+
+
+@respx.mock
+async def test_container_not_ready_by_the_deadline_is_transient_with_the_container_id():
+    platform = InstagramPlatform("https://graph.facebook.com", poll_seconds=5)
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c5"})
+    status = respx.get(f"{GRAPH}/c5").respond(200, json={"status_code": "IN_PROGRESS"})
+    publish = respx.post(f"{GRAPH}/ig1/media_publish")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(VIDEO,)), deadline=time.monotonic() + 1), http)
+    assert err.value.outcome is Outcome.TRANSIENT and err.value.code == "container_not_ready"
+    assert err.value.details == {"container_id": "c5"}
+    assert status.call_count == 1 and not publish.called  # no sleep that would end past the deadline
+
+
+@respx.mock
+async def test_no_poll_starts_after_the_deadline(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c6"})
+    status = respx.get(f"{GRAPH}/c6")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,)), deadline=time.monotonic() - 1), http)
+    assert err.value.code == "container_not_ready" and err.value.details == {"container_id": "c6"}
+    assert not status.called
+
+
+@respx.mock
+async def test_resumed_container_still_processing_is_polled_never_recreated(platform):
+    create = respx.post(f"{GRAPH}/ig1/media")
+    respx.get(f"{GRAPH}/c7").respond(200, json={"status_code": "IN_PROGRESS"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(VIDEO,)), deadline=time.monotonic() + 0.05), http,
+                                   resume={"container_id": "c7"})
+    assert err.value.code == "container_not_ready" and err.value.details == {"container_id": "c7"}
+    assert not create.called
+
+
+@respx.mock
+async def test_resumed_finished_container_is_published_without_a_new_one(platform):
+    quota = mock_quota()
+    create = respx.post(f"{GRAPH}/ig1/media")
+    respx.get(f"{GRAPH}/c8").respond(200, json={"status_code": "FINISHED"})
+    publish = mock_publish("m8")
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(media=(IMAGE,))), http, resume={"container_id": "c8"})
+    assert published.platform_post_id == "m8" and quota.called and not create.called
+    assert form(publish.calls.last) == {"creation_id": "c8"}
+
+
+@respx.mock
+async def test_resumed_published_container_is_found_not_published_again(platform):
+    respx.get(f"{GRAPH}/c9").respond(200, json={"status_code": "PUBLISHED"})
+    listing = respx.get(f"{GRAPH}/ig1/media").respond(200, json={"data": [
+        {"id": "m0", "caption": "older", "permalink": "https://www.instagram.com/p/old/"},
+        {"id": "m9", "caption": "Hello", "permalink": "https://www.instagram.com/p/new/"}]})
+    publish = respx.post(f"{GRAPH}/ig1/media_publish")
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Hello", media=(IMAGE,))), http,
+                                           resume={"container_id": "c9"})
+    assert (published.platform_post_id, published.url) == ("m9", "https://www.instagram.com/p/new/")
+    assert query(listing.calls.last) == {"fields": "id,permalink,caption", "limit": "10"}
+    assert not publish.called
+
+
+@respx.mock
+async def test_resumed_expired_container_is_replaced_by_a_new_one(platform):
+    mock_quota()
+    respx.get(f"{GRAPH}/old").respond(200, json={"status_code": "EXPIRED"})
+    create = respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c10"})
+    respx.get(f"{GRAPH}/c10").respond(200, json={"status_code": "FINISHED"})
+    publish = mock_publish("m10")
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request(Content(media=(IMAGE,))), http, resume={"container_id": "old"})
+    assert create.call_count == 1 and form(publish.calls.last) == {"creation_id": "c10"}
+
+
+@respx.mock
+async def test_lost_publish_answer_with_a_published_container_is_reconciled_without_a_second_publish(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c11"})
+    respx.get(f"{GRAPH}/c11").mock(side_effect=[
+        httpx.Response(200, json={"status_code": "FINISHED"}), httpx.Response(200, json={"status_code": "PUBLISHED"})])
+    publish = respx.post(f"{GRAPH}/ig1/media_publish").mock(side_effect=httpx.ReadTimeout("lost"))
+    respx.get(f"{GRAPH}/ig1/media").respond(200, json={"data": [{"id": "m11", "caption": "Hi", "permalink": "https://www.instagram.com/p/x/"}]})
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(Content(text="Hi", media=(IMAGE,))), http)
+    assert (published.platform_post_id, published.url) == ("m11", "https://www.instagram.com/p/x/")
+    assert publish.call_count == 1
+
+
+@respx.mock
+async def test_lost_publish_answer_with_a_finished_container_is_unknown_and_keeps_the_container(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c12"})
+    respx.get(f"{GRAPH}/c12").respond(200, json={"status_code": "FINISHED"})
+    publish = respx.post(f"{GRAPH}/ig1/media_publish").mock(side_effect=httpx.RemoteProtocolError("dropped"))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,))), http)
+    assert err.value.outcome is Outcome.UNKNOWN and err.value.details == {"container_id": "c12"}
+    assert publish.call_count == 1
+
+
+@respx.mock
+async def test_published_container_without_a_matching_post_stands_in_with_its_id(platform):
+    respx.get(f"{GRAPH}/c13").respond(200, json={"status_code": "PUBLISHED"})
+    respx.get(f"{GRAPH}/ig1/media").respond(200, json={"data": [{"id": "m0", "caption": "other"}]})
+    async with httpx.AsyncClient() as http:
+        found = await platform.lookup(request(Content(text="Mine", media=(IMAGE,))), http, resume={"container_id": "c13"})
+    assert (found.platform_post_id, found.url) == ("c13", None)
+
+
+@pytest.mark.parametrize(
+    ("state", "published"),
+    [("PUBLISHED", True), ("FINISHED", False), ("IN_PROGRESS", False), ("EXPIRED", False), ("ERROR", False)],
+)
+@respx.mock
+async def test_lookup_reads_the_recorded_containers_status(platform, state, published):
+    respx.get(f"{GRAPH}/c14").respond(200, json={"status_code": state})
+    respx.get(f"{GRAPH}/ig1/media").respond(200, json={"data": [{"id": "m14", "caption": "Hi", "permalink": "https://i/p"}]})
+    async with httpx.AsyncClient() as http:
+        found = await platform.lookup(request(Content(text="Hi", media=(IMAGE,))), http, resume={"container_id": "c14"})
+    assert (found is not None) is published
+    if published:
+        assert found.platform_post_id == "m14"
+
+
+async def test_lookup_without_a_recorded_container_is_unknown(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.lookup(request(Content(media=(IMAGE,))), http)
+    assert err.value.outcome is Outcome.UNKNOWN
+
+
+@respx.mock
+async def test_exhausted_quota_is_rate_limited_before_any_container(platform):
+    mock_quota({"data": [{"quota_usage": 50, "config": {"quota_total": 50, "quota_duration": 86400}}]})
+    create = respx.post(f"{GRAPH}/ig1/media")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,))), http)
+    assert err.value.outcome is Outcome.RATE_LIMITED and err.value.code == "publishing_limit_reached"
+    assert err.value.retry_after_seconds == 3600 and not create.called
+
+
+@respx.mock
+async def test_container_error_is_permanent_with_metas_reason(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c15"})
+    respx.get(f"{GRAPH}/c15").respond(200, json={"status_code": "ERROR", "status": "Error: 2207026"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(VIDEO,))), http)
+    assert err.value.outcome is Outcome.PERMANENT and "2207026" in err.value.message
+    assert err.value.details == {"container_id": "c15"}
+
+
+@respx.mock
+async def test_publish_cap_answer_is_rate_limited_and_keeps_the_container(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c16"})
+    respx.get(f"{GRAPH}/c16").respond(200, json={"status_code": "FINISHED"})
+    respx.post(f"{GRAPH}/ig1/media_publish").respond(400, json={"error": {
+        "message": "Application request limit reached", "code": 9, "error_subcode": 2207042}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,))), http)
+    assert err.value.outcome is Outcome.RATE_LIMITED and err.value.retry_after_seconds == 3600
+    assert err.value.details["container_id"] == "c16"
+
+
+def graph(status, code, subcode=None, *, headers=None, **extra):
+    error = {"message": f"m{code}", "type": "OAuthException", "code": code, "fbtrace_id": "t", **extra}
+    if subcode:
+        error["error_subcode"] = subcode
+    return httpx.Response(status, json={"error": error}, headers=headers)
+
+
+BUC = {"X-Business-Use-Case-Usage": json.dumps({"ig1": [{"type": "instagram", "call_count": 100,
+                                                         "estimated_time_to_regain_access": 15}]})}
+
+
+@pytest.mark.parametrize(
+    ("response", "outcome", "wait"),
+    [
+        (graph(500, 1), Outcome.TRANSIENT, None),  # unknown error
+        (graph(500, 2), Outcome.TRANSIENT, None),  # service temporarily unavailable
+        (graph(400, 9999, is_transient=True), Outcome.TRANSIENT, None),
+        (httpx.Response(502, text="Bad Gateway"), Outcome.TRANSIENT, None),
+        (graph(400, 4, headers=BUC), Outcome.RATE_LIMITED, 900),  # app limit; BUC minutes -> seconds
+        (graph(400, 17), Outcome.RATE_LIMITED, None),
+        (graph(400, 32), Outcome.RATE_LIMITED, None),
+        (graph(400, 613), Outcome.RATE_LIMITED, None),
+        (graph(400, 80002, headers=BUC), Outcome.RATE_LIMITED, 900),  # Instagram BUC throttle
+        (graph(400, 368), Outcome.RATE_LIMITED, None),  # temporary policy block
+        (graph(400, 190, 463), Outcome.AUTH, None),  # token expired
+        (graph(400, 190, 460), Outcome.AUTH, None),  # password changed
+        (graph(400, 102), Outcome.AUTH, None),
+        (graph(403, 10), Outcome.AUTH, None),
+        (graph(403, 200), Outcome.AUTH, None),
+        (graph(400, 100, 2207004), Outcome.PERMANENT, None),  # image too large
+        (graph(400, 506), Outcome.PERMANENT, None),  # duplicate post
+        (graph(400, 9007, 2207027), Outcome.TRANSIENT, None),  # media not ready
+        (graph(400, 9004, 2207003), Outcome.TRANSIENT, None),  # fetch timed out
+        (graph(400, 9, 2207042), Outcome.RATE_LIMITED, 3600),  # daily cap
+        (graph(400, 100, 2207001), Outcome.PERMANENT, None),  # spam
+    ],
+)
+@respx.mock
+async def test_graph_errors_are_classified(platform, response, outcome, wait):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").mock(return_value=response)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,))), http)
+    assert err.value.outcome is outcome and err.value.retry_after_seconds == wait
+    assert err.value.http_status == response.status_code
+
+
+@respx.mock
+async def test_metas_user_message_is_kept(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(400, json={"error": {
+        "message": "Invalid parameter", "code": 100, "error_subcode": 2207009,
+        "error_user_title": "Aspect ratio", "error_user_msg": "The aspect ratio is not supported."}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,))), http)
+    assert err.value.message == "instagram: The aspect ratio is not supported. (code 100, subcode 2207009)"
+    assert err.value.code == "graph_100_2207009"
+
+
+@pytest.mark.parametrize(
+    ("content", "metadata", "field", "says"),
+    [
+        (Content(text="just words"), None, "content.media", "text-only"),
+        (Content(text="x" * 2201, media=(IMAGE,)), None, "content.text", "limit is 2200"),
+        (Content(text=" ".join(f"#t{i}" for i in range(31)), media=(IMAGE,)), None, "content.text", "30 hashtags"),
+        (Content(text=" ".join(f"@u{i}" for i in range(21)), media=(IMAGE,)), None, "content.text", "20 @mentions"),
+        (Content(media=(IMAGE,) * 11), None, "content.media", "at most 10"),
+        (Content(media=(Media("audio", "https://a/b.mp3"),)), None, "content.media", "images or videos"),
+        (Content(media=(IMAGE, VIDEO)), {"ig_type": "story"}, "content.media", "exactly 1"),
+        (Content(text="hi", media=(IMAGE,)), {"ig_type": "story"}, "content.text", "no caption"),
+        (Content(media=(IMAGE,)), {"ig_type": "reel"}, "metadata.ig_type", '"feed" or "story"'),
+    ],
+)
+def test_validate_rejects_what_instagram_would(platform, content, metadata, field, says):
+    problems = platform.validate(content, metadata)
+    assert [p.field for p in problems] == [field]
+    assert problems[0].message.startswith("instagram: ") and says in problems[0].message
+
+
+def test_validate_accepts_a_full_caption_and_a_full_carousel(platform):
+    text = "x" * 2170 + " " + " ".join(f"#t{i}" for i in range(5))
+    assert platform.validate(Content(text=text[:2200], media=(IMAGE,) * 10)) == []
+    assert platform.validate(Content(media=(VIDEO,)), {"ig_type": "story"}) == []
+
+
+def test_authorize_url_is_the_facebook_login_dialog(platform):
+    url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
+    assert (url.scheme, url.netloc, url.path) == ("https", "www.facebook.com", "/v25.0/dialog/oauth")
+    assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"], "state": ["st"],
+                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement"],
+                                   "response_type": ["code"]}
+    assert platform.uses_pkce is False
+
+
+@respx.mock
+async def test_exchange_code_gets_a_long_lived_token_and_the_linked_account(platform):
+    token = respx.get(f"{GRAPH}/oauth/access_token").mock(side_effect=[
+        httpx.Response(200, json={"access_token": "short", "token_type": "bearer", "expires_in": 3600}),
+        httpx.Response(200, json={"access_token": "long", "token_type": "bearer", "expires_in": 5183944})])
+    accounts = respx.get(f"{GRAPH}/me/accounts").respond(200, json={"data": [
+        {"id": "p1", "instagram_business_account": {"id": "ig1", "username": "cats"}}, {"id": "p2"}]})
+    async with httpx.AsyncClient() as http:
+        tokens, account = await platform.exchange_code(code="abc", redirect_uri="https://herald.example/cb",
+                                                       code_verifier=None, http=http)
+    assert query(token.calls[0]) == {"client_id": "app", "client_secret": "shh", "redirect_uri": "https://herald.example/cb", "code": "abc"}
+    assert query(token.calls[1]) == {"grant_type": "fb_exchange_token", "client_id": "app", "client_secret": "shh",
+                                     "fb_exchange_token": "short"}
+    assert tokens.credentials == {"access_token": "long"} and tokens.expires_at is not None
+    assert (account.account_id, account.name) == ("ig1", "cats")
+    assert accounts.calls.last.request.headers["authorization"] == "Bearer long"
+
+
+@respx.mock
+async def test_two_linked_accounts_are_refused_with_a_way_out(platform):
+    respx.get(f"{GRAPH}/me/accounts").respond(200, json={"data": [
+        {"instagram_business_account": {"id": "a"}}, {"instagram_business_account": {"id": "b"}}]})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.verify({"access_token": "tok"}, {}, http)
+    assert err.value.outcome is Outcome.PERMANENT and "exactly one" in err.value.message
+
+
+@respx.mock
+async def test_refresh_trades_the_user_token_for_a_new_long_lived_one(platform):
+    route = respx.get(f"{GRAPH}/oauth/access_token").respond(200, json={"access_token": "new", "expires_in": 5183944})
+    async with httpx.AsyncClient() as http:
+        tokens = await platform.refresh({"access_token": "old"}, {}, http)
+    assert tokens.credentials == {"access_token": "new"}
+    assert query(route.calls.last)["fb_exchange_token"] == "old"
+
+
+@respx.mock
+async def test_refused_refresh_is_auth(platform):
+    respx.get(f"{GRAPH}/oauth/access_token").respond(400, json={"error": {"message": "Session has expired", "code": 190, "error_subcode": 463}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.refresh({"access_token": "old"}, {}, http)
+    assert err.value.outcome is Outcome.AUTH
+
+
+@respx.mock
+async def test_verify_with_a_wrong_token_is_auth(platform):
+    respx.get(f"{GRAPH}/me/accounts").respond(400, json={"error": {"message": "Invalid OAuth access token.", "code": 190}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.verify({"access_token": "bad"}, {}, http)
+    assert err.value.outcome is Outcome.AUTH

@@ -54,7 +54,8 @@ async def get_runtime(request: Request) -> Runtime:
                 http=http,
                 platforms=build_platforms(outbox=store, public_url=public_url,
                                           allow_private=settings.herald_allow_private_hosts,
-                                          base_urls=settings.platform_base_urls),
+                                          base_urls=settings.platform_base_urls,
+                                          oauth_apps=settings.oauth_apps),
             )
     return app.state.runtime
 

@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     def platform_base_urls(self) -> dict[str, str]:
         return {**DEFAULT_PLATFORM_BASE_URLS, **self.herald_platform_base_urls}
 
+    @property
+    def oauth_apps(self) -> dict[str, tuple[str | None, str | None]]:
+        """Platform -> (client id, client secret) of the OAuth app that connects its accounts."""
+        meta = (self.meta_app_id, self.meta_app_secret)
+        return {
+            "facebook": meta, "instagram": meta, "whatsapp": meta,
+            "threads": (self.threads_app_id, self.threads_app_secret),
+            "x": (self.x_client_id, self.x_client_secret),
+            "linkedin": (self.linkedin_client_id, self.linkedin_client_secret),
+        }
+
     def check(self) -> None:
         """Raise ConfigurationError for a setting that cannot work; called at start-up."""
         if not self.herald_encryption_keys:

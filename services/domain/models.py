@@ -106,6 +106,10 @@ class Target:
     error: str | None
     attempts: int
     published_at: datetime | None = None
+    #: where the last failed attempt stopped, as its adapter said (``PlatformError.details``: an
+    #: Instagram container id, the WhatsApp recipients already sent to); given back to the adapter
+    #: on the next attempt so nothing already done is done twice. Internal: never in the API.
+    resume: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,8 @@ class TargetResult:
     error_code: str | None = None
     error_message: str | None = None
     idempotency_key: str | None = None
+    #: the adapter's resume details after a failure (None: keep what the target had)
+    resume: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,12 @@ class PlatformError(Exception):
 
 class Platform(Protocol):
     """Optional attributes the engine reads: ``honours_idempotency_key = True`` when the platform
-    dedupes on ``PublishRequest.idempotency_key`` (a maybe-sent call is then simply repeated)."""
+    dedupes on ``PublishRequest.idempotency_key`` (a maybe-sent call is then simply repeated).
+
+    An adapter whose publish has steps that must not be repeated (a Meta container, messages to
+    several recipients) may take a keyword ``resume`` in ``publish`` and ``lookup``: the engine
+    saves a failed attempt's ``PlatformError.details`` with the target and passes them back there.
+    """
 
     name: str
     #: credential fields a channel of this platform must provide

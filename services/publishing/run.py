@@ -17,6 +17,7 @@ Store round trips per run: 2 + one per wave (+1 per token refresh, which is rare
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections import deque
@@ -188,8 +189,8 @@ class _Sender:
             )
             attempt = _Attempt(result)
         except PlatformError as exc:
-            attempt = _Attempt(_failure(target, attempt_no, started, exc.outcome, exc.code, exc.message,
-                                        exc.http_status, key), exc.retry_after_seconds)
+            failure = _failure(target, attempt_no, started, exc.outcome, exc.code, exc.message, exc.http_status, key)
+            attempt = _Attempt(replace(failure, resume=exc.details or None), exc.retry_after_seconds)
         except HeraldError as exc:  # e.g. credentials that no key can decrypt
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.PERMANENT, exc.code, exc.message, None, key))
         except asyncio.TimeoutError:
@@ -233,11 +234,12 @@ class _Sender:
             if lookup is None:
                 raise PlatformError(Outcome.UNKNOWN, "maybe_sent",
                                     "the run publishing it stopped mid-call; check whether it is live, then resolve it")
-            found = await asyncio.wait_for(lookup(request, self.http), timeout=self.limits.request_timeout + 1)
+            found = await asyncio.wait_for(lookup(request, self.http, **_resume(lookup, job.target)),
+                                           timeout=self.limits.request_timeout + 1)
             if found is not None:
                 return found  # it did go out: reconciled, never sent twice
         try:
-            return await self._publish(platform, request)
+            return await self._publish(platform, request, job.target)
         except PlatformError as exc:
             if exc.outcome is not Outcome.AUTH or not hasattr(platform, "refresh"):
                 if exc.outcome is Outcome.AUTH:
@@ -246,11 +248,12 @@ class _Sender:
         # The token was refused: refresh once, then try again with the new one.
         credentials = await self._refresh(channel, platform, request.credentials)
         self._credentials[channel.id] = credentials
-        return await self._publish(platform, replace(request, credentials=credentials))
+        return await self._publish(platform, replace(request, credentials=credentials), job.target)
 
-    async def _publish(self, platform: Platform, request: PublishRequest) -> Published:
+    async def _publish(self, platform: Platform, request: PublishRequest, target: Target) -> Published:
         # A hard stop a little past the adapter's own timeouts: whatever it sent, we cannot tell.
-        return await asyncio.wait_for(platform.publish(request, self.http), timeout=self.limits.request_timeout + 1)
+        return await asyncio.wait_for(platform.publish(request, self.http, **_resume(platform.publish, target)),
+                                      timeout=self.limits.request_timeout + 1)
 
     async def _refresh(self, channel: Channel, platform: Any, credentials: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -268,6 +271,11 @@ class _Sender:
     async def _needs_reconnect(self, channel: Channel, reason: str) -> None:
         await self.store.mark_channel_needs_reconnect(channel.id, reason=reason)
         log_event("channel.needs_reconnect", channel_id=str(channel.id), platform=channel.platform)
+
+
+def _resume(method: Callable[..., Any], target: Target) -> dict[str, Any]:
+    """``resume=`` for adapters that can pick up where the target's last failed attempt stopped."""
+    return {"resume": target.resume or None} if "resume" in inspect.signature(method).parameters else {}
 
 
 def _failure(target: Target, attempt: int, started: datetime, outcome: Outcome, code: str, message: str,

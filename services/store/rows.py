@@ -6,6 +6,7 @@ and ``SqliteStore`` builds them, so one set of converters (and one contract suit
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -87,7 +88,15 @@ def target_from_row(row: dict[str, Any]) -> Target:
         error=row.get("error"),
         attempts=int(row.get("attempts") or 0),
         published_at=parse_time(row.get("published_at")),
+        resume=_json_object(row.get("resume")),
     )
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    """A JSON object column: a dict from Postgres, text from SQLite, empty when unset."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
 
 
 def post_from_row(row: dict[str, Any]) -> Post:
@@ -222,6 +231,7 @@ def results_to_rows(results: list[PostResult]) -> list[dict[str, Any]]:
                     "error_code": t.error_code,
                     "error_message": t.error_message,
                     "idempotency_key": t.idempotency_key,
+                    "resume": t.resume,
                 }
                 for t in r.targets
             ],

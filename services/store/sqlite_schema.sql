@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS post_targets (
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     published_at TEXT,
+    resume TEXT,  -- JSON object: where the last failed attempt stopped (adapter details)
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (post_id, channel_id)

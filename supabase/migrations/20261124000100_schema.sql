@@ -66,6 +66,9 @@ create table public.post_targets (
     error text,
     attempts integer not null default 0 check (attempts >= 0),
     published_at timestamptz,
+    -- where the last failed attempt stopped, as its adapter said (an Instagram container id, the
+    -- WhatsApp recipients already sent to): given back on the next attempt, never done twice
+    resume jsonb not null default '{}'::jsonb check (jsonb_typeof(resume) = 'object'),
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     constraint post_targets_one_per_channel unique (post_id, channel_id)

@@ -759,6 +759,8 @@ begin
                              else coalesce(nullif(v_target ->> 'error_message', ''), v_target ->> 'error_code') end,
                 platform_post_id = coalesce(v_target ->> 'platform_post_id', t.platform_post_id),
                 platform_post_url = coalesce(v_target ->> 'platform_post_url', t.platform_post_url),
+                resume = case when jsonb_typeof(v_target -> 'resume') = 'object' then v_target -> 'resume'
+                              else t.resume end,
                 published_at = case when v_status = 'published' then (v_target ->> 'finished_at')::timestamptz
                                     else t.published_at end
              where t.id = (v_target ->> 'target_id')::uuid and t.post_id = v_post and t.status <> 'published';

@@ -202,3 +202,50 @@ async def test_a_refresh_that_fails_asks_the_user_to_reconnect(harness):
     runs = await harness.store.list_runs(user, post.id)
     assert [r.error_code for r in runs] == ["reconnect_required"]
     assert (await harness.store.get_channel(user, channel.id)).status == "needs_reconnect"
+
+
+class Stepwise:
+    """A platform whose publish has steps that must not be repeated (like WhatsApp's recipients):
+    each attempt does the steps not yet done, fails transiently after the first, and says how far it got."""
+
+    name = "stepwise"
+    required_credentials = ("access_token",)
+
+    def __init__(self):
+        self.done: list[str] = []
+        self.resumes: list[dict | None] = []
+
+    def validate(self, content, metadata=None):
+        return []
+
+    async def publish(self, request, http, *, resume=None):
+        self.resumes.append(resume)
+        done = list((resume or {}).get("done", []))
+        for step in ("a", "b", "c"):
+            if step in done:
+                continue
+            self.done.append(step)
+            done.append(step)
+            if len(self.resumes) == 1:
+                raise PlatformError(Outcome.TRANSIENT, "http_500", "server error", http_status=500, details={"done": done})
+        return Published(platform_post_id="+".join(done))
+
+
+async def test_a_failed_attempt_resumes_where_it_stopped_and_repeats_no_step(harness):
+    user, now = harness.new_user(), datetime.now(timezone.utc)
+    channel = await harness.store.create_channel(user, NewChannel(
+        platform="stepwise", account_id="acct", name="steps", credentials_encrypted=CIPHER.encrypt({"access_token": "t"})))
+    post = await harness.store.create_post(user, NewPost(content=Content(text="x"), channel_ids=(channel.id,),
+                                                         status=PostStatus.SCHEDULED, scheduled_at=now))
+    platform = Stepwise()
+    limits = RunLimits(retry_base_seconds=60)
+    async with httpx.AsyncClient() as http:
+        first = await publish_due(harness.store, {"stepwise": platform}, CIPHER, http, limits, trigger="manual", now=now)
+        assert first.retry_scheduled == 1
+        later = now + timedelta(minutes=5)
+        second = await publish_due(harness.store, {"stepwise": platform}, CIPHER, http, limits, trigger="manual", now=later)
+    assert second.published == 1
+    assert platform.resumes == [None, {"done": ["a"]}]
+    assert platform.done == ["a", "b", "c"]  # step a was not done again
+    published = await harness.store.get_post(user, post.id)
+    assert published.status is PostStatus.PUBLISHED and published.targets[0].platform_post_id == "a+b+c"

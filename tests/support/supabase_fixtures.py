@@ -78,6 +78,11 @@ def _maintenance() -> psycopg.Connection:
 @pytest.fixture(scope="session")
 def herald_template() -> str:
     """Name of the template database, built on first use (or reused when the SQL is unchanged)."""
+    return ensure_template()
+
+
+def ensure_template() -> str:
+    """Build the template database unless one for the current SQL exists; return its name."""
     digest = hashlib.sha256()
     for path in [BOOTSTRAP, *MIGRATIONS]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -145,21 +150,47 @@ async def postgrest_rpc(pg_database):
     await rpc.close()
 
 
-@pytest.fixture
-async def supabase_harness(pg_database, postgrest_rpc):
-    admin = psycopg.connect(pg_database, autocommit=True)
-    clients: list[httpx.AsyncClient] = []
+def _store_on(rpc: PostgrestRpc, clients: list[httpx.AsyncClient]) -> SupabaseStore:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=rpc.app), base_url=SUPABASE_URL, timeout=httpx.Timeout(30.0))
+    clients.append(http)
+    return SupabaseStore(SUPABASE_URL, SERVICE_ROLE_KEY, ANON_KEY, http=http)
 
-    def open_store() -> SupabaseStore:
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=postgrest_rpc.app), base_url=SUPABASE_URL,
-                                 timeout=httpx.Timeout(30.0))
-        clients.append(http)
-        return SupabaseStore(SUPABASE_URL, SERVICE_ROLE_KEY, ANON_KEY, http=http)
 
+def _user_maker(admin: psycopg.Connection):
     def new_user() -> User:
         user_id = uuid.uuid4()
         admin.execute("insert into auth.users (id, email) values (%s, %s)", [user_id, f"{user_id}@herald.test"])
         return User(id=user_id, token=user_token(user_id))
+
+    return new_user
+
+
+async def open_bench_store():
+    """SupabaseStore on a fresh clone, outside pytest (``make bench``): ``(store, new_user, close)``."""
+    clone = cloned_database(ensure_template())
+    dsn = clone.__enter__()
+    rpc = PostgrestRpc(dsn.replace("user=postgres", "user=authenticator"), JWT_SECRET)
+    admin = psycopg.connect(dsn, autocommit=True)
+    clients: list[httpx.AsyncClient] = []
+
+    async def close() -> None:
+        for http in clients:
+            await http.aclose()
+        await rpc.close()
+        admin.close()
+        clone.__exit__(None, None, None)
+
+    return _store_on(rpc, clients), _user_maker(admin), close
+
+
+@pytest.fixture
+async def supabase_harness(pg_database, postgrest_rpc):
+    admin = psycopg.connect(pg_database, autocommit=True)
+    clients: list[httpx.AsyncClient] = []
+    new_user = _user_maker(admin)
+
+    def open_store() -> SupabaseStore:
+        return _store_on(postgrest_rpc, clients)
 
     yield Harness(kind="supabase", store=open_store(), new_user=new_user, another_store=open_store)
     for http in clients:

@@ -198,3 +198,35 @@ async def test_verify_with_a_wrong_token_is_auth(platform):
         with pytest.raises(PlatformError) as err:
             await platform.verify({"access_token": "bad"}, {"phone_number_id": "pn1"}, http)
     assert err.value.outcome is Outcome.AUTH
+
+
+@respx.mock
+async def test_through_the_engine_a_retry_never_messages_a_recipient_twice(tmp_path):
+    """A 500 after the first recipient: the next run sends to the other two only (the engine keeps
+    the adapter's progress with the target and gives it back)."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography.fernet import Fernet
+
+    from services.domain.models import PostStatus, User
+    from services.publishing.run import RunLimits, publish_due
+    from services.security.crypto import TokenCipher
+    from services.store.base import NewChannel, NewPost
+    from services.store.sqlite import SqliteStore
+
+    cipher = TokenCipher([Fernet.generate_key().decode()])
+    store, user, now = SqliteStore(str(tmp_path / "h.db")), User(id=uuid.uuid4()), datetime.now(timezone.utc)
+    channel = await store.create_channel(user, NewChannel(platform="whatsapp", account_id="pn1", name="shop",
+                                                          credentials_encrypted=cipher.encrypt({"access_token": "sys"}),
+                                                          metadata=CHANNEL))
+    post = await store.create_post(user, NewPost(content=Content(text="Open today"), channel_ids=(channel.id,),
+                                                 status=PostStatus.SCHEDULED, scheduled_at=now))
+    route = respx.post(MESSAGES).mock(side_effect=[accepted("w1"), refused(2, "Service temporarily unavailable", 500),
+                                                   accepted("w2"), accepted("w3")])
+    platforms = {"whatsapp": WhatsAppPlatform("https://graph.facebook.com")}
+    async with httpx.AsyncClient() as http:
+        first = await publish_due(store, platforms, cipher, http, RunLimits(), trigger="manual", now=now)
+        second = await publish_due(store, platforms, cipher, http, RunLimits(), trigger="manual", now=now + timedelta(hours=1))
+    store.close()
+    assert (first.retry_scheduled, second.published) == (1, 1)
+    assert [b["to"] for b in bodies(route)] == ["15550001", "15550002", "15550002", "15550003"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import mimetypes
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -31,6 +30,7 @@ import httpx
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
+from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url
 
 # Pinned from lexicons app/bsky/feed/post.json (text maxGraphemes 300, maxLength 3000 bytes) and
@@ -163,40 +163,12 @@ class BlueskyPlatform:
         return did if isinstance(did, str) and did.startswith("did:") else None
 
     async def _upload_image(self, media: Media, index: int, pds: str, access: str, http: httpx.AsyncClient) -> dict[str, Any]:
-        data, mime_type = await self._fetch_image(media, index, http)
+        file = await fetch_media(http, media, platform="bluesky", max_bytes=MAX_IMAGE_BYTES,
+                                 allow_private=self._allow_private, index=index)
+        data, mime_type = file.data, file.content_type
         answer = await self._xrpc(http, "POST", pds, "com.atproto.repo.uploadBlob", token=access, idempotent=True,
                                   content=data, headers={"Content-Type": mime_type})
         return answer["blob"]
-
-    async def _fetch_image(self, media: Media, index: int, http: httpx.AsyncClient) -> tuple[bytes, str]:
-        """The image's bytes, read no further than the limit; a media URL is user input, so public only."""
-        field = f"content.media[{index}].url"
-        url = await check_public_url(media.url, allow_private=self._allow_private, field=field)
-        try:
-            async with http.stream("GET", url) as response:
-                if not response.is_success:
-                    status = response.status_code
-                    outcome = Outcome.TRANSIENT if status >= 500 or status == 429 else Outcome.PERMANENT
-                    raise PlatformError(outcome, "media_unavailable",
-                                        f"bluesky: image {index + 1} could not be fetched (HTTP {response.status_code})",
-                                        details={"field": field})
-                length = response.headers.get("content-length", "")
-                declared, data = int(length) if length.isdigit() else 0, bytearray()
-                if declared <= MAX_IMAGE_BYTES:
-                    async for chunk in response.aiter_bytes():
-                        data += chunk
-                        if len(data) > MAX_IMAGE_BYTES:
-                            break
-                if max(declared, len(data)) > MAX_IMAGE_BYTES:
-                    raise PlatformError(Outcome.PERMANENT, "media_too_large",
-                                        f"bluesky: image {index + 1} is larger than {MAX_IMAGE_BYTES:,} bytes, "
-                                        "Bluesky's limit per image", details={"field": field})
-        except httpx.HTTPError as exc:  # a GET of our own media: safe to try again later
-            raise PlatformError(Outcome.TRANSIENT, "media_unavailable",
-                                f"bluesky: image {index + 1} could not be fetched: {type(exc).__name__}",
-                                details={"field": field}) from exc
-        mime_type = response.headers.get("content-type", "").split(";")[0].strip() or mimetypes.guess_type(url)[0]
-        return bytes(data), mime_type or "application/octet-stream"
 
     async def _xrpc(self, http: httpx.AsyncClient, method: str, pds: str, nsid: str, *, idempotent: bool,
                     token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:

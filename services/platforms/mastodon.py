@@ -10,7 +10,6 @@ status for a repeated key for an hour), so a status call whose answer was lost i
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import re
 import time
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
 from services.platforms.httpcall import json_or_empty, seconds_until_iso, send
+from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url
 
 # Mastodon's defaults, used until verify() has read the instance's own (GET /api/v2/instance).
@@ -94,7 +94,9 @@ class MastodonPlatform:
             limit = _positive(request.metadata.get("video_size_limit"), VIDEO_SIZE_LIMIT)
         else:
             limit = _positive(request.metadata.get("image_size_limit"), IMAGE_SIZE_LIMIT)
-        data, mime_type = await self._fetch(media, index, limit, http)
+        file = await fetch_media(http, media, platform="mastodon", max_bytes=limit, allow_private=self._allow_private,
+                                 index=index)
+        data, mime_type = file.data, file.content_type
         filename = httpx.URL(media.url).path.rsplit("/", 1)[-1] or f"media-{index + 1}"
         # An upload that is repeated only leaves an unattached file behind: safe to retry.
         response = await self._send(http, "POST", f"{instance}/api/v2/media", request.credentials, idempotent=True,
@@ -112,36 +114,6 @@ class MastodonPlatform:
                                         idempotent=True)
             attachment = json_or_empty(response)
         return str(attachment["id"])
-
-    async def _fetch(self, media: Media, index: int, limit: int, http: httpx.AsyncClient) -> tuple[bytes, str]:
-        """The attachment's bytes, read no further than the instance's limit; a media URL is user input."""
-        field = f"content.media[{index}].url"
-        url = await check_public_url(media.url, allow_private=self._allow_private, field=field)
-        try:
-            async with http.stream("GET", url) as response:
-                if not response.is_success:
-                    status = response.status_code
-                    outcome = Outcome.TRANSIENT if status >= 500 or status == 429 else Outcome.PERMANENT
-                    raise PlatformError(outcome, "media_unavailable",
-                                        f"mastodon: attachment {index + 1} could not be fetched (HTTP {response.status_code})",
-                                        details={"field": field})
-                length = response.headers.get("content-length", "")
-                declared, data = int(length) if length.isdigit() else 0, bytearray()
-                if declared <= limit:
-                    async for chunk in response.aiter_bytes():
-                        data += chunk
-                        if len(data) > limit:
-                            break
-                if max(declared, len(data)) > limit:
-                    raise PlatformError(Outcome.PERMANENT, "media_too_large",
-                                        f"mastodon: attachment {index + 1} is larger than {limit:,} bytes, this instance's limit",
-                                        details={"field": field})
-        except httpx.HTTPError as exc:  # a GET of our own media: safe to try again later
-            raise PlatformError(Outcome.TRANSIENT, "media_unavailable",
-                                f"mastodon: attachment {index + 1} could not be fetched: {type(exc).__name__}",
-                                details={"field": field}) from exc
-        mime_type = response.headers.get("content-type", "").split(";")[0].strip() or mimetypes.guess_type(url)[0]
-        return bytes(data), mime_type or "application/octet-stream"
 
     async def _instance(self, metadata: dict[str, Any]) -> str:
         url = metadata.get("instance_url")

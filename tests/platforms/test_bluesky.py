@@ -45,6 +45,7 @@ def platform(monkeypatch):
     async def public(url, *, allow_private, field="metadata.url"):  # no DNS in tests: the URL rules have their own
         return url
     monkeypatch.setattr("services.platforms.bluesky.check_public_url", public)
+    monkeypatch.setattr("services.platforms.mediafile.check_public_url", public)
     return BlueskyPlatform()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
@@ -109,18 +108,14 @@ class FacebookPlatform:
 
     def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
         client_id, _ = meta.require_client(self.name, self._client_id, self._client_secret)
-        query = {"client_id": client_id, "redirect_uri": redirect_uri, "state": state, "scope": SCOPES,
-                 "response_type": "code"}
-        return f"{self._dialog}?{urlencode(query)}"
+        return meta.login_dialog_url(self._dialog, client_id, state=state, redirect_uri=redirect_uri, scopes=SCOPES)
 
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None,
                             http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:
         """Code -> user token -> long-lived user token -> the token of the one Page the user granted."""
         client_id, secret = meta.require_client(self.name, self._client_id, self._client_secret)
-        short = await meta.fetch_token(http, "GET", f"{self._graph}/oauth/access_token", platform=self.name, params={
-            "client_id": client_id, "client_secret": secret, "redirect_uri": redirect_uri, "code": code})
-        long = await meta.long_lived_user_token(http, self._graph, platform=self.name, client_id=client_id,
-                                                client_secret=secret, token=short["access_token"])
+        long = await meta.user_token_from_code(http, self._graph, platform=self.name, client_id=client_id,
+                                               client_secret=secret, redirect_uri=redirect_uri, code=code)
         body, _ = await meta.call_graph(http, "GET", f"{self._graph}/me/accounts", platform=self.name, idempotent=True,
                                         params={"fields": "id,name,access_token"},
                                         headers=meta.bearer(long["access_token"]))

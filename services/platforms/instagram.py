@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
@@ -84,11 +83,7 @@ class InstagramPlatform:
     async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
                      resume: dict[str, Any] | None = None) -> Published | None:
         """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
-        container = (resume or {}).get("container_id")
-        if not container:
-            raise PlatformError(Outcome.UNKNOWN, "no_container_recorded",
-                                "instagram: no container id was recorded for this post, so whether it went live cannot be told")
-        return await self._containers.lookup(http, request, container)
+        return await self._containers.lookup_recorded(http, request, resume)
 
     async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
         token, user, media = request.credentials["access_token"], request.account_id, request.content.media
@@ -126,17 +121,13 @@ class InstagramPlatform:
 
     def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
         client_id, _ = meta.require_client(self.name, self._client_id, self._client_secret)
-        query = {"client_id": client_id, "redirect_uri": redirect_uri, "state": state, "scope": SCOPES,
-                 "response_type": "code"}
-        return f"{self._dialog}?{urlencode(query)}"
+        return meta.login_dialog_url(self._dialog, client_id, state=state, redirect_uri=redirect_uri, scopes=SCOPES)
 
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None,
                             http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:
         client_id, secret = meta.require_client(self.name, self._client_id, self._client_secret)
-        short = await meta.fetch_token(http, "GET", f"{self._graph}/oauth/access_token", platform=self.name, params={
-            "client_id": client_id, "client_secret": secret, "redirect_uri": redirect_uri, "code": code})
-        long = await meta.long_lived_user_token(http, self._graph, platform=self.name, client_id=client_id,
-                                                client_secret=secret, token=short["access_token"])
+        long = await meta.user_token_from_code(http, self._graph, platform=self.name, client_id=client_id,
+                                               client_secret=secret, redirect_uri=redirect_uri, code=code)
         tokens = meta.token_set({}, long)
         return tokens, await self._account(http, tokens.credentials["access_token"])
 

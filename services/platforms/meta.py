@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -134,6 +135,22 @@ def token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
     expires_at = (datetime.now(timezone.utc) + timedelta(seconds=expires_in)
                   if isinstance(expires_in, int) and expires_in > 0 else None)
     return TokenSet(credentials={**previous, "access_token": body["access_token"]}, expires_at=expires_at)
+
+
+def login_dialog_url(dialog: str, client_id: str, *, state: str, redirect_uri: str, scopes: str) -> str:
+    """Facebook Login's authorize URL (Facebook Pages and Instagram share it)."""
+    query = {"client_id": client_id, "redirect_uri": redirect_uri, "state": state, "scope": scopes,
+             "response_type": "code"}
+    return f"{dialog}?{urlencode(query)}"
+
+
+async def user_token_from_code(http: httpx.AsyncClient, graph: str, *, platform: str, client_id: str,
+                               client_secret: str, redirect_uri: str, code: str) -> dict[str, Any]:
+    """Facebook Login's callback code, traded for a user token, then for a long-lived one (~60 days)."""
+    short = await fetch_token(http, "GET", f"{graph}/oauth/access_token", platform=platform, params={
+        "client_id": client_id, "client_secret": client_secret, "redirect_uri": redirect_uri, "code": code})
+    return await long_lived_user_token(http, graph, platform=platform, client_id=client_id,
+                                       client_secret=client_secret, token=short["access_token"])
 
 
 def require_client(platform: str, client_id: str | None, client_secret: str | None) -> tuple[str, str]:
@@ -260,6 +277,15 @@ class Containers:
             return await self.lookup(http, request, container)
         except PlatformError:
             return None
+
+    async def lookup_recorded(self, http: httpx.AsyncClient, request: PublishRequest,
+                              resume: dict[str, Any] | None) -> Published | None:
+        """``lookup`` of the container recorded in ``resume``; UNKNOWN when none was recorded."""
+        container = (resume or {}).get("container_id")
+        if not container:
+            raise PlatformError(Outcome.UNKNOWN, "no_container_recorded", f"{self.platform}: no container id was "
+                                "recorded for this post, so whether it went live cannot be told")
+        return await self.lookup(http, request, container)
 
     async def lookup(self, http: httpx.AsyncClient, request: PublishRequest, container: str) -> Published | None:
         """Published if ``container`` went live; None if it did not (yet): it can still be published."""

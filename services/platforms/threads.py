@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from services.domain.models import Content, Media, Outcome
+from services.domain.models import Content, Media
 from services.platforms import meta
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Problem, Published, PublishRequest, TokenSet
 
 #: Threads' own API version, separate from the Graph API's
 THREADS_VERSION = "v1.0"
@@ -86,11 +86,7 @@ class ThreadsPlatform:
     async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
                      resume: dict[str, Any] | None = None) -> Published | None:
         """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
-        container = (resume or {}).get("container_id")
-        if not container:
-            raise PlatformError(Outcome.UNKNOWN, "no_container_recorded",
-                                "threads: no container id was recorded for this post, so whether it went live cannot be told")
-        return await self._containers.lookup(http, request, container)
+        return await self._containers.lookup_recorded(http, request, resume)
 
     async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
         token, user, media = request.credentials["access_token"], request.account_id, request.content.media

@@ -219,8 +219,8 @@ async def test_through_the_engine_a_retry_never_messages_a_recipient_twice(tmp_p
     channel = await store.create_channel(user, NewChannel(platform="whatsapp", account_id="pn1", name="shop",
                                                           credentials_encrypted=cipher.encrypt({"access_token": "sys"}),
                                                           metadata=CHANNEL))
-    post = await store.create_post(user, NewPost(content=Content(text="Open today"), channel_ids=(channel.id,),
-                                                 status=PostStatus.SCHEDULED, scheduled_at=now))
+    await store.create_post(user, NewPost(content=Content(text="Open today"), channel_ids=(channel.id,),
+                                   status=PostStatus.SCHEDULED, scheduled_at=now))
     route = respx.post(MESSAGES).mock(side_effect=[accepted("w1"), refused(2, "Service temporarily unavailable", 500),
                                                    accepted("w2"), accepted("w3")])
     platforms = {"whatsapp": WhatsAppPlatform("https://graph.facebook.com")}

@@ -820,67 +820,51 @@ grant usage on schema herald_private to authenticated, service_role;
 revoke all on all functions in schema herald_private from public, anon;
 grant execute on all functions in schema herald_private to authenticated, service_role;
 
-revoke all on function
-    public.herald_create_channel_v1(text, text, text, text, jsonb, timestamptz),
-    public.herald_list_channels_v1(),
-    public.herald_get_channel_v1(uuid),
-    public.herald_delete_channel_v1(uuid, boolean),
-    public.herald_create_post_v1(jsonb, uuid[], text, timestamptz, text, text),
-    public.herald_create_posts_v1(jsonb, text, text),
-    public.herald_get_post_v1(uuid),
-    public.herald_list_posts_v1(text[], text, uuid, timestamptz, timestamptz, timestamptz, boolean, integer, integer),
-    public.herald_update_post_v1(uuid, jsonb, text[], text),
-    public.herald_delete_post_v1(uuid, text[]),
-    public.herald_resolve_target_v1(uuid, uuid, boolean, text),
-    public.herald_list_runs_v1(uuid),
-    public.herald_list_activity_v1(uuid, integer),
-    public.herald_post_statistics_v1(),
-    public.herald_list_outbox_v1(integer)
-from public, anon, service_role;
-grant execute on function
-    public.herald_create_channel_v1(text, text, text, text, jsonb, timestamptz),
-    public.herald_list_channels_v1(),
-    public.herald_get_channel_v1(uuid),
-    public.herald_delete_channel_v1(uuid, boolean),
-    public.herald_create_post_v1(jsonb, uuid[], text, timestamptz, text, text),
-    public.herald_create_posts_v1(jsonb, text, text),
-    public.herald_get_post_v1(uuid),
-    public.herald_list_posts_v1(text[], text, uuid, timestamptz, timestamptz, timestamptz, boolean, integer, integer),
-    public.herald_update_post_v1(uuid, jsonb, text[], text),
-    public.herald_delete_post_v1(uuid, text[]),
-    public.herald_resolve_target_v1(uuid, uuid, boolean, text),
-    public.herald_list_runs_v1(uuid),
-    public.herald_list_activity_v1(uuid, integer),
-    public.herald_post_statistics_v1(),
-    public.herald_list_outbox_v1(integer)
-to authenticated;
-
-revoke all on function
-    public.herald_connect_channel_v1(uuid, text, text, text, text, jsonb, timestamptz),
-    public.herald_claim_due_posts_v1(timestamptz, integer, integer, uuid[]),
-    public.herald_mark_sending_v1(uuid[], timestamptz),
-    public.herald_save_channel_credentials_v1(uuid, text, timestamptz),
-    public.herald_mark_channel_needs_reconnect_v1(uuid, text),
-    public.herald_list_due_v1(timestamptz, integer),
-    public.herald_count_due_v1(timestamptz),
-    public.herald_last_cron_run_v1(),
-    public.herald_cron_health_v1(timestamptz),
-    public.herald_deliver_to_outbox_v1(uuid, uuid, uuid, text, jsonb, timestamptz),
-    public.herald_record_results_v1(jsonb, timestamptz, jsonb)
-from public, anon, authenticated;
-grant execute on function
-    public.herald_connect_channel_v1(uuid, text, text, text, text, jsonb, timestamptz),
-    public.herald_claim_due_posts_v1(timestamptz, integer, integer, uuid[]),
-    public.herald_mark_sending_v1(uuid[], timestamptz),
-    public.herald_save_channel_credentials_v1(uuid, text, timestamptz),
-    public.herald_mark_channel_needs_reconnect_v1(uuid, text),
-    public.herald_list_due_v1(timestamptz, integer),
-    public.herald_count_due_v1(timestamptz),
-    public.herald_last_cron_run_v1(),
-    public.herald_cron_health_v1(timestamptz),
-    public.herald_deliver_to_outbox_v1(uuid, uuid, uuid, text, jsonb, timestamptz),
-    public.herald_record_results_v1(jsonb, timestamptz, jsonb)
-to service_role;
+-- Each function goes to the one role that may call it, from one list per role (so a function can
+-- never be revoked and then forgotten): the user functions to authenticated (RLS scopes them to
+-- the caller's rows), the cron-only ones to service_role.
+do $grants$
+declare
+    v_fn text;
+begin
+    foreach v_fn in array array[
+        'public.herald_create_channel_v1(text, text, text, text, jsonb, timestamptz)',
+        'public.herald_list_channels_v1()',
+        'public.herald_get_channel_v1(uuid)',
+        'public.herald_delete_channel_v1(uuid, boolean)',
+        'public.herald_create_post_v1(jsonb, uuid[], text, timestamptz, text, text)',
+        'public.herald_create_posts_v1(jsonb, text, text)',
+        'public.herald_get_post_v1(uuid)',
+        'public.herald_list_posts_v1(text[], text, uuid, timestamptz, timestamptz, timestamptz, boolean, integer, integer)',
+        'public.herald_update_post_v1(uuid, jsonb, text[], text)',
+        'public.herald_delete_post_v1(uuid, text[])',
+        'public.herald_resolve_target_v1(uuid, uuid, boolean, text)',
+        'public.herald_list_runs_v1(uuid)',
+        'public.herald_list_activity_v1(uuid, integer)',
+        'public.herald_post_statistics_v1()',
+        'public.herald_list_outbox_v1(integer)'
+    ] loop
+        execute format('revoke all on function %s from public, anon, service_role', v_fn);
+        execute format('grant execute on function %s to authenticated', v_fn);
+    end loop;
+    foreach v_fn in array array[
+        'public.herald_connect_channel_v1(uuid, text, text, text, text, jsonb, timestamptz)',
+        'public.herald_claim_due_posts_v1(timestamptz, integer, integer, uuid[])',
+        'public.herald_mark_sending_v1(uuid[], timestamptz)',
+        'public.herald_save_channel_credentials_v1(uuid, text, timestamptz)',
+        'public.herald_mark_channel_needs_reconnect_v1(uuid, text)',
+        'public.herald_list_due_v1(timestamptz, integer)',
+        'public.herald_count_due_v1(timestamptz)',
+        'public.herald_last_cron_run_v1()',
+        'public.herald_cron_health_v1(timestamptz)',
+        'public.herald_deliver_to_outbox_v1(uuid, uuid, uuid, text, jsonb, timestamptz)',
+        'public.herald_record_results_v1(jsonb, timestamptz, jsonb)'
+    ] loop
+        execute format('revoke all on function %s from public, anon, authenticated', v_fn);
+        execute format('grant execute on function %s to service_role', v_fn);
+    end loop;
+end
+$grants$;
 
 revoke all on function public.herald_ping_v1() from public;
 grant execute on function public.herald_ping_v1() to anon, authenticated, service_role;

@@ -156,3 +156,22 @@ def test_seed_runs_on_a_fresh_database_and_never_where_users_exist(db):
     assert db.execute("select count(*) from auth.users").fetchone()[0] == 1
     assert db.execute("select status, count(*) from posts group by status").fetchall() == [("scheduled", 1)]
     assert db.execute("select count(*) from post_targets where status = 'pending'").fetchone()[0] == 1
+
+
+def test_every_function_is_callable_by_exactly_one_api_role(pg_catalog):
+    """A new function left with Postgres' default EXECUTE for PUBLIC would be open to anon."""
+    rows = pg_catalog.execute(
+        "select p.oid::regprocedure::text,"
+        " has_function_privilege('anon', p.oid, 'execute'),"
+        " has_function_privilege('authenticated', p.oid, 'execute'),"
+        " has_function_privilege('service_role', p.oid, 'execute')"
+        " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = 'public' and p.proname like 'herald\\_%'"
+    ).fetchall()
+    assert len(rows) > 20
+    callers = {name: {role for role, can in zip(("anon", "authenticated", "service_role"), flags) if can}
+               for name, *flags in rows}
+    assert callers.pop("herald_ping_v1()") == {"anon", "authenticated", "service_role"}
+    wrong = {name: roles for name, roles in callers.items() if roles not in ({"authenticated"}, {"service_role"})}
+    assert wrong == {}
+    assert {"authenticated"} in callers.values() and {"service_role"} in callers.values()

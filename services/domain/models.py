@@ -106,6 +106,8 @@ class Target:
     error: str | None
     attempts: int
     published_at: datetime | None = None
+    #: how many of ``attempts`` were rate limited: those spend no retry
+    rate_limited: int = 0
     #: where the last failed attempt stopped, as its adapter said (``PlatformError.details``: an
     #: Instagram container id, the WhatsApp recipients already sent to); given back to the adapter
     #: on the next attempt so nothing already done is done twice. Internal: never in the API.

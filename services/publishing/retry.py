@@ -25,20 +25,23 @@ def decide(
     outcome: Outcome,
     *,
     attempt: int,
+    rate_limited: int = 0,
     now: datetime,
     max_retries: int,
     base_seconds: float,
     retry_after_seconds: float | None = None,
     rng: random.Random | None = None,
 ) -> RetryDecision:
-    """Whether the ``attempt``-th attempt (1-based) that ended in ``outcome`` is retried, and when.
+    """Whether an attempt that ended in ``outcome`` is retried, and when.
 
-    Transient failures back off ``base_seconds * 2**(attempt-1)`` with +-20% jitter, for at most
-    ``max_retries`` retries after the first attempt. Rate limits wait for ``retry_after_seconds``
-    (or one base step, at most a day) without spending a retry, up to RATE_LIMIT_ALLOWANCE
-    extra attempts so that no post is deferred forever. Everything else is final.
+    ``attempt`` counts the target's attempts that were not rate limited, this one included
+    (1-based); ``rate_limited`` its rate-limited ones, this one included. Transient failures back
+    off ``base_seconds * 2**(attempt-1)`` with +-20% jitter, for at most ``max_retries`` retries
+    after the first attempt. Rate limits wait for ``retry_after_seconds`` (or one base step, at most
+    a day) without spending a retry, at most RATE_LIMIT_ALLOWANCE times so that no post is
+    deferred forever. Everything else is final.
     """
-    if outcome is Outcome.RATE_LIMITED and attempt <= max_retries + RATE_LIMIT_ALLOWANCE:
+    if outcome is Outcome.RATE_LIMITED and rate_limited <= RATE_LIMIT_ALLOWANCE:
         wait = timedelta(seconds=retry_after_seconds if retry_after_seconds is not None else base_seconds)
         return RetryDecision(True, now + min(wait, MAX_RATE_LIMIT_WAIT))
     if outcome is Outcome.TRANSIENT and attempt <= max_retries:

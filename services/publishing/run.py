@@ -310,7 +310,9 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], limits: R
         elif result.outcome is Outcome.UNKNOWN:
             status = TargetStatus.UNKNOWN
         else:
-            decision = retry.decide(result.outcome, attempt=result.attempt, now=now, max_retries=limits.max_retries,
+            rate_limited = target.rate_limited + (result.outcome is Outcome.RATE_LIMITED)
+            decision = retry.decide(result.outcome, attempt=result.attempt - rate_limited, rate_limited=rate_limited,
+                                    now=now, max_retries=limits.max_retries,
                                     base_seconds=limits.retry_base_seconds,
                                     retry_after_seconds=attempt.retry_after_seconds)
             status = TargetStatus.PENDING if decision.retry else TargetStatus.FAILED

@@ -87,6 +87,7 @@ def target_from_row(row: dict[str, Any]) -> Target:
         platform_post_url=row.get("platform_post_url"),
         error=row.get("error"),
         attempts=int(row.get("attempts") or 0),
+        rate_limited=int(row.get("rate_limited") or 0),
         published_at=parse_time(row.get("published_at")),
         resume=_json_object(row.get("resume")),
     )

@@ -605,12 +605,13 @@ class SqliteStore:
                     published = t["status"] == "published"
                     db.execute(
                         "UPDATE post_targets SET status = ?, attempts = ?, error = ?,"
+                        " rate_limited = rate_limited + (? = 'rate_limited'),"
                         " platform_post_id = coalesce(?, platform_post_id),"
                         " platform_post_url = coalesce(?, platform_post_url), resume = coalesce(?, resume),"
                         " published_at = CASE WHEN ? THEN ? ELSE published_at END, updated_at = ?"
                         " WHERE id = ? AND post_id = ? AND status <> 'published'",
-                        (t["status"], t["attempt"], _target_error(t), t["platform_post_id"], t["platform_post_url"],
-                         json.dumps(t["resume"]) if t["resume"] is not None else None,
+                        (t["status"], t["attempt"], _target_error(t), t["outcome"], t["platform_post_id"],
+                         t["platform_post_url"], json.dumps(t["resume"]) if t["resume"] is not None else None,
                          published, t["finished_at"], at, t["target_id"], result["post_id"]),
                     )
                     db.execute(

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS post_targets (
     platform_post_url TEXT,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    rate_limited INTEGER NOT NULL DEFAULT 0 CHECK (rate_limited >= 0),  -- attempts that spent no retry
     published_at TEXT,
     resume TEXT,  -- JSON object: where the last failed attempt stopped (adapter details)
     created_at TEXT NOT NULL,

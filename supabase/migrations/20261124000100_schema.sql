@@ -65,6 +65,7 @@ create table public.post_targets (
     platform_post_url text,
     error text,
     attempts integer not null default 0 check (attempts >= 0),
+    rate_limited integer not null default 0 check (rate_limited >= 0),  -- attempts that spent no retry
     published_at timestamptz,
     -- where the last failed attempt stopped, as its adapter said (an Instagram container id, the
     -- WhatsApp recipients already sent to): given back on the next attempt, never done twice

@@ -755,6 +755,7 @@ begin
             update public.post_targets t set
                 status = v_status,
                 attempts = (v_target ->> 'attempt')::integer,
+                rate_limited = t.rate_limited + (v_target ->> 'outcome' = 'rate_limited')::integer,
                 error = case when v_status = 'published' then null
                              else coalesce(nullif(v_target ->> 'error_message', ''), v_target ->> 'error_code') end,
                 platform_post_id = coalesce(v_target ->> 'platform_post_id', t.platform_post_id),

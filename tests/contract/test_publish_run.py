@@ -249,3 +249,39 @@ async def test_a_failed_attempt_resumes_where_it_stopped_and_repeats_no_step(har
     assert platform.done == ["a", "b", "c"]  # step a was not done again
     published = await harness.store.get_post(user, post.id)
     assert published.status is PostStatus.PUBLISHED and published.targets[0].platform_post_id == "a+b+c"
+
+
+class Scripted:
+    """A platform that fails as scripted, attempt after attempt, then publishes."""
+
+    name = "scripted"
+    required_credentials = ("access_token",)
+
+    def __init__(self, *outcomes: Outcome):
+        self.outcomes = list(outcomes)
+
+    def validate(self, content, metadata=None):
+        return []
+
+    async def publish(self, request, http):
+        if self.outcomes:
+            outcome = self.outcomes.pop(0)
+            raise PlatformError(outcome, outcome.value, f"scripted {outcome.value}", retry_after_seconds=60)
+        return Published(platform_post_id="live")
+
+
+async def test_rate_limits_spend_no_retry(harness):
+    user, now = harness.new_user(), datetime.now(timezone.utc)
+    channel = await harness.store.create_channel(user, NewChannel(
+        platform="scripted", account_id="acct", name="s", credentials_encrypted=CIPHER.encrypt({"access_token": "t"})))
+    post = await harness.store.create_post(user, NewPost(content=Content(text="x"), channel_ids=(channel.id,),
+                                                         status=PostStatus.SCHEDULED, scheduled_at=now))
+    platform = Scripted(Outcome.RATE_LIMITED, Outcome.RATE_LIMITED, Outcome.TRANSIENT)
+    limits = RunLimits(max_retries=1, retry_base_seconds=60)
+    async with httpx.AsyncClient() as http:
+        for hour in range(4):
+            await publish_due(harness.store, {"scripted": platform}, CIPHER, http, limits, trigger="manual",
+                              now=now + timedelta(hours=hour))
+    done = await harness.store.get_post(user, post.id)
+    # two rate limits and a transient failure, yet MAX_RETRY_COUNT=1 still had its retry
+    assert done.status is PostStatus.PUBLISHED and done.targets[0].attempts == 4

@@ -1,10 +1,13 @@
 """A loopback platform simulator: a real HTTP server on 127.0.0.1 for tests and benchmarks.
 
-It answers any path. By default every POST is a success after ``latency`` seconds with a JSON
+It answers any path. By default every request is a success after ``latency`` seconds with a JSON
 ``{"id", "url"}``; ``script(path, *responses)`` queues answers for a path: a status and body, a
 ``Retry-After``, a ``hang`` (no answer until the client gives up), or a ``drop`` (the connection is
-cut after the request arrived, so the client cannot know whether it was applied). It records every
-request and counts them per ``Idempotency-Key``, which is how tests prove nothing was sent twice.
+cut after the request arrived, so the client cannot know whether it was applied). ``answer(path,
+reply)`` sets a standing answer, given whenever nothing is queued (a platform's GET endpoints).
+Both take ``method=`` to apply to one HTTP method only (one path is often both a GET and a POST).
+It records every request and counts them per ``Idempotency-Key``, which is how tests prove nothing
+was sent twice.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import uuid
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 
@@ -36,6 +40,14 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""  #: the raw query string, without "?"
+
+    def form(self) -> dict[str, str]:
+        """The body as an ``application/x-www-form-urlencoded`` form (last value of each name)."""
+        return dict(parse_qsl(self.body.decode()))
+
+    def params(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query))
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -46,7 +58,9 @@ class Simulator:
         self.latency = latency
         self.requests: list[Received] = []
         self.by_key: Counter[str] = Counter()
-        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        #: queued and standing answers, keyed by (method or None for any, path)
+        self._scripts: dict[tuple[str | None, str], deque[Reply]] = defaultdict(deque)
+        self._standing: dict[tuple[str | None, str], Reply] = {}
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -58,13 +72,27 @@ class Simulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def script(self, path: str, *replies: Reply) -> None:
+    def script(self, path: str, *replies: Reply, method: str | None = None) -> None:
+        """Queue ``replies`` for the next requests to ``path`` (of ``method`` only, if given), in order."""
         with self._lock:
-            self._scripts[path].extend(replies)
+            self._scripts[(method.upper() if method else None, path)].extend(replies)
 
-    def received(self, path: str | None = None) -> list[Received]:
+    def answer(self, path: str, reply: Reply, *, method: str | None = None) -> None:
+        """Answer every request to ``path`` (of ``method`` only, if given) with ``reply`` once its queue is empty."""
         with self._lock:
-            return [r for r in self.requests if path is None or r.path == path]
+            self._standing[(method.upper() if method else None, path)] = reply
+
+    def received(self, path: str | None = None, *, method: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests
+                    if (path is None or r.path == path) and (method is None or r.method == method.upper())]
+
+    def _next_reply(self, method: str, path: str) -> Reply:
+        for key in ((method, path), (None, path)):
+            queue = self._scripts.get(key)
+            if queue:
+                return queue.popleft()
+        return self._standing.get((method, path)) or self._standing.get((None, path)) or Reply()
 
     def start(self) -> Simulator:
         config = uvicorn.Config(self._app, host="127.0.0.1", port=0, log_level="critical", lifespan="off", interface="asgi3",
@@ -105,11 +133,11 @@ class Simulator:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         with self._lock:
-            self.requests.append(Received(scope["method"], scope["path"], headers, body))
+            query = scope.get("query_string", b"").decode()
+            self.requests.append(Received(scope["method"], scope["path"], headers, body, query))
             if "idempotency-key" in headers:
                 self.by_key[headers["idempotency-key"]] += 1
-            queue = self._scripts.get(scope["path"])
-            reply = queue.popleft() if queue else Reply()
+            reply = self._next_reply(scope["method"], scope["path"])
         delay = self.latency if reply.delay is None else reply.delay
         if reply.hang:
             await asyncio.sleep(3600)

@@ -19,10 +19,11 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.domain.models import Channel, User
-from services.errors import ValidationError
+from services.errors import ServiceUnavailable, ValidationError
 from services.platforms.base import OAuthPlatform, Platform, PlatformError
 from services.platforms.registry import platform_named
 from services.security.crypto import TokenCipher
+from services.settings import OAUTH_APP_SETTINGS
 from services.store.base import NewChannel, Store
 
 STATE_TTL_SECONDS = 600
@@ -54,6 +55,13 @@ def oauth_platform(platforms: dict[str, Platform], name: str) -> OAuthPlatform:
     return platform  # type: ignore[return-value]
 
 
+def _not_configured(name: str, exc: PlatformError) -> ServiceUnavailable:
+    """A 503 naming the settings to set: the adapter only knows its OAuth app is missing."""
+    names = " and ".join(setting.upper() for setting in OAUTH_APP_SETTINGS.get(name, ()))
+    message = f"connecting {name} accounts needs its OAuth app: set {names}" if names else exc.message
+    return ServiceUnavailable(message, code="oauth_not_configured", field="platform")
+
+
 def authorize_url(platforms: dict[str, Platform], keys: list[str], user: User, name: str, *, redirect_uri: str) -> str:
     """Where to send the user's browser to connect a ``name`` account."""
     platform = oauth_platform(platforms, name)
@@ -61,7 +69,12 @@ def authorize_url(platforms: dict[str, Platform], keys: list[str], user: User, n
     state = _fernet(keys).encrypt(json.dumps({
         "u": str(user.id), "p": name, "v": verifier, "n": secrets.token_urlsafe(8),
     }).encode()).decode()
-    return platform.authorize_url(state=state, redirect_uri=redirect_uri, code_challenge=challenge)
+    try:
+        return platform.authorize_url(state=state, redirect_uri=redirect_uri, code_challenge=challenge)
+    except PlatformError as exc:
+        if exc.code == "oauth_not_configured":
+            raise _not_configured(name, exc) from exc
+        raise ValidationError(exc.message, code=exc.code, field="platform") from exc
 
 
 def read_state(keys: list[str], state: str, *, platform: str) -> OAuthState:
@@ -86,6 +99,8 @@ async def complete(
         tokens, account = await platform.exchange_code(code=code, redirect_uri=redirect_uri,
                                                        code_verifier=checked.code_verifier, http=http)
     except PlatformError as exc:
+        if exc.code == "oauth_not_configured":
+            raise _not_configured(name, exc) from exc
         raise ValidationError(f"{name} refused the connection: {exc.message}", code=exc.code, field="code") from exc
     return await store.create_channel(
         User(id=checked.user_id),

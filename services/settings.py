@@ -30,6 +30,16 @@ DEFAULT_PLATFORM_BASE_URLS: dict[str, str] = {
 }
 
 
+#: platform -> the settings holding its OAuth app's client id and secret
+OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
+    "facebook": ("meta_app_id", "meta_app_secret"),  # Facebook Login also connects Instagram
+    "instagram": ("meta_app_id", "meta_app_secret"),
+    "threads": ("threads_app_id", "threads_app_secret"),
+    "x": ("x_client_id", "x_client_secret"),
+    "linkedin": ("linkedin_client_id", "linkedin_client_secret"),
+}
+
+
 class ConfigurationError(ValueError):
     """A setting is missing or unusable; the message names the variable."""
 
@@ -98,13 +108,8 @@ class Settings(BaseSettings):
     @property
     def oauth_apps(self) -> dict[str, tuple[str | None, str | None]]:
         """Platform -> (client id, client secret) of the OAuth app that connects its accounts."""
-        meta = (self.meta_app_id, self.meta_app_secret)
-        return {
-            "facebook": meta, "instagram": meta, "whatsapp": meta,
-            "threads": (self.threads_app_id, self.threads_app_secret),
-            "x": (self.x_client_id, self.x_client_secret),
-            "linkedin": (self.linkedin_client_id, self.linkedin_client_secret),
-        }
+        return {platform: (getattr(self, id_name), getattr(self, secret_name))
+                for platform, (id_name, secret_name) in OAUTH_APP_SETTINGS.items()}
 
     def check(self) -> None:
         """Raise ConfigurationError for a setting that cannot work; called at start-up."""

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
-
 from urllib.parse import urlencode
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
@@ -47,12 +46,15 @@ async def connect_url(platform: str, request: Request, user: CurrentUser, rt: Ru
 
 @router.get("/callback/{platform}", include_in_schema=True, responses={307: {"description": "back to the dashboard"}})
 async def oauth_callback(
-    platform: str, request: Request, rt: RuntimeDep, state: str, code: str | None = None, error: str | None = None,
+    platform: str, request: Request, rt: RuntimeDep, state: str | None = None, code: str | None = None,
+    error: str | None = None,
 ) -> RedirectResponse:
     """Where the platform sends the browser back: store the channel, then return to the dashboard."""
     dashboard = rt.settings.herald_dashboard_url.rstrip("/")
-    if error or not code:
-        return RedirectResponse(f"{dashboard}/?{urlencode({'connect_error': error or 'no code', 'platform': platform})}")
+    # A browser lands here: every failure goes back to the dashboard with the reason, never a JSON error page.
+    if error or not code or not state:
+        reason = error or ("no code" if not code else "no state: start the connection again")
+        return RedirectResponse(f"{dashboard}/?{urlencode({'connect_error': reason, 'platform': platform})}")
     try:
         channel = await oauth.complete(rt.store, rt.platforms, rt.cipher, rt.settings.herald_encryption_keys, platform,
                                        code=code, state=state, redirect_uri=_callback_uri(request, rt, platform),

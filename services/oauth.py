@@ -105,5 +105,6 @@ async def complete(
     return await store.create_channel(
         User(id=checked.user_id),
         NewChannel(platform=name, account_id=account.account_id, name=account.name, metadata=account.metadata,
-                   credentials_encrypted=cipher.encrypt(tokens.credentials), token_expires_at=tokens.expires_at),
+                   credentials_encrypted=cipher.encrypt(tokens.credentials), token_expires_at=tokens.expires_at,
+                   reconnect=True),
     )

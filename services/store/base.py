@@ -50,6 +50,9 @@ class NewChannel:
     credentials_encrypted: str
     metadata: dict[str, Any] = field(default_factory=dict)
     token_expires_at: datetime | None = None
+    #: an account the user already connected is reconnected (new credentials, status active,
+    #: metadata merged, same id: its posts keep it) instead of refused; for verified credentials
+    reconnect: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,9 @@ class Store(Protocol):
 
     # --- channels -----------------------------------------------------------------------------
     async def create_channel(self, user: User, new: NewChannel) -> Channel:
-        """Store a channel for ``user``. A ``User`` without a token comes from an OAuth callback whose
-        signed state proved the user; it is created with the service role."""
+        """Store a channel for ``user``; ConflictError if that account is connected, unless
+        ``new.reconnect``. A ``User`` without a token comes from an OAuth callback whose signed
+        state proved the user; it is created with the service role."""
 
     async def list_channels(self, user: User) -> list[Channel]:
         """The user's channels, oldest first."""

@@ -155,6 +155,20 @@ class SqliteStore:
         channel_id = str(uuid.uuid4())
         try:
             with self._tx() as db:
+                existing = db.execute(
+                    "SELECT id, metadata FROM channels WHERE user_id = ? AND platform = ? AND account_id = ?",
+                    (str(user.id), new.platform, new.account_id),
+                ).fetchone() if new.reconnect else None
+                if existing is not None:
+                    channel_id = existing["id"]
+                    db.execute(
+                        "UPDATE channels SET name = ?, metadata = ?, credentials_encrypted = ?, token_expires_at = ?,"
+                        " status = 'active', updated_at = ? WHERE id = ?",
+                        (new.name, _json({**json.loads(existing["metadata"]), **new.metadata}), new.credentials_encrypted,
+                         _fmt(new.token_expires_at), now, channel_id),
+                    )
+                    self._log(db, user.id, None, "channel.reconnected", {"channel_id": channel_id, "platform": new.platform})
+                    return await self.get_channel(user, UUID(channel_id))
                 db.execute(
                     "INSERT INTO channels (id, user_id, platform, account_id, name, metadata, credentials_encrypted,"
                     " token_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

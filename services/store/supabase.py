@@ -166,9 +166,9 @@ class SupabaseStore:
             "p_metadata": new.metadata,
             "p_token_expires_at": _fmt(new.token_expires_at),
         }
-        if user.token:
+        if user.token and not new.reconnect:
             return rows.channel_from_row(await self._as_user(user, "herald_create_channel_v1", params))
-        # No token: an OAuth callback whose signed state proved the user (Store.create_channel).
+        # An OAuth callback whose signed state proved the user (Store.create_channel): connect or reconnect.
         return rows.channel_from_row(
             await self._as_service("herald_connect_channel_v1", {"p_user_id": str(user.id), **params}))
 

@@ -536,13 +536,29 @@ $$;
 -- --- service role: OAuth callback, the publish run, token refresh --------------------------
 
 -- create_channel for a User without a token: the OAuth callback's signed state proved the user.
+-- Connecting an account the user already has reconnects it (Store.create_channel with reconnect).
 create function public.herald_connect_channel_v1(
     p_user_id uuid, p_platform text, p_account_id text, p_name text, p_credentials_encrypted text,
     p_metadata jsonb default '{}'::jsonb, p_token_expires_at timestamptz default null
 ) returns jsonb
-language sql volatile set search_path = '' as $$
-    select herald_private.insert_channel(p_user_id, p_platform, p_account_id, p_name, p_credentials_encrypted,
-                                         p_metadata, p_token_expires_at)
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_channel public.channels;
+begin
+    -- An account connected before is reconnected: new tokens, active again, same id (its posts keep it).
+    update public.channels c
+       set name = p_name, metadata = c.metadata || coalesce(p_metadata, '{}'::jsonb),
+           credentials_encrypted = p_credentials_encrypted, token_expires_at = p_token_expires_at, status = 'active'
+     where c.user_id = p_user_id and c.platform = p_platform and c.account_id = p_account_id
+    returning * into v_channel;
+    if found then
+        perform herald_private.log(p_user_id, null, 'channel.reconnected',
+                                   jsonb_build_object('channel_id', v_channel.id, 'platform', p_platform));
+        return herald_private.channel_json(v_channel);
+    end if;
+    return herald_private.insert_channel(p_user_id, p_platform, p_account_id, p_name, p_credentials_encrypted,
+                                         p_metadata, p_token_expires_at);
+end
 $$;
 
 -- Lease up to p_limit posts in one atomic step (Store.claim_due_posts): first posts whose lease

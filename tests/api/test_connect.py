@@ -15,6 +15,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 import httpx
 import pytest
@@ -226,6 +227,25 @@ async def test_x_callback_exchanges_the_code_with_the_verifier_and_stores_the_ch
     fetched = await client.get(f"/api/v1/channels/{channel['id']}", headers=alice.headers)
     for text in (response.headers["location"], fetched.text, json.dumps(channel), caplog.text):
         assert "x-access-SECRET" not in text and "x-refresh-SECRET" not in text
+
+
+async def test_connecting_an_account_again_reconnects_it_in_place(client, alice, store, platforms):
+    """The way out of "reconnect this account": the same account through OAuth again."""
+    mock_x(platforms)
+    _, query = await authorize(client, alice, "x")
+    await client.get("/api/v1/channels/callback/x", params={"code": "c1", "state": query["state"]})
+    [first] = await channels_of(client, alice)
+    await store.mark_channel_needs_reconnect(UUID(first["id"]), reason="token revoked")
+
+    platforms.routes.clear()
+    mock_x(platforms, access="x-access-NEW", refresh="x-refresh-NEW")
+    _, query = await authorize(client, alice, "x")
+    response = await client.get("/api/v1/channels/callback/x", params={"code": "c2", "state": query["state"]})
+
+    [channel] = await channels_of(client, alice)
+    assert redirect_query(response) == {"connected": "x", "channel_id": first["id"]}
+    assert channel["id"] == first["id"] and channel["status"] == "active"
+    assert cipher(client).decrypt(stored_credentials(store)[0])["access_token"] == "x-access-NEW"
 
 
 async def test_linkedin_callback_stores_the_member(client, alice, store, platforms):

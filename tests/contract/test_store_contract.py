@@ -18,6 +18,7 @@ from services.domain.models import (
     PostStatus,
     TargetResult,
     TargetStatus,
+    User,
 )
 from services.domain.transitions import ALLOWED_FROM
 from services.errors import ConflictError, NotFoundError, ValidationError
@@ -389,3 +390,24 @@ class TestPublishRun:
         await harness.store.deliver_to_outbox(entry)
         assert await harness.store.list_outbox(user) == [entry]
         assert await harness.store.list_outbox(harness.new_user()) == []
+
+
+async def test_reconnecting_an_account_renews_it_in_place(harness):
+    """What an OAuth callback does for an account the user connected before (say, one needing a reconnect)."""
+    store, user, now = harness.store, harness.new_user(), datetime.now(timezone.utc)
+    first = await store.create_channel(user, NewChannel(platform="x", account_id="42", name="old", credentials_encrypted="c1",
+                                                        metadata={"ig_type": "story", "username": "old"}))
+    post = await store.create_post(user, NewPost(content=Content(text="hi"), channel_ids=(first.id,),
+                                                 status=PostStatus.SCHEDULED, scheduled_at=now + timedelta(hours=1)))
+    await store.mark_channel_needs_reconnect(first.id, reason="token revoked")
+    with pytest.raises(ConflictError):  # a plain connect still refuses a duplicate
+        await store.create_channel(user, NewChannel(platform="x", account_id="42", name="dup", credentials_encrypted="c"))
+
+    again = await store.create_channel(User(id=user.id), NewChannel(
+        platform="x", account_id="42", name="new", credentials_encrypted="c2", metadata={"username": "new"}, reconnect=True))
+
+    assert (again.id, again.status, again.name) == (first.id, "active", "new")
+    assert again.metadata == {"ig_type": "story", "username": "new"}
+    assert [c.id for c in await store.list_channels(user)] == [first.id]
+    claim = await store.claim_due_posts(now=now + timedelta(hours=2), limit=5, lease_seconds=60)
+    assert claim.posts[0].post.id == post.id and claim.posts[0].channels[first.id].credentials_encrypted == "c2"

@@ -197,10 +197,18 @@ def _check_content(platforms: dict[str, Platform], content: Content, channels: l
         problems = platform.validate(content.for_platform(channel.platform), channel.metadata)
         if problems:
             first = problems[0]
-            field = first.field
-            if channel.platform in content.platforms and first.field.startswith("content."):
-                field = f"content.platforms.{channel.platform}.{first.field.removeprefix('content.')}"
-            raise ValidationError(first.message, code="content_rejected", field=field)
+            raise ValidationError(first.message, code="content_rejected",
+                                  field=_request_field(first.field, content.platforms.get(channel.platform) or {},
+                                                       channel.platform))
+
+
+def _request_field(field: str, override: dict, platform: str) -> str:
+    """Where in the request a problem lies: in the platform's override when it supplied that part
+    (``content.media[2].url`` -> ``content.platforms.x.media[2].url``), else in the shared content."""
+    part = field.removeprefix("content.")
+    if field.startswith("content.") and part.split(".")[0].split("[")[0] in override:
+        return f"content.platforms.{platform}.{part}"
+    return field
 
 
 async def make_due_now(store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, *, now: datetime) -> Post:

@@ -239,3 +239,11 @@ async def test_a_bulk_create_with_one_post_too_long_stores_none(client, alice, c
     error = response.json()["error"]
     assert error["field"] == "posts.1.content.text" and "bluesky" in error["message"] and "300" in error["message"]
     assert await total(client, alice) == 0
+
+
+async def test_a_problem_outside_an_override_is_named_where_the_request_has_it(client, alice, channels):
+    """An X override of the text only: too many images are in the shared content, not the override."""
+    content = {"text": "news", "media": [IMAGE] * 5, "platforms": {"x": {"text": "short news"}}}
+    response = await create(client, alice, channels, ["x"], content)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "content.media"
+    assert await total(client, alice) == 0

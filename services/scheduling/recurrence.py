@@ -15,6 +15,11 @@ from dateutil import rrule as dateutil_rrule
 from services.errors import ValidationError
 
 MAX_RRULE_LENGTH = 500
+MAX_INTERVAL = 1000
+#: no platform takes a post every second or minute, and rules that fine make every search slow
+FREQUENCIES = ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+#: the longest each month can be (February: leap years)
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
@@ -55,8 +60,7 @@ def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule"
         text = text[6:]
     if not text or len(text) > MAX_RRULE_LENGTH or "\n" in text:
         raise ValidationError("rrule must be one RFC 5545 RRULE line, such as FREQ=WEEKLY;BYDAY=MO", field=field)
-    if "FREQ=" not in text.upper():
-        raise ValidationError("rrule needs a FREQ, such as FREQ=DAILY", field=field)
+    _check_parts(text, field)
     wall = start.astimezone(zone(tz_name)).replace(tzinfo=None)
     try:
         parsed = dateutil_rrule.rrulestr(text, dtstart=wall, ignoretz=True)
@@ -67,6 +71,38 @@ def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule"
     if parsed.after(wall, inc=True) is None:
         raise ValidationError("rrule has no occurrence at or after scheduled_at", field=field)
     return parsed
+
+
+def _check_parts(text: str, field: str) -> None:
+    """Refuse, before dateutil iterates, what would make it search for ever (INTERVAL=0) or for
+    seconds (a day that never comes, such as February 30, scanned day by day to the year 9999)."""
+    parts: dict[str, str] = {}
+    for part in text.upper().split(";"):
+        key, _, value = part.partition("=")
+        parts[key.strip()] = value.strip()
+    if parts.get("FREQ") not in FREQUENCIES:
+        raise ValidationError(f"rrule needs a FREQ of {', '.join(FREQUENCIES)}, such as FREQ=DAILY", field=field)
+    interval = parts.get("INTERVAL", "1")
+    if not interval.isdigit() or not 1 <= int(interval) <= MAX_INTERVAL:
+        raise ValidationError(f"rrule INTERVAL must be a whole number from 1 to {MAX_INTERVAL}", field=field)
+    for unsupported in ("BYYEARDAY", "BYWEEKNO", "BYSECOND"):
+        if unsupported in parts:
+            raise ValidationError(f"rrule {unsupported} is not supported; use BYMONTH, BYMONTHDAY, BYDAY or BYSETPOS",
+                                  field=field)
+    if "BYSETPOS" in parts and parts["FREQ"] not in ("MONTHLY", "YEARLY"):
+        raise ValidationError("rrule BYSETPOS goes with FREQ=MONTHLY or YEARLY (e.g. the last Friday of each month: "
+                              "FREQ=MONTHLY;BYDAY=FR;BYSETPOS=-1)", field=field)
+    months, days = _numbers(parts.get("BYMONTH")), _numbers(parts.get("BYMONTHDAY"))
+    if months and days and not any(abs(day) <= _MONTH_DAYS[month - 1] for month in months if 1 <= month <= 12
+                                   for day in days):
+        raise ValidationError("rrule asks for a day that none of its months has (such as February 30)", field=field)
+
+
+def _numbers(value: str | None) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",")] if value else []
+    except ValueError:
+        return []  # dateutil names what is wrong with it
 
 
 def normalize_rule(rule: str) -> str:

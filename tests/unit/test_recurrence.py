@@ -54,3 +54,28 @@ def test_invalid_rules_are_rejected(rule):
     with pytest.raises(ValidationError) as err:
         parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")
     assert err.value.field == "rrule"
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("FREQ=DAILY;INTERVAL=0", "INTERVAL"),  # dateutil would search for ever
+        ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL"),
+        ("FREQ=MINUTELY", "FREQ"),
+        ("FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30", "FREQ"),
+        ("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30", "February 30"),  # a day no month has, scanned to the year 9999
+        ("FREQ=DAILY;BYMONTH=4,6;BYMONTHDAY=31,-31", "February 30"),
+        ("FREQ=HOURLY;BYSETPOS=2", "BYSETPOS"),  # took minutes to find nothing
+        ("FREQ=DAILY;BYYEARDAY=400", "BYYEARDAY"),
+    ],
+)
+def test_rules_that_would_search_for_ever_are_refused_at_once(rule, says):
+    with pytest.raises(ValidationError) as err:
+        parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")
+    assert err.value.field == "rrule" and says in err.value.message
+
+
+@pytest.mark.parametrize("rule", ["FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29", "FREQ=MONTHLY;BYDAY=FR;BYSETPOS=-1",
+                                  "FREQ=MONTHLY;BYMONTH=2,4;BYMONTHDAY=30", "FREQ=HOURLY;INTERVAL=6"])
+def test_rare_but_real_rules_are_kept(rule):
+    parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")

@@ -18,7 +18,14 @@ ALLOWED_FROM: dict[str, frozenset[PostStatus]] = {
     "retry": frozenset({P.FAILED, P.PARTIAL}),
 }
 
+#: actions refused while any target is live or may be (published or unknown), whatever the post's
+#: status: a post waiting to retry one channel is ``scheduled`` yet already public on another
+BLOCKED_WHEN_LIVE = frozenset({"edit", "schedule", "unschedule", "delete"})
+#: the pseudo-status ``conflict_message`` takes for such a refusal
+LIVE = "live"
+
 _WHY = {
+    LIVE: "it is already live on some of its channels; the others are retried on their own",
     P.PUBLISHING: "it is being published right now; try again in a minute",
     P.PUBLISHED: "it has been published; published posts cannot be changed",
     P.PARTIAL: "it is already live on some channels; retry its failed targets instead",
@@ -31,9 +38,8 @@ _WHY = {
 
 
 def conflict_message(action: str, status: PostStatus | str) -> str:
-    """The 409 message for ``action`` refused on a post in ``status``."""
-    status = PostStatus(status)
-    return f"cannot {action} this post: {_WHY[status]}"
+    """The 409 message for ``action`` refused on a post in ``status`` (or LIVE)."""
+    return f"cannot {action} this post: {_WHY[status if status == LIVE else PostStatus(status)]}"
 
 
 def derive_post_status(statuses: Iterable[TargetStatus]) -> PostStatus:

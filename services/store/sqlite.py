@@ -32,7 +32,7 @@ from services.domain.models import (
     TargetStatus,
     User,
 )
-from services.domain.transitions import conflict_message, derive_post_status
+from services.domain.transitions import BLOCKED_WHEN_LIVE, LIVE, conflict_message, derive_post_status
 from services.errors import ConflictError, NotFoundError, ValidationError
 from services.store import rows
 from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, Statistics
@@ -383,6 +383,7 @@ class SqliteStore:
                 raise NotFoundError("post not found", field="post_id")
             if PostStatus(row["status"]) not in allowed_from:
                 raise ConflictError(conflict_message(action, row["status"]), code="invalid_state")
+            self._refuse_if_live(db, pid, action)
             now = _now()
             if "channel_ids" in values:
                 channels = self._owned_channels(db, user, values["channel_ids"])
@@ -447,8 +448,16 @@ class SqliteStore:
                 raise NotFoundError("post not found", field="post_id")
             if PostStatus(row["status"]) not in allowed_from:
                 raise ConflictError(conflict_message("delete", row["status"]), code="invalid_state")
+            self._refuse_if_live(db, pid, "delete")
             db.execute("DELETE FROM posts WHERE id = ?", (pid,))
             self._log(db, user.id, pid, "post.deleted", {"status": row["status"]})
+
+    @staticmethod
+    def _refuse_if_live(db: sqlite3.Connection, post_id: str, action: str) -> None:
+        if action in BLOCKED_WHEN_LIVE and db.execute(
+            "SELECT 1 FROM post_targets WHERE post_id = ? AND status IN ('published', 'unknown') LIMIT 1", (post_id,)
+        ).fetchone():
+            raise ConflictError(conflict_message(action, LIVE), code="invalid_state")
 
     async def list_runs(self, user: User, post_id: UUID) -> list[Run]:
         with self._tx("DEFERRED") as db:

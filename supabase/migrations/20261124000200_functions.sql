@@ -31,6 +31,7 @@ $$;
 create function herald_private.conflict_message(p_action text, p_status text) returns text
 language sql immutable set search_path = '' as $$
     select format('cannot %s this post: %s', p_action, case p_status
+        when 'live' then 'it is already live on some of its channels; the others are retried on their own'
         when 'publishing' then 'it is being published right now; try again in a minute'
         when 'published' then 'it has been published; published posts cannot be changed'
         when 'partial' then 'it is already live on some channels; retry its failed targets instead'
@@ -40,6 +41,20 @@ language sql immutable set search_path = '' as $$
         when 'cancelled' then 'it is cancelled'
         when 'scheduled' then 'it is scheduled'
     end)
+$$;
+
+-- Raise the 409 for an action refused while a target is live or may be (published or unknown):
+-- services.domain.transitions.BLOCKED_WHEN_LIVE (the store contract tests pin the behaviour).
+create function herald_private.refuse_if_live(p_post_id uuid, p_action text) returns void
+language plpgsql stable set search_path = '' as $$
+begin
+    if p_action = any(array['edit', 'schedule', 'unschedule', 'delete']) and exists (
+        select from public.post_targets t where t.post_id = p_post_id and t.status in ('published', 'unknown')
+    ) then
+        raise exception '%', herald_private.conflict_message(p_action, 'live')
+            using errcode = 'HR409', detail = 'invalid_state';
+    end if;
+end
 $$;
 
 -- services.domain.transitions.derive_post_status (tests/postgres pins the equality).
@@ -371,6 +386,7 @@ begin
         raise exception '%', herald_private.conflict_message(p_action, v_post.status)
             using errcode = 'HR409', detail = 'invalid_state';
     end if;
+    perform herald_private.refuse_if_live(p_post_id, p_action);
     if p_changes ? 'channel_ids' then
         v_channel_ids := array(select jsonb_array_elements_text(p_changes -> 'channel_ids')::uuid);
         perform herald_private.check_channels(v_uid, v_channel_ids, 'channel_ids');
@@ -429,6 +445,7 @@ begin
         raise exception '%', herald_private.conflict_message('delete', v_status)
             using errcode = 'HR409', detail = 'invalid_state';
     end if;
+    perform herald_private.refuse_if_live(p_post_id, 'delete');
     delete from public.posts p where p.id = p_post_id;
     perform herald_private.log(v_uid, p_post_id, 'post.deleted', jsonb_build_object('status', v_status));
 end

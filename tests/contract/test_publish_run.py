@@ -12,11 +12,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from services.domain.models import Content, Outcome, PostStatus, TargetStatus
+from services.domain.transitions import ALLOWED_FROM
+from services.errors import ConflictError
 from services.platforms.base import PlatformError, Published, TokenSet
 from services.platforms.sandbox import SandboxPlatform
 from services.publishing.run import RunLimits, publish_due
 from services.security.crypto import TokenCipher
-from services.store.base import NewChannel, NewPost, PostFilter
+from services.store.base import NewChannel, NewPost, PostChanges, PostFilter
 
 CIPHER = TokenCipher([Fernet.generate_key().decode()])
 
@@ -285,3 +287,25 @@ async def test_rate_limits_spend_no_retry(harness):
     done = await harness.store.get_post(user, post.id)
     # two rate limits and a transient failure, yet MAX_RETRY_COUNT=1 still had its retry
     assert done.status is PostStatus.PUBLISHED and done.targets[0].attempts == 4
+
+
+async def test_a_post_live_on_one_channel_cannot_be_edited_moved_or_deleted(harness):
+    """Live on one channel, waiting to retry the other: ``scheduled``, yet already public."""
+    user, now = harness.new_user(), datetime.now(timezone.utc)
+    channels = [await harness.store.create_channel(user, NewChannel(
+        platform="sandbox", account_id=f"acct-{i}", name=f"c{i}", metadata=metadata,
+        credentials_encrypted=CIPHER.encrypt({"access_token": "t"}))) for i, metadata in enumerate([{}, {"fail": "transient"}])]
+    post = await harness.store.create_post(user, NewPost(content=Content(text="x"), channel_ids=tuple(c.id for c in channels),
+                                                         status=PostStatus.SCHEDULED, scheduled_at=now))
+    await run(harness.store, now=now)
+    live = await harness.store.get_post(user, post.id)
+    assert live.status is PostStatus.SCHEDULED and {t.status for t in live.targets} == {TargetStatus.PUBLISHED,
+                                                                                         TargetStatus.PENDING}
+    for action, changes in [("edit", PostChanges(content=Content(text="changed"))),
+                            ("schedule", PostChanges(scheduled_at=now + timedelta(days=1))),
+                            ("unschedule", PostChanges(status=PostStatus.DRAFT))]:
+        with pytest.raises(ConflictError, match="already live"):
+            await harness.store.update_post(user, post.id, changes, allowed_from=ALLOWED_FROM[action], action=action)
+    with pytest.raises(ConflictError, match="already live"):
+        await harness.store.delete_post(user, post.id, allowed_from=ALLOWED_FROM["delete"])
+    assert await harness.store.get_post(user, post.id) == live

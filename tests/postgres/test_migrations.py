@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from services.domain.models import PostStatus, TargetStatus
-from services.domain.transitions import ALLOWED_FROM, conflict_message, derive_post_status
+from services.domain.transitions import ALLOWED_FROM, LIVE, conflict_message, derive_post_status
 from tests.support.supabase_fixtures import BOOTSTRAP, MIGRATIONS, _maintenance, apply_schema, conninfo
 
 TABLES = {"channels", "posts", "post_targets", "post_runs", "activity_logs", "cron_runs", "sandbox_outbox",
@@ -110,9 +110,10 @@ def test_user_functions_run_as_the_caller(pg_catalog):
     assert definers == []
 
 
-@pytest.mark.parametrize(("action", "status"), list(itertools.product(sorted({*ALLOWED_FROM, "delete"}), PostStatus)))
+@pytest.mark.parametrize(("action", "status"),
+                         list(itertools.product(sorted({*ALLOWED_FROM, "delete"}), [*PostStatus, LIVE])))
 def test_sql_conflict_message_matches_the_domain(pg_catalog, action, status):
-    said = pg_catalog.execute("select herald_private.conflict_message(%s, %s)", [action, status.value]).fetchone()[0]
+    said = pg_catalog.execute("select herald_private.conflict_message(%s, %s)", [action, getattr(status, "value", status)]).fetchone()[0]
     assert said == conflict_message(action, status)
 
 

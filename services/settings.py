@@ -11,6 +11,7 @@ import json
 from functools import lru_cache
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
@@ -118,6 +119,15 @@ class Settings(BaseSettings):
                 "HERALD_ENCRYPTION_KEYS is not set: generate one with "
                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
             )
+        for position, key in enumerate(self.herald_encryption_keys, start=1):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ConfigurationError(
+                    f"HERALD_ENCRYPTION_KEYS key {position} is not a Fernet key (32 url-safe base64-encoded bytes); "
+                    "generate one with `python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`"
+                ) from None
         if self.herald_store == "supabase":
             for name in ("supabase_url", "supabase_service_role_key", "supabase_anon_key"):
                 if not getattr(self, name):

@@ -58,6 +58,8 @@ def base(**overrides) -> Settings:
     ("overrides", "variable"),
     [
         ({"herald_encryption_keys": []}, "HERALD_ENCRYPTION_KEYS"),
+        ({"herald_encryption_keys": ["notakey"]}, "HERALD_ENCRYPTION_KEYS key 1"),
+        ({"herald_encryption_keys": [Fernet.generate_key().decode(), "x" * 44]}, "HERALD_ENCRYPTION_KEYS key 2"),
         ({"supabase_jwt_secret": None}, "SUPABASE_JWT_SECRET"),
         ({"herald_store": "supabase"}, "SUPABASE_URL"),
         ({"herald_store": "supabase", "supabase_url": "https://p.supabase.co"}, "SUPABASE_SERVICE_ROLE_KEY"),

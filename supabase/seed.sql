@@ -17,9 +17,10 @@ begin
 
     insert into auth.users (id, email) values (v_user, 'demo@herald.local');
 
-    -- The sandbox platform needs no real credentials; the value is a placeholder, not a Fernet token.
+    -- The sandbox platform needs no credentials. The seed cannot know HERALD_ENCRYPTION_KEYS, so it
+    -- stores none: an empty value is read as no credentials, where a placeholder would fail to decrypt.
     insert into public.channels (user_id, platform, account_id, name, credentials_encrypted)
-    values (v_user, 'sandbox', 'demo', 'Sandbox (demo)', 'demo-placeholder')
+    values (v_user, 'sandbox', 'demo', 'Sandbox (demo)', '')
     returning id into v_channel;
 
     insert into public.posts (user_id, content, scheduled_at, timezone, status)

@@ -47,8 +47,12 @@ async def tick_forever(base: str, cron_secret: str, every: float) -> None:
         await asyncio.sleep(2)
         while True:
             try:
-                summary = (await http.post("/api/v1/cron/publish-scheduled", headers=headers)).json()
-                if summary.get("processed"):
+                response = await http.post("/api/v1/cron/publish-scheduled", headers=headers)
+                summary = response.json()
+                if response.status_code != 200:
+                    error = summary.get("error", {}).get("message", response.text) if isinstance(summary, dict) else ""
+                    print(f"[ticker] cron call answered {response.status_code}: {error}", flush=True)
+                elif summary.get("processed"):
                     print(f"[ticker] claimed {summary['processed']}: published {summary['published']}, "
                           f"failed {summary['failed']}, retrying {summary['retry_scheduled']}", flush=True)
             except (httpx.HTTPError, ValueError) as exc:
@@ -116,7 +120,7 @@ Herald is running at {base}  (API docs: {base}/docs)
 
 Try it (the token is valid for 30 days): schedule a post a minute from now, then watch it publish.
   export TOKEN={token}
-  curl -s -X POST {base}/api/v1/posts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"content":{{"text":"Hello from Herald"}},"channel_ids":["{channel_id}"],"scheduled_at":"'$(date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)'"}}'
+  curl -s -X POST {base}/api/v1/posts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"content":{{"text":"Hello from Herald"}},"channel_ids":["{channel_id}"],"scheduled_at":"'$(date -u -v+1M +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)'"}}'
   curl -s {base}/api/v1/posts -H "Authorization: Bearer $TOKEN"              # status: scheduled, then published
   curl -s {base}/api/v1/sandbox/outbox -H "Authorization: Bearer $TOKEN"     # what the sandbox published
 """, flush=True)

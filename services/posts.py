@@ -190,6 +190,7 @@ async def _owned_channels(store: Store, user: User, ids: tuple[UUID, ...], *, re
 
 
 def _check_content(platforms: dict[str, Platform], content: Content, channels: list[Channel]) -> None:
+    _refuse_nul(content)
     for name in content.platforms:
         platform_named(platforms, name, field=f"content.platforms.{name}")
     for channel in channels:
@@ -200,6 +201,16 @@ def _check_content(platforms: dict[str, Platform], content: Content, channels: l
             raise ValidationError(first.message, code="content_rejected",
                                   field=_request_field(first.field, content.platforms.get(channel.platform) or {},
                                                        channel.platform))
+
+
+def _refuse_nul(content: Content) -> None:
+    """No platform takes a NUL character, and Postgres cannot store one in JSON."""
+    texts = [("content.text", content.text)]
+    texts += [(f"content.media[{i}].{k}", getattr(m, k) or "") for i, m in enumerate(content.media) for k in ("url", "alt")]
+    texts += [(f"content.platforms.{name}.text", str(o.get("text") or "")) for name, o in content.platforms.items()]
+    for field, text in texts:
+        if "\x00" in text:
+            raise ValidationError("text cannot contain a NUL character (\\u0000)", field=field)
 
 
 def _request_field(field: str, override: dict, platform: str) -> str:

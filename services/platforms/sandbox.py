@@ -1,23 +1,25 @@
 """The sandbox platform: 'publishes' into the local outbox, so Herald runs with no accounts.
 
-A channel's ``metadata.fail`` (``"permanent"``, ``"transient"``, ``"rate_limited"``, ``"auth"``)
-makes every publish fail with that outcome: a way to watch failures and retries locally.
+A channel's ``metadata.fail`` (``"permanent"``, ``"transient"``, ``"rate_limited"``, ``"auth"``,
+``"unknown"``) makes every publish fail with that outcome: a way to watch failures and retries locally.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from services.domain.models import Content, OutboxEntry, Outcome
-from services.platforms.base import PlatformError, Problem, Published, PublishRequest
+from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
 
 MAX_TEXT = 10_000
 MAX_MEDIA = 10
 MEDIA_TYPES = ("image", "video")
+#: the outcomes ``metadata.fail`` can ask for
+FAILURES = tuple(o.value for o in Outcome if o is not Outcome.PUBLISHED)
 
 
 class Outbox(Protocol):
@@ -41,6 +43,14 @@ class SandboxPlatform:
         if len(content.media) > MAX_MEDIA:
             problems.append(Problem("content.media", f"sandbox: {len(content.media)} media items; the limit is {MAX_MEDIA}"))
         return problems
+
+    async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
+        """Nothing to ask a platform; a ``metadata.fail`` typo is refused now, not met as a puzzling failure later."""
+        failure = metadata.get("fail")
+        if failure is not None and failure not in FAILURES:
+            raise PlatformError(Outcome.PERMANENT, "bad_metadata", f"metadata.fail must be one of {', '.join(FAILURES)}",
+                                details={"field": "metadata.fail"})
+        return AccountInfo(account_id="", name="")  # keep what the user typed
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
         failure = request.metadata.get("fail")

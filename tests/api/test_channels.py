@@ -94,3 +94,11 @@ async def test_webhook_channel_url_is_checked_at_connection(client, alice):
                                 json={"platform": "webhook", "name": "hook", "account_id": "hook-1"})
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "metadata.url"
     assert (await client.get("/api/v1/channels", headers=alice.headers)).json()["total"] == 0
+
+
+async def test_a_sandbox_failure_mode_that_does_not_exist_is_refused_at_connection(client, alice):
+    response = await client.post("/api/v1/channels", headers=alice.headers, json={
+        "platform": "sandbox", "name": "x", "account_id": "y", "metadata": {"fail": "bogus"}})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "metadata.fail"
+    assert "transient" in response.json()["error"]["message"]
+    assert (await client.get("/api/v1/channels", headers=alice.headers)).json()["total"] == 0

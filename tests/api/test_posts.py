@@ -236,3 +236,17 @@ class TestRuns:
         assert sorted(r["outcome"] for r in runs) == ["permanent", "published"]
         failed = next(r for r in runs if r["outcome"] == "permanent")
         assert failed["error_code"] == "sandbox_permanent" and failed["attempt"] == 1
+
+
+@pytest.mark.parametrize(("content", "field"), [
+    ({"text": "nul\u0000byte"}, "content.text"),
+    ({"text": "ok", "media": [{"type": "image", "url": "https://cdn.example.com/a.jpg", "alt": "a\u0000"}]},
+     "content.media[0].alt"),
+    ({"text": "ok", "platforms": {"sandbox": {"text": "\u0000"}}}, "content.platforms.sandbox.text"),
+])
+async def test_a_nul_character_is_refused_naming_the_field(client, alice, content, field):
+    """Postgres cannot keep one in JSON: refused at the door, not a store error."""
+    channel = await sandbox_channel(client, alice)
+    response = await create(client, alice, [channel["id"]], content=content)
+    assert response.status_code == 422 and response.json()["error"]["field"] == field
+    assert (await client.get("/api/v1/posts", headers=alice.headers)).json()["total"] == 0

@@ -20,7 +20,7 @@ import httpx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, PlatformError, Problem, PublishRequest, TokenSet
 
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
@@ -31,7 +31,7 @@ _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
 
-class InstagramPlatform:
+class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
@@ -72,18 +72,6 @@ class InstagramPlatform:
         if len(_MENTION.findall(content.text)) > MAX_MENTIONS:
             problems.append(Problem("content.text", f"instagram: more than {MAX_MENTIONS} @mentions"))
         return problems
-
-    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                      resume: dict[str, Any] | None = None) -> Published:
-        """Publish; ``resume`` is the ``details`` of this target's previous PlatformError, if any."""
-        async def create() -> str:
-            return await self._create(http, request)
-        return await self._containers.publish(request, http, create, resume=resume)
-
-    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                     resume: dict[str, Any] | None = None) -> Published | None:
-        """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
-        return await self._containers.lookup_recorded(http, request, resume)
 
     async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
         token, user, media = request.credentials["access_token"], request.account_id, request.content.media

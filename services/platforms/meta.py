@@ -316,3 +316,25 @@ class Containers:
         except PlatformError:
             return None
         return body.get("permalink") if isinstance(body.get("permalink"), str) else None
+
+
+class ContainerPlatform:
+    """``publish`` and ``lookup`` of a platform that publishes through ``Containers`` (Instagram,
+    Threads); the platform supplies ``_containers`` and ``_create`` (make this post's container)."""
+
+    _containers: Containers
+
+    async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
+        raise NotImplementedError
+
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, *,
+                      resume: dict[str, Any] | None = None) -> Published:
+        """Publish; ``resume`` is the ``details`` of this target's previous PlatformError, if any."""
+        async def create() -> str:
+            return await self._create(http, request)
+        return await self._containers.publish(request, http, create, resume=resume)
+
+    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
+                     resume: dict[str, Any] | None = None) -> Published | None:
+        """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
+        return await self._containers.lookup_recorded(http, request, resume)

@@ -16,7 +16,7 @@ import httpx
 
 from services.domain.models import Content, Media
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Problem, PublishRequest, TokenSet
 
 #: Threads' own API version, separate from the Graph API's
 THREADS_VERSION = "v1.0"
@@ -42,7 +42,7 @@ def text_length(text: str) -> int:
     return sum(len(c.encode()) if _is_emoji_part(c) else 1 for c in text)
 
 
-class ThreadsPlatform:
+class ThreadsPlatform(meta.ContainerPlatform):
     name = "threads"
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
@@ -75,18 +75,6 @@ class ThreadsPlatform:
         if len(content.media) > MAX_CAROUSEL:
             problems.append(Problem("content.media", f"threads: {len(content.media)} media; a carousel takes at most {MAX_CAROUSEL}"))
         return problems
-
-    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                      resume: dict[str, Any] | None = None) -> Published:
-        """Publish; ``resume`` is the ``details`` of this target's previous PlatformError, if any."""
-        async def create() -> str:
-            return await self._create(http, request)
-        return await self._containers.publish(request, http, create, resume=resume)
-
-    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                     resume: dict[str, Any] | None = None) -> Published | None:
-        """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
-        return await self._containers.lookup_recorded(http, request, resume)
 
     async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
         token, user, media = request.credentials["access_token"], request.account_id, request.content.media

@@ -8,9 +8,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.errors import AuthenticationError, HeraldError
-from services.logs import log_event
+from services.logs import log_event, logger
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden",
+               413: "payload_too_large"}
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+_UNPARSABLE = "There was an error parsing the body"  # fastapi.routing's detail for a body it cannot decode
+_NOT_AN_OBJECT = ("missing", "model_type", "model_attributes_type", "dict_type")
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: object) -> dict:
@@ -22,8 +26,31 @@ def error_body(code: str, message: str, field: str | None = None, **extra: objec
 
 
 def _field_of(loc: tuple) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
+    """The dotted field path; ``body`` when the body as a whole is wrong (missing, not an object)."""
+    where, parts = (loc[0], loc[1:]) if loc and loc[0] in _LOCATIONS else (None, loc)
+    return ".".join(str(p) for p in parts) or ("body" if where == "body" else None)
+
+
+def _problem(error: dict) -> dict:
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+        reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return {"field": "body", "message": f"invalid JSON ({reason}{at})"}
+    message = error.get("msg", "invalid").removeprefix("Value error, ")
+    if loc == ("body",) and error.get("type") in _NOT_AN_OBJECT:  # no body, or an array, a string, ...
+        message = "a JSON object is required" if error.get("type") == "missing" else "must be a JSON object"
+    return {"field": _field_of(loc), "message": message}
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    """The CORS headers CORSMiddleware would add: a 500 is sent outside it, and a browser must still read it."""
+    origin = request.headers.get("origin")
+    allowed = getattr(request.app.state, "settings", None)
+    allowed = allowed.cors_origins if allowed is not None else []
+    if not origin or (origin not in allowed and "*" not in allowed):
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -36,10 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid").removeprefix("Value error, ")}
-            for e in exc.errors()
-        ]
+        errors = [_problem(e) for e in exc.errors()]
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         field = first["field"]
         message = f"{field}: {first['message']}" if field else first["message"]
@@ -48,4 +72,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE:  # FastAPI's answer to e.g. JSON nested too deeply
+            body = error_body("invalid", "body: the request body could not be read as JSON (invalid UTF-8, or "
+                              "nested too deeply)", "body")
+            return JSONResponse(body, status_code=400)
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    # Starlette hands an ``Exception`` handler to ServerErrorMiddleware (the outermost layer): anything
+    # unexpected answers JSON there instead of text/plain, and is re-raised for the server to see.
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Method, path and traceback only (no body, headers or token); the answer carries no exception text.
+        logger.error("event=api.unhandled method=%s path=%s error=%s", request.method, request.url.path,
+                     type(exc).__name__, exc_info=exc, extra={"event": "api.unhandled"})
+        return JSONResponse(error_body("internal_error", "Herald hit an unexpected error; it has been logged. "
+                                       "Try again, and report it if it persists."),
+                            status_code=500, headers=_cors_headers(request))

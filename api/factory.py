@@ -1,4 +1,4 @@
-"""create_app(): routers, CORS, error handlers and OpenAPI operation ids."""
+"""create_app(): routers, CORS, body size limit, error handlers and OpenAPI operation ids."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
+from api.limits import BodyLimit
 from api.routes import activity, channels, cron, health, posts
 from services.settings import Settings, get_settings
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
         version="0.1.0",
         description="Scheduled social-media publishing: posts, channels and the cron-driven publish run.",
         generate_unique_id_function=_operation_id,
+        redirect_slashes=False,  # never redirect: Vercel Cron and many HTTP clients do not follow redirects
     )
     app.state.settings = settings
     app.state.store = store
@@ -39,17 +41,19 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
     app.state.runtime = None
     app.state.runtime_lock = asyncio.Lock()
 
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", redirect_slashes=False)
     for module in (posts, channels, cron, health, activity):
         v1.include_router(module.router)
     app.include_router(v1)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)  # added before CORS, so inside it: a 413 still carries CORS headers
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Idempotent-Replayed"],
             max_age=600,
         )
     return app

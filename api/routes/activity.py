@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas.common import Instant
 
-router = APIRouter(tags=["activity"])
+router = APIRouter(tags=["activity"], redirect_slashes=False)
 
 
 class ActivityOut(BaseModel):

@@ -14,7 +14,7 @@ from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut
 from services import channels, oauth
 from services.errors import HeraldError
 
-router = APIRouter(prefix="/channels", tags=["channels"])
+router = APIRouter(prefix="/channels", tags=["channels"], redirect_slashes=False)
 
 ERRORS = {401: {"description": "missing or invalid token"}, 404: {"description": "no such channel"},
           409: {"description": "already connected, or still in use"}, 422: {"description": "invalid input"}}

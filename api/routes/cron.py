@@ -11,7 +11,7 @@ from api.deps import CronCaller, RuntimeDep, run_limits
 from services import clock
 from services.publishing.run import publish_due
 
-router = APIRouter(prefix="/cron", tags=["cron"])
+router = APIRouter(prefix="/cron", tags=["cron"], redirect_slashes=False)
 
 PUBLISH_PATH = "/api/v1/cron/publish-scheduled"
 TRIGGERS = ("vercel-cron", "cron-job.org", "supabase-cron", "manual", "local")
@@ -79,6 +79,7 @@ for _method in ("POST", "GET"):
 STALE_AFTER_SECONDS = 180
 
 
+@router.head("/health", include_in_schema=False)  # uptime monitors probe with HEAD
 @router.get("/health", responses={503: {"description": "posts are due and no run for 3 minutes"}})
 async def cron_health(rt: RuntimeDep) -> JSONResponse:
     """Is the external cron still calling? For an uptime monitor: 503 when stale. No secret needed, none shown."""

@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse
 from api.deps import RuntimeDep
 from services.logs import log_event
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], redirect_slashes=False)
 
 
+@router.head("/health", include_in_schema=False)  # uptime monitors probe with HEAD
 @router.get("/health")
 async def health(rt: RuntimeDep) -> JSONResponse:
     """200 when the store answers, 503 when it does not."""

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, RuntimeDep, run_limits
+from api.schemas.common import InstantIn, check_local
 from api.schemas.posts import (
     BulkCreate,
     CalendarOut,
@@ -31,10 +32,10 @@ from services.domain.models import PostStatus
 from services.publishing.run import publish_due
 from services.scheduling import recurrence
 from services.scheduling.calendar import calendar_days
-from services.errors import ValidationError
+from services.errors import ConflictError, ValidationError
 from services.store.base import PostFilter
 
-router = APIRouter(prefix="/posts", tags=["posts"])
+router = APIRouter(prefix="/posts", tags=["posts"], redirect_slashes=False)
 
 ERRORS = {401: {"description": "missing or invalid token"}, 404: {"description": "no such post"},
           409: {"description": "the post's state forbids this"}, 422: {"description": "invalid input"}}
@@ -50,7 +51,8 @@ def _statuses(raw: str | None) -> tuple[PostStatus, ...]:
         raise ValidationError(f"status must be one or more of: {allowed}", field="status") from None
 
 
-def _input(body: PostCreate) -> posts.PostInput:
+def _input(body: PostCreate, prefix: str = "") -> posts.PostInput:
+    check_local(body.scheduled_at, body.timezone, f"{prefix}scheduled_at")
     return posts.PostInput(content=body.content.to_domain(), channel_ids=tuple(body.channel_ids),
                            scheduled_at=body.scheduled_at, timezone=body.timezone, rrule=body.rrule)
 
@@ -63,14 +65,25 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
                                               description="a retried request with the same key returns the first answer")]
 
 
+async def _create(rt: RuntimeDep, user: CurrentUser, items: list[posts.PostInput], body: BaseModel, response: Response,
+                  idempotency_key: str | None) -> list:
+    try:
+        created, replayed = await posts.create_posts(rt.store, rt.platforms, user, items, now=clock.utcnow(),
+                                                     idempotency_key=idempotency_key, request_hash=_request_hash(body))
+    except ConflictError as exc:
+        if exc.code == "idempotency_key_reused":
+            exc.field = exc.field or "Idempotency-Key"
+        raise
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return created
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut, responses=ERRORS)
 async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
                       idempotency_key: IdempotencyKey = None) -> PostOut:
     """Create a draft (no `scheduled_at`) or a scheduled post, with one target per channel."""
-    created, replayed = await posts.create_posts(rt.store, rt.platforms, user, [_input(body)], now=clock.utcnow(),
-                                                 idempotency_key=idempotency_key, request_hash=_request_hash(body))
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    created = await _create(rt, user, [_input(body)], body, response, idempotency_key)
     return PostOut.of(created[0])
 
 
@@ -78,11 +91,8 @@ async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep, respo
 async def create_posts_in_bulk(body: BulkCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
                                idempotency_key: IdempotencyKey = None) -> PostListOut:
     """Create up to 100 posts, all or nothing; a 422 lists every invalid item under `items`."""
-    created, replayed = await posts.create_posts(rt.store, rt.platforms, user, [_input(p) for p in body.posts],
-                                                 now=clock.utcnow(), idempotency_key=idempotency_key,
-                                                 request_hash=_request_hash(body))
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    items = [_input(p, f"posts.{i}.") for i, p in enumerate(body.posts)]
+    created = await _create(rt, user, items, body, response, idempotency_key)
     return PostListOut(items=[PostOut.of(p) for p in created])
 
 
@@ -90,11 +100,13 @@ async def create_posts_in_bulk(body: BulkCreate, user: CurrentUser, rt: RuntimeD
 async def calendar(
     user: CurrentUser,
     rt: RuntimeDep,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: datetime,
+    from_: Annotated[InstantIn, Query(alias="from")],
+    to: InstantIn,
     timezone: Annotated[str, Query(max_length=64)] = "UTC",
 ) -> CalendarOut:
     """Posts in [from, to] by local day in `timezone`, with future occurrences of series (virtual)."""
+    check_local(from_, timezone, "from")
+    check_local(to, timezone, "to")
     start, end = _aware(from_, "from", timezone), _aware(to, "to", timezone)
     if end < start or end - start > timedelta(days=366):
         raise ValidationError("to must be after from, and the range at most 366 days", field="to")
@@ -128,9 +140,9 @@ async def list_posts(
     status_: Annotated[str | None, Query(alias="status", description="one status, or several comma-separated")] = None,
     platform: str | None = None,
     channel_id: UUID | None = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="scheduled at or after")] = None,
-    to: Annotated[datetime | None, Query(description="scheduled at or before")] = None,
-    updated_since: Annotated[datetime | None, Query(description="changed at or after (cheap polling)")] = None,
+    from_: Annotated[InstantIn | None, Query(alias="from", description="scheduled at or after")] = None,
+    to: Annotated[InstantIn | None, Query(description="scheduled at or before")] = None,
+    updated_since: Annotated[InstantIn | None, Query(description="changed at or after (cheap polling)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PostPageOut:
@@ -165,6 +177,7 @@ async def update_post(
         description="for a recurring post: change the whole series (default) or this occurrence only")] = "series",
 ) -> PostOut:
     """Edit content, channels, time, time zone or rule; 409 once publishing has begun."""
+    check_local(body.scheduled_at, body.timezone, "scheduled_at")
     post = await posts.update_post(rt.store, rt.platforms, user, post_id, body.changes(), now=clock.utcnow(),
                                    occurrence_only=scope == "occurrence")
     return PostOut.of(post)
@@ -181,6 +194,7 @@ async def delete_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Respo
 async def schedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: ScheduleIn | None = None) -> PostOut:
     """Schedule a draft, or move a scheduled, failed or cancelled post to a (new) future time."""
     body = body or ScheduleIn()
+    check_local(body.scheduled_at, body.timezone, "scheduled_at")
     post = await posts.schedule_post(rt.store, rt.platforms, user, post_id, scheduled_at=body.scheduled_at,
                                      timezone=body.timezone, now=clock.utcnow())
     return PostOut.of(post)

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.schemas.common import Instant
+from api.schemas.common import Instant, InstantIn
 from services.domain.models import Channel
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_CREDENTIALS_BYTES = 32 * 1024  # two 8 KiB tokens and a few platform fields
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a JSON value (without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            todo.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _small_json(value: Any, max_bytes: int) -> Any:
+    if _depth(value) > MAX_DEPTH:  # deeper than the JSON encoders can write back
+        raise ValueError(f"must be nested at most {MAX_DEPTH} levels deep")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > max_bytes:
+        raise ValueError(f"must be at most {max_bytes // 1024} KiB of JSON (got {size} bytes)")
+    return value
 
 
 class CredentialsIn(BaseModel):
@@ -17,7 +43,14 @@ class CredentialsIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     access_token: str | None = Field(None, max_length=8192)
     refresh_token: str | None = Field(None, max_length=8192)
-    expires_at: Instant | None = None
+    expires_at: InstantIn | None = None
+
+    @model_validator(mode="after")
+    def _small(self) -> CredentialsIn:
+        extra = self.__pydantic_extra__ or {}
+        _small_json({**extra, "access_token": self.access_token, "refresh_token": self.refresh_token},
+                    MAX_CREDENTIALS_BYTES)
+        return self
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return "CredentialsIn(***)"
@@ -31,7 +64,12 @@ class ChannelCreate(BaseModel):
     account_id: str | None = Field(None, min_length=1, max_length=200,
                                    description="defaults to the id the platform reports for these credentials")
     credentials: CredentialsIn = Field(default_factory=CredentialsIn)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="free-form JSON, at most 16 KiB")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _small_json(value, MAX_METADATA_BYTES)
 
 
 class ChannelOut(BaseModel):

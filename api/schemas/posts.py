@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from api.schemas.common import Instant
+from api.schemas.common import Instant, InstantIn
 from services.domain.models import Content, Media, Post, Run
 from services.scheduling.recurrence import local_time
 
@@ -55,7 +55,7 @@ class ContentIn(BaseModel):
 class PostCreate(BaseModel):
     content: ContentIn
     channel_ids: list[UUID] = Field(default_factory=list, max_length=50)
-    scheduled_at: datetime | None = Field(None, description="ISO 8601; without an offset it is read in `timezone`")
+    scheduled_at: InstantIn | None = Field(None, description="ISO 8601; without an offset it is read in `timezone`")
     timezone: str = Field("UTC", description="IANA time zone name", max_length=64)
     rrule: str | None = Field(None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO", max_length=500)
 
@@ -65,16 +65,17 @@ class PostPatch(BaseModel):
 
     content: ContentIn | None = None
     channel_ids: list[UUID] | None = Field(None, max_length=50)
-    scheduled_at: datetime | None = None
+    scheduled_at: InstantIn | None = None
     timezone: str | None = Field(None, max_length=64)
     rrule: str | None = Field(None, max_length=500)
 
-    @model_validator(mode="after")
-    def _no_null_required(self) -> PostPatch:
-        for name in ("content", "channel_ids", "timezone"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    @field_validator("content", "channel_ids", "timezone")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # runs only for fields the client sent: an explicit null cannot clear these
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be null")
+        return value
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, as domain values."""
@@ -98,7 +99,7 @@ class ResolveIn(BaseModel):
 
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    scheduled_at: datetime | None = None
+    scheduled_at: InstantIn | None = None
     timezone: str | None = Field(None, max_length=64)
 
 
@@ -158,7 +159,7 @@ class PostOut(BaseModel):
             channel_ids=[t.channel_id for t in post.targets if t.channel_id is not None],
             scheduled_at=post.scheduled_at,
             timezone=post.timezone,
-            local_scheduled_at=local_time(post.scheduled_at, post.timezone) if post.scheduled_at else None,
+            local_scheduled_at=_local(post.scheduled_at, post.timezone),
             rrule=post.rrule,
             series_id=post.series_id,
             parent_post_id=post.parent_post_id,
@@ -175,6 +176,14 @@ class PostOut(BaseModel):
                 for t in post.targets
             ],
         )
+
+
+def _local(moment: datetime | None, tz_name: str) -> datetime | None:
+    """Wall-clock time in the post's zone; None for a time outside what datetime can show there."""
+    try:
+        return local_time(moment, tz_name) if moment else None
+    except OverflowError:  # a post stored before instants were range-checked (e.g. 9999-12-31 in UTC+14)
+        return None
 
 
 class PostPageOut(BaseModel):

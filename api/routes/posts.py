@@ -32,7 +32,7 @@ from services.domain.models import PostStatus
 from services.publishing.run import publish_due
 from services.scheduling import recurrence
 from services.scheduling.calendar import calendar_days
-from services.errors import ConflictError, ValidationError
+from services.errors import ValidationError
 from services.store.base import PostFilter
 
 router = APIRouter(prefix="/posts", tags=["posts"], redirect_slashes=False)
@@ -67,13 +67,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 async def _create(rt: RuntimeDep, user: CurrentUser, items: list[posts.PostInput], body: BaseModel, response: Response,
                   idempotency_key: str | None) -> list:
-    try:
-        created, replayed = await posts.create_posts(rt.store, rt.platforms, user, items, now=clock.utcnow(),
-                                                     idempotency_key=idempotency_key, request_hash=_request_hash(body))
-    except ConflictError as exc:
-        if exc.code == "idempotency_key_reused":
-            exc.field = exc.field or "Idempotency-Key"
-        raise
+    created, replayed = await posts.create_posts(rt.store, rt.platforms, user, items, now=clock.utcnow(),
+                                                 idempotency_key=idempotency_key, request_hash=_request_hash(body))
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return created

@@ -278,7 +278,7 @@ class SqliteStore:
                 if seen is not None:
                     if seen["request_hash"] != request_hash:
                         raise ConflictError("this Idempotency-Key was used for a different request",
-                                            code="idempotency_key_reused")
+                                            code="idempotency_key_reused", field="Idempotency-Key")
                     found = [self._load_post(db, user, UUID(i)) for i in json.loads(seen["post_ids"])
                              if db.execute("SELECT 1 FROM posts WHERE id = ?", (i,)).fetchone()]
                     return found, True

@@ -296,7 +296,7 @@ begin
         if found then
             if v_seen.request_hash is distinct from p_request_hash then
                 raise exception 'this Idempotency-Key was used for a different request'
-                    using errcode = 'HR409', detail = 'idempotency_key_reused';
+                    using errcode = 'HR409', detail = 'idempotency_key_reused', hint = 'Idempotency-Key';
             end if;
             return jsonb_build_object('replayed', true, 'posts', coalesce(
                 (select jsonb_agg(herald_private.post_json(p) order by ids.n)

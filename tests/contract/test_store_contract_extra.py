@@ -109,7 +109,7 @@ class TestBulkAndIdempotency:
         assert (await harness.store.list_posts(user, PostFilter())).total == 1
         with pytest.raises(ConflictError) as err:
             await harness.store.create_posts(user, [new_post([channel])], idempotency_key="k1", request_hash="h2")
-        assert err.value.code == "idempotency_key_reused"
+        assert (err.value.code, err.value.field) == ("idempotency_key_reused", "Idempotency-Key")
         # keys are per user
         other = harness.new_user()
         theirs, replayed = await harness.store.create_posts(

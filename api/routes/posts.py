@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, RuntimeDep, run_limits
-from api.schemas.common import InstantIn, check_local
+from api.schemas.common import InstantIn
 from api.schemas.posts import (
     BulkCreate,
     CalendarOut,
@@ -51,8 +51,7 @@ def _statuses(raw: str | None) -> tuple[PostStatus, ...]:
         raise ValidationError(f"status must be one or more of: {allowed}", field="status") from None
 
 
-def _input(body: PostCreate, prefix: str = "") -> posts.PostInput:
-    check_local(body.scheduled_at, body.timezone, f"{prefix}scheduled_at")
+def _input(body: PostCreate) -> posts.PostInput:
     return posts.PostInput(content=body.content.to_domain(), channel_ids=tuple(body.channel_ids),
                            scheduled_at=body.scheduled_at, timezone=body.timezone, rrule=body.rrule)
 
@@ -86,7 +85,7 @@ async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep, respo
 async def create_posts_in_bulk(body: BulkCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
                                idempotency_key: IdempotencyKey = None) -> PostListOut:
     """Create up to 100 posts, all or nothing; a 422 lists every invalid item under `items`."""
-    items = [_input(p, f"posts.{i}.") for i, p in enumerate(body.posts)]
+    items = [_input(p) for p in body.posts]
     created = await _create(rt, user, items, body, response, idempotency_key)
     return PostListOut(items=[PostOut.of(p) for p in created])
 
@@ -100,9 +99,7 @@ async def calendar(
     timezone: Annotated[str, Query(max_length=64)] = "UTC",
 ) -> CalendarOut:
     """Posts in [from, to] by local day in `timezone`, with future occurrences of series (virtual)."""
-    check_local(from_, timezone, "from")
-    check_local(to, timezone, "to")
-    start, end = _aware(from_, "from", timezone), _aware(to, "to", timezone)
+    start, end = recurrence.to_utc(from_, timezone, field="from"), recurrence.to_utc(to, timezone, field="to")
     if end < start or end - start > timedelta(days=366):
         raise ValidationError("to must be after from, and the range at most 366 days", field="to")
     found = await _all_posts(rt, user, PostFilter(scheduled_from=start, scheduled_to=end, limit=100))
@@ -119,13 +116,6 @@ async def _all_posts(rt: RuntimeDep, user: CurrentUser, query: PostFilter, *, ca
         if len(found) >= page.total or not page.items:
             break
     return found
-
-
-def _aware(moment: datetime, field: str, tz_name: str) -> datetime:
-    try:
-        return recurrence.to_utc(moment, tz_name)
-    except ValidationError as exc:
-        raise ValidationError(exc.message, field="timezone") from exc
 
 
 @router.get("", response_model=PostPageOut, responses=ERRORS)
@@ -172,7 +162,6 @@ async def update_post(
         description="for a recurring post: change the whole series (default) or this occurrence only")] = "series",
 ) -> PostOut:
     """Edit content, channels, time, time zone or rule; 409 once publishing has begun."""
-    check_local(body.scheduled_at, body.timezone, "scheduled_at")
     post = await posts.update_post(rt.store, rt.platforms, user, post_id, body.changes(), now=clock.utcnow(),
                                    occurrence_only=scope == "occurrence")
     return PostOut.of(post)
@@ -189,7 +178,6 @@ async def delete_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Respo
 async def schedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: ScheduleIn | None = None) -> PostOut:
     """Schedule a draft, or move a scheduled, failed or cancelled post to a (new) future time."""
     body = body or ScheduleIn()
-    check_local(body.scheduled_at, body.timezone, "scheduled_at")
     post = await posts.schedule_post(rt.store, rt.platforms, user, post_id, scheduled_at=body.scheduled_at,
                                      timezone=body.timezone, now=clock.utcnow())
     return PostOut.of(post)

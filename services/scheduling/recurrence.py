@@ -14,6 +14,11 @@ from dateutil import rrule as dateutil_rrule
 
 from services.errors import ValidationError
 
+#: every instant Herald accepts lies in these years (UTC): far enough for any schedule, and far
+#: from datetime's limits, so showing one in any time zone (±14 h) can never overflow
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+RANGE_MESSAGE = f"must be between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31 (UTC)"
+
 MAX_RRULE_LENGTH = 500
 MAX_INTERVAL = 1000
 #: no platform takes a post every second or minute, and rules that fine make every search slow
@@ -32,11 +37,21 @@ def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
         raise ValidationError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin", field=field) from None
 
 
-def to_utc(moment: datetime, tz_name: str) -> datetime:
-    """An instant in UTC: a naive ``moment`` is wall-clock time in ``tz_name``."""
-    if moment.tzinfo is None:
-        moment = localize(moment, zone(tz_name))
-    return moment.astimezone(timezone.utc)
+def to_utc(moment: datetime, tz_name: str, *, field: str = "scheduled_at") -> datetime:
+    """An instant in UTC: a naive ``moment`` is wall-clock time in ``tz_name``.
+
+    ValidationError naming ``field`` unless it falls in FIRST_YEAR..LAST_YEAR in UTC.
+    """
+    tz = zone(tz_name) if moment.tzinfo is None else None
+    try:
+        utc = (localize(moment, tz) if tz else moment).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59 in America/Los_Angeles
+        utc = None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        shown = f"{utc:%Y-%m-%d %H:%M} UTC" if utc else "out of range"
+        written = f"{moment.isoformat()} in {tz_name}" if tz else moment.isoformat()
+        raise ValidationError(f"{field} {RANGE_MESSAGE}; {written} is {shown}", field=field)
+    return utc
 
 
 def localize(wall: datetime, tz: ZoneInfo) -> datetime:

@@ -79,3 +79,15 @@ def test_rules_that_would_search_for_ever_are_refused_at_once(rule, says):
                                   "FREQ=MONTHLY;BYMONTH=2,4;BYMONTHDAY=30", "FREQ=HOURLY;INTERVAL=6"])
 def test_rare_but_real_rules_are_kept(rule):
     parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")
+
+
+@pytest.mark.parametrize(("moment", "tz"), [
+    (datetime(9999, 12, 31, 23, 59), "America/Los_Angeles"),  # overflows datetime on the way to UTC
+    (datetime(2999, 12, 31, 20, 0), "America/Los_Angeles"),  # in range as written, 3000 in UTC
+    (datetime(2000, 1, 1, 5, 0), "Pacific/Kiritimati"),  # 1999 in UTC
+    (datetime(3000, 1, 1, tzinfo=UTC), "UTC"),
+])
+def test_instants_outside_the_years_2000_to_2999_are_refused_naming_the_field(moment, tz):
+    with pytest.raises(ValidationError) as err:
+        to_utc(moment, tz, field="posts.0.scheduled_at")
+    assert err.value.field == "posts.0.scheduled_at" and "2000-01-01" in err.value.message

@@ -34,6 +34,9 @@ class Harness:
     store: Any
     new_user: Callable[[], Any]
     another_store: Callable[[], Any]
+    #: run SQL as the database's superuser on the store's data (rows no API call could write);
+    #: returns the rows, or [] for a statement without a result
+    sql: Callable[..., list] | None = None
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The Supabase side on this machine's Postgres: a template database built once, a clone per test.
 
-The template is Supabase's essentials (``pg_bootstrap.sql``) plus ``supabase/migrations`` applied in
+The template is Supabase's essentials (``supabase/local/bootstrap.sql``) plus ``supabase/migrations`` applied in
 filename order; it is named after a hash of those files, so it is rebuilt only when they change.
 Each test gets its own ``CREATE DATABASE … TEMPLATE`` clone, dropped afterwards.
 
@@ -31,7 +31,7 @@ from tests.conftest import Harness
 from tests.support.postgrest import PostgrestRpc
 
 ROOT = Path(__file__).resolve().parents[2]
-BOOTSTRAP = Path(__file__).with_name("pg_bootstrap.sql")
+BOOTSTRAP = ROOT / "supabase" / "local" / "bootstrap.sql"
 MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
 
 PG_HOST = os.environ.get("HERALD_TEST_PG_HOST", "127.0.0.1")
@@ -192,7 +192,11 @@ async def supabase_harness(pg_database, postgrest_rpc):
     def open_store() -> SupabaseStore:
         return _store_on(postgrest_rpc, clients)
 
-    yield Harness(kind="supabase", store=open_store(), new_user=new_user, another_store=open_store)
+    def run_sql(query: str, params: list | None = None) -> list:
+        cur = admin.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+    yield Harness(kind="supabase", store=open_store(), new_user=new_user, another_store=open_store, sql=run_sql)
     for http in clients:
         await http.aclose()
     admin.close()

@@ -27,17 +27,17 @@ def seed_due_posts(db: psycopg.Connection, count: int, *, status: str = "schedul
     """``count`` posts due a second apart (oldest first), each with a pending target."""
     user = uuid.uuid4()
     db.execute("insert into auth.users (id) values (%s)", [user])
-    channel = db.execute("insert into channels (user_id, platform, account_id, name, credentials_encrypted)"
+    channel = db.execute("insert into herald.channels (user_id, platform, account_id, name, credentials_encrypted)"
                          " values (%s, 'sandbox', 'acct', 'c', 'x') returning id", [user]).fetchone()[0]
     ids = [r[0] for r in db.execute(
-        "insert into posts (user_id, content, status, scheduled_at, lease_id, lease_expires_at)"
+        "insert into herald.posts (user_id, content, status, scheduled_at, lease_id, lease_expires_at)"
         " select %(user)s, '{\"text\": \"x\"}', %(status)s, %(now)s - make_interval(secs => %(count)s - i),"
         "        case when %(status)s = 'publishing' then gen_random_uuid() end,"
         "        case when %(expired)s then %(now)s - interval '1 second' end"
         "   from generate_series(1, %(count)s) i order by i returning id",
         {"user": user, "status": status, "now": NOW, "count": count, "expired": lease_expired}).fetchall()]
-    db.execute("insert into post_targets (post_id, channel_id, user_id, platform)"
-               " select p.id, %s, p.user_id, 'sandbox' from posts p where p.user_id = %s", [channel, user])
+    db.execute("insert into herald.post_targets (post_id, channel_id, user_id, platform)"
+               " select p.id, %s, p.user_id, 'sandbox' from herald.posts p where p.user_id = %s", [channel, user])
     return [str(i) for i in ids]
 
 
@@ -79,13 +79,13 @@ async def test_concurrent_sessions_claim_every_due_post_exactly_once(db, pg_data
     assert len(claimed) == len(set(claimed)) == 200
     assert set(claimed) == set(due)
     assert sum(1 for taken in per_session if taken) > 1, "the sessions did not overlap"
-    rows = db.execute("select status, attempts, count(*) from posts where id = any(%s::uuid[]) group by 1, 2",
+    rows = db.execute("select status, attempts, count(*) from herald.posts where id = any(%s::uuid[]) group by 1, 2",
                       [due]).fetchall()
     assert rows == [("publishing", 1, 200)]
-    leases = db.execute("select count(distinct lease_id) from posts where status = 'publishing'").fetchone()[0]
+    leases = db.execute("select count(distinct lease_id) from herald.posts where status = 'publishing'").fetchone()[0]
     assert leases == 200
     events = Counter(r[0] for r in db.execute(
-        "select post_id from activity_logs where event = 'post.claimed'").fetchall())
+        "select post_id from herald.activity_logs where event = 'post.claimed'").fetchall())
     assert len(events) == 200 and set(events.values()) == {1}
 
 
@@ -96,7 +96,7 @@ async def test_concurrent_sessions_recover_each_expired_lease_once(db, pg_databa
 
     recovered = [post_id for taken in per_session for post_id in taken]
     assert sorted(recovered) == sorted(stuck)
-    assert db.execute("select count(*) from posts where lease_expires_at > %s", [NOW]).fetchone()[0] == 60
+    assert db.execute("select count(*) from herald.posts where lease_expires_at > %s", [NOW]).fetchone()[0] == 60
 
 
 async def test_claim_skips_rows_locked_by_another_session(db, pg_database):
@@ -104,7 +104,7 @@ async def test_claim_skips_rows_locked_by_another_session(db, pg_database):
     oldest = due[0]
     holder = await psycopg.AsyncConnection.connect(pg_database)  # not autocommit: holds its lock
     try:
-        await holder.execute("select 1 from posts where id = %s for update", [oldest])
+        await holder.execute("select 1 from herald.posts where id = %s for update", [oldest])
         claimer = await service_session(pg_database)
         try:
             started = time.monotonic()
@@ -144,7 +144,7 @@ async def test_claim_in_flight_holds_its_rows_until_it_commits(db, pg_database):
 
 def test_claim_takes_oldest_due_first_and_returns_channels_with_credentials(db):
     due = seed_due_posts(db, 3)
-    db.execute("update posts set next_attempt_at = %s where id = %s", [NOW - timedelta(hours=1), due[2]])
+    db.execute("update herald.posts set next_attempt_at = %s where id = %s", [NOW - timedelta(hours=1), due[2]])
     db.execute("set role service_role")
     result = db.execute("select herald_claim_due_posts_v1(%s, 2, 60)", [NOW]).fetchone()[0]
     assert [p["post"]["id"] for p in result["posts"]] == [due[2], due[0]]

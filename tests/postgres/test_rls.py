@@ -68,7 +68,7 @@ def owner_a(db):
             "released": [], "targets": [{
                 "target_id": target["id"], "outcome": "published", "status": "published", "attempt": 1,
                 "started_at": NOW.isoformat(), "finished_at": NOW.isoformat(), "duration_ms": 5}]}]))
-    counts = {t: db.execute(sql.SQL("select count(*) from {} where true").format(sql.Identifier(t))).fetchone()[0]
+    counts = {t: db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier("herald", t))).fetchone()[0]
               for t in USER_TABLES}
     assert all(counts.values()), counts
     return {"id": a, "channel": channel["id"], "post": post["id"], "target": target["id"]}
@@ -83,7 +83,7 @@ def user_b(db):
 
 @pytest.mark.parametrize("table", USER_TABLES)
 def test_user_sees_none_of_another_users_rows(db, owner_a, user_b, table):
-    count = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+    count = sql.SQL("select count(*) from {}").format(sql.Identifier("herald", table))
     with acting_as(db, "authenticated", user_b):
         assert db.execute(count).fetchone()[0] == 0
     with acting_as(db, "authenticated", owner_a["id"]):
@@ -113,7 +113,7 @@ def test_user_functions_do_not_reach_another_users_rows(db, owner_a, user_b):
 def test_user_cannot_update_or_delete_another_users_rows(db, owner_a, user_b, table, key):
     column = {"post_runs": "post_id", "activity_logs": "post_id", "sandbox_outbox": "target_id"}.get(table, "id")
     where = sql.SQL("{} = %s").format(sql.Identifier(column))
-    before = db.execute(sql.SQL("select count(*) from {} where ").format(sql.Identifier(table)) + where,
+    before = db.execute(sql.SQL("select count(*) from {} where ").format(sql.Identifier("herald", table)) + where,
                         [owner_a[key]]).fetchone()[0]
 
     def affected(statement: sql.Composable) -> int:
@@ -124,10 +124,10 @@ def test_user_cannot_update_or_delete_another_users_rows(db, owner_a, user_b, ta
             return 0  # no such privilege at all (runs, outbox, activity are not the user's to write)
 
     updated = affected(sql.SQL("update {} set {} = {} where ").format(
-        sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)) + where)
-    deleted = affected(sql.SQL("delete from {} where ").format(sql.Identifier(table)) + where)
+        sql.Identifier("herald", table), sql.Identifier(column), sql.Identifier(column)) + where)
+    deleted = affected(sql.SQL("delete from {} where ").format(sql.Identifier("herald", table)) + where)
     assert (updated, deleted) == (0, 0)
-    after = db.execute(sql.SQL("select count(*) from {} where ").format(sql.Identifier(table)) + where,
+    after = db.execute(sql.SQL("select count(*) from {} where ").format(sql.Identifier("herald", table)) + where,
                        [owner_a[key]]).fetchone()[0]
     assert after == before > 0
 
@@ -135,21 +135,21 @@ def test_user_cannot_update_or_delete_another_users_rows(db, owner_a, user_b, ta
 def test_user_cannot_insert_a_channel_owned_by_another_user(db, owner_a, user_b):
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
             acting_as(db, "authenticated", user_b):
-        db.execute("insert into channels (user_id, platform, account_id, name, credentials_encrypted)"
+        db.execute("insert into herald.channels (user_id, platform, account_id, name, credentials_encrypted)"
                    " values (%s, 'sandbox', 'x', 'x', 'x')", [owner_a["id"]])
 
 
 def test_user_cannot_insert_a_post_owned_by_another_user(db, owner_a, user_b):
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
             acting_as(db, "authenticated", user_b):
-        db.execute("insert into posts (user_id, content, status) values (%s, '{}', 'draft')", [owner_a["id"]])
+        db.execute("insert into herald.posts (user_id, content, status) values (%s, '{}', 'draft')", [owner_a["id"]])
 
 
 def test_user_cannot_attach_a_target_to_another_users_post(db, owner_a, user_b):
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
             acting_as(db, "authenticated", user_b):
         # user_id is B's own, but the post is A's
-        db.execute("insert into post_targets (post_id, user_id, platform) values (%s, %s, 'sandbox')",
+        db.execute("insert into herald.post_targets (post_id, user_id, platform) values (%s, %s, 'sandbox')",
                    [owner_a["post"], user_b])
 
 
@@ -162,17 +162,18 @@ def test_user_cannot_post_to_another_users_channel_through_the_functions(db, own
 
 def test_user_cannot_write_runs_or_outbox_even_for_their_own_post(db, owner_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
-        db.execute("insert into post_runs (post_id, target_id, attempt, outcome, started_at, finished_at, duration_ms)"
-                   " values (%s, %s, 1, 'published', now(), now(), 0)", [owner_a["post"], owner_a["target"]])
+        db.execute("insert into herald.post_runs (post_id, target_id, attempt, outcome, started_at, finished_at,"
+                   " duration_ms) values (%s, %s, 1, 'published', now(), now(), 0)",
+                   [owner_a["post"], owner_a["target"]])
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
-        db.execute("insert into sandbox_outbox (id, user_id, target_id, text, published_at)"
+        db.execute("insert into herald.sandbox_outbox (id, user_id, target_id, text, published_at)"
                    " values (gen_random_uuid(), %s, %s, 'x', now())", [owner_a["id"], owner_a["target"]])
 
 
 @pytest.mark.parametrize("table", [*USER_TABLES, "cron_runs"])
 def test_anon_reads_nothing(db, owner_a, table):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "anon"):
-        db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
+        db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier("herald", table)))
 
 
 def test_anon_cannot_call_the_user_functions(db, owner_a):
@@ -188,9 +189,9 @@ def test_a_user_function_without_a_signed_in_user_is_refused(db):
 
 def test_cron_runs_are_the_service_roles_alone(db, owner_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
-        db.execute("select count(*) from cron_runs")
+        db.execute("select count(*) from herald.cron_runs")
     with acting_as(db, "service_role"):
-        assert db.execute("select count(*) from cron_runs").fetchone()[0] == 0
+        assert db.execute("select count(*) from herald.cron_runs").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize("fn", SERVICE_FUNCTIONS)

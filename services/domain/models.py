@@ -171,6 +171,41 @@ class ClaimedPost:
     channels: dict[UUID, Channel]
     #: targets whose platform call may have been sent by a run that died (recovered lease)
     maybe_sent: frozenset[UUID] = frozenset()
+    #: channels of its targets whose stored row cannot be read: channel id -> what is wrong (never
+    #: a stored value); only the targets on them fail, with UNREADABLE_POST
+    unreadable_channels: dict[UUID, str] = field(default_factory=dict)
+
+
+#: the error code of a post or target whose stored row Herald cannot read (written around the API)
+UNREADABLE_POST = "unreadable_post"
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """What could be read of one target of an unreadable post: enough to record its failure."""
+
+    id: UUID
+    platform: str
+    status: TargetStatus
+    attempts: int
+
+
+@dataclass(frozen=True)
+class UnreadablePost:
+    """A claimed post whose stored row cannot be read (content, schedule or targets).
+
+    Rows written around the API (direct SQL, an old version) can hold anything. Such a post is
+    leased like any other, never sent, and recorded as failed with UNREADABLE_POST, which releases
+    its lease, so it neither blocks the batch it came in nor is claimed again.
+    """
+
+    post_id: UUID
+    lease_id: UUID
+    #: what could not be read, e.g. "content.media[0] has no type": names the part, never a stored secret
+    reason: str
+    targets: tuple[TargetState, ...] = ()
+    #: targets a run that died had marked sending: their call may have gone out
+    maybe_sent: frozenset[UUID] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -179,6 +214,8 @@ class Claim:
 
     posts: tuple[ClaimedPost, ...]
     recovered: tuple[UUID, ...] = ()  #: posts whose lease had expired, re-leased to this run
+    #: leased posts whose row cannot be read: the run fails them on their own
+    unreadable: tuple[UnreadablePost, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
 3. a target a dead run may have sent is re-sent only with the same idempotency key on a platform
    that honours one, reconciled where the adapter can look the post up, else held as ``unknown``;
 4. decide each target's fate in pure code (published, retry later, failed, unknown) and derive the
-   post's status; a finished occurrence of a series gets its next occurrence;
+   post's status; a finished occurrence of a series gets its next occurrence; a post or channel
+   whose stored data cannot be read fails on its own, never sent (``unreadable.py``);
 5. record everything in one store call, and answer with a summary.
 
 Store round trips per run: 2 + one per wave (+1 per token refresh, which is rare).
@@ -30,6 +31,7 @@ import httpx
 
 from services import clock
 from services.domain.models import (
+    UNREADABLE_POST,
     Channel,
     ClaimedPost,
     CronRun,
@@ -44,7 +46,7 @@ from services.domain.transitions import derive_post_status
 from services.errors import HeraldError
 from services.logs import log_event
 from services.platforms.base import Platform, PlatformError, Published, PublishRequest
-from services.publishing import retry
+from services.publishing import retry, unreadable
 from services.scheduling import recurrence
 from services.security.crypto import TokenCipher
 from services.store.base import Store
@@ -122,16 +124,22 @@ async def publish_due(
     summary = RunSummary(run_id=uuid.uuid4(), trigger=trigger)
     claim = await store.claim_due_posts(now=now, limit=limits.max_posts, lease_seconds=limits.lease_seconds,
                                         post_ids=post_ids)
-    summary.claimed, summary.recovered = len(claim.posts), len(claim.recovered)
+    summary.claimed, summary.recovered = len(claim.posts) + len(claim.unreadable), len(claim.recovered)
     for post_id in claim.recovered:
         log_event("publish.recovered", post_id=str(post_id), run_id=str(summary.run_id))
+    for entry in claim.unreadable:
+        log_event("publish.unreadable_post", post_id=str(entry.post_id), run_id=str(summary.run_id),
+                  error_code=UNREADABLE_POST, reason=entry.reason)
 
     sender = _Sender(store, platforms, cipher, http, limits, deadline=started + limits.budget_seconds,
                      monotonic=monotonic, now=now)
     attempts = await sender.run(claim.posts)
     results = [_post_result(c, attempts, limits, now) for c in claim.posts]
     for result, claimed in zip(results, claim.posts):
-        _count(summary, result, claimed, attempts)
+        _count(summary, result, claimed)
+    for entry in claim.unreadable:
+        results.append(unreadable.post_result(entry, now=now))
+        _count(summary, results[-1], None)
 
     elapsed = monotonic() - started
     summary.duration_ms = round(elapsed * 1000)
@@ -155,15 +163,21 @@ class _Sender:
                  limits: RunLimits, *, deadline: float, monotonic: Callable[[], float], now: datetime):
         self.store, self.platforms, self.cipher, self.http, self.limits = store, platforms, cipher, http, limits
         self.deadline, self.monotonic, self.now = deadline, monotonic, now
-        self._credentials: dict[UUID, dict[str, Any]] = {}
+        self._stored: dict[UUID, dict[str, Any]] = {}  #: decrypted as stored, per channel
+        self._unusable: dict[UUID, str] = {}  #: why a channel's credentials cannot be read
+        self._credentials: dict[UUID, dict[str, Any]] = {}  #: in use (refreshed if they were expiring)
 
     async def run(self, claimed: tuple[ClaimedPost, ...]) -> dict[UUID, _Attempt]:
         lanes: dict[object, deque[_Job]] = {}
+        attempts: dict[UUID, _Attempt] = {}
         for c in claimed:  # claimed posts come in due order, so every lane is in due order too
             for target in c.post.targets:
                 if target.status is TargetStatus.PENDING or target.id in c.maybe_sent:
+                    problem = self._unreadable_channel(c, target)
+                    if problem is not None:  # failed before any mark or call: nothing is sent
+                        attempts[target.id] = _unreadable_attempt(target, problem, target.id in c.maybe_sent)
+                        continue
                     lanes.setdefault(target.channel_id or target.id, deque()).append(_Job(c, target))
-        attempts: dict[UUID, _Attempt] = {}
         while lanes:
             if self.monotonic() + self.limits.request_timeout > self.deadline:
                 break  # a call started now might not finish inside the budget: leave the rest
@@ -191,7 +205,7 @@ class _Sender:
         except PlatformError as exc:
             failure = _failure(target, attempt_no, started, exc.outcome, exc.code, exc.message, exc.http_status, key)
             attempt = _Attempt(replace(failure, resume=exc.details or None), exc.retry_after_seconds)
-        except HeraldError as exc:  # e.g. credentials that no key can decrypt
+        except HeraldError as exc:  # e.g. the store refused to save refreshed credentials
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.PERMANENT, exc.code, exc.message, None, key))
         except asyncio.TimeoutError:
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.UNKNOWN, "timeout",
@@ -215,7 +229,7 @@ class _Sender:
             raise PlatformError(Outcome.PERMANENT, "platform_unavailable", f"platform {target.platform!r} is not available")
         credentials = self._credentials.get(channel.id)
         if credentials is None:
-            credentials = self.cipher.decrypt(channel.credentials_encrypted) if channel.credentials_encrypted else {}
+            credentials = self._stored[channel.id]  # read before the wave (``_unreadable_channel``)
             expiring = channel.token_expires_at is not None and channel.token_expires_at - self.now < REFRESH_MARGIN
             if expiring and hasattr(platform, "refresh"):
                 credentials = await self._refresh(channel, platform, credentials)
@@ -227,6 +241,18 @@ class _Sender:
             idempotency_key=key, deadline=self.deadline,
         )
         return channel, platform, request
+
+    def _unreadable_channel(self, claimed: ClaimedPost, target: Target) -> str | None:
+        """Why the target's channel cannot be used as stored (its row, or its credentials), or None."""
+        if target.channel_id in claimed.unreadable_channels:
+            return claimed.unreadable_channels[target.channel_id]
+        channel = claimed.channels.get(target.channel_id) if target.channel_id else None
+        if channel is not None and channel.id not in self._stored and channel.id not in self._unusable:
+            try:
+                self._stored[channel.id] = unreadable.read_credentials(self.cipher, channel)
+            except HeraldError as exc:
+                self._unusable[channel.id] = exc.message
+        return self._unusable.get(target.channel_id)
 
     async def _send(self, job: _Job, channel: Channel, platform: Platform, request: PublishRequest) -> Published:
         if job.maybe_sent and not getattr(platform, "honours_idempotency_key", False):
@@ -278,8 +304,18 @@ def _resume(method: Callable[..., Any], target: Target) -> dict[str, Any]:
     return {"resume": target.resume or None} if "resume" in inspect.signature(method).parameters else {}
 
 
+def _unreadable_attempt(target: Target, problem: str, maybe_sent: bool) -> _Attempt:
+    """A target whose channel cannot be read: failed, or unknown if a dead run may have sent it."""
+    started = clock.utcnow()
+    if maybe_sent:
+        return _Attempt(_failure(target, target.attempts + 1, started, Outcome.UNKNOWN, UNREADABLE_POST,
+                                 f"{problem}; {unreadable.MAYBE_SENT}", None, None))
+    return _Attempt(_failure(target, target.attempts + 1, started, Outcome.PERMANENT, UNREADABLE_POST, problem,
+                             None, None))
+
+
 def _failure(target: Target, attempt: int, started: datetime, outcome: Outcome, code: str, message: str,
-             http_status: int | None, key: str) -> TargetResult:
+             http_status: int | None, key: str | None) -> TargetResult:
     return TargetResult(
         target_id=target.id, outcome=outcome, status=TargetStatus.FAILED, attempt=attempt, started_at=started,
         finished_at=clock.utcnow(), http_status=http_status, error_code=code, error_message=message,
@@ -338,12 +374,13 @@ def _next_occurrence(post: Any, status: PostStatus, now: datetime) -> datetime |
     try:
         return recurrence.next_occurrence(post.rrule, start=post.series_start_at or post.scheduled_at,
                                           tz_name=post.timezone, after=max(now, post.scheduled_at))
-    except HeraldError:
+    except Exception:  # the claim read the rule and zone; whatever else goes wrong ends the series, not the run
         log_event("publish.rrule_unusable", post_id=str(post.id))
         return None
 
 
-def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost, attempts: dict[UUID, _Attempt]) -> None:
+def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None) -> None:
+    """Add one post's result to the summary (``claimed`` None: an unreadable post, nothing started)."""
     status = result.status
     if status is PostStatus.PUBLISHED:
         summary.published += 1
@@ -356,11 +393,14 @@ def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost, attemp
     if any(t.status is TargetStatus.PENDING for t in result.targets):
         summary.retry_scheduled += 1
     summary.rate_limited += sum(t.outcome is Outcome.RATE_LIMITED for t in result.targets)
-    summary.reconciled += sum(t.target_id in claimed.maybe_sent and t.outcome is Outcome.PUBLISHED for t in result.targets)
     summary.next_occurrences += result.next_occurrence_at is not None
-    started = {t.target_id for t in result.targets}
-    unstarted = [t for t in claimed.post.targets
-                 if (t.status is TargetStatus.PENDING or t.id in claimed.maybe_sent) and t.id not in started]
+    unstarted = []
+    if claimed is not None:
+        summary.reconciled += sum(t.target_id in claimed.maybe_sent and t.outcome is Outcome.PUBLISHED
+                                  for t in result.targets)
+        started = {t.target_id for t in result.targets}
+        unstarted = [t for t in claimed.post.targets
+                     if (t.status is TargetStatus.PENDING or t.id in claimed.maybe_sent) and t.id not in started]
     summary.not_started += len(unstarted)
     summary.posts.append({
         "id": str(result.post_id),

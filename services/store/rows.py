@@ -7,6 +7,8 @@ and ``SqliteStore`` builds them, so one set of converters (and one contract suit
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -26,8 +28,13 @@ from services.domain.models import (
     PostStatus,
     Run,
     Target,
+    TargetState,
     TargetStatus,
+    UnreadablePost,
 )
+from services.errors import HeraldError
+from services.logs import log_event
+from services.scheduling import recurrence
 
 
 def parse_time(value: str | datetime | None) -> datetime | None:
@@ -166,15 +173,184 @@ def activity_from_row(row: dict[str, Any]) -> Activity:
 
 
 def claim_from_row(row: dict[str, Any]) -> Claim:
-    posts = []
+    """A claim's leased posts, each read on its own.
+
+    Rows written around the API (direct SQL, an old version) can hold anything, and the database
+    has leased the batch by now: raising here would strand every post in it, run after run. So a
+    post whose content, schedule or targets cannot be read becomes an ``UnreadablePost`` (the run
+    records it as failed, which releases its lease), and a channel whose row cannot be read fails
+    only the targets on it (``ClaimedPost.unreadable_channels``).
+    """
+    posts: list[ClaimedPost] = []
+    unreadable: list[UnreadablePost] = []
     for item in row.get("posts") or ():
-        channels = {c.id: c for c in (channel_from_row(ch) for ch in item.get("channels") or ())}
-        posts.append(ClaimedPost(
-            post=post_from_row(item["post"]), lease_id=UUID(str(item["lease_id"])), channels=channels,
-            maybe_sent=frozenset(UUID(str(t)) for t in item.get("maybe_sent") or ()),
+        entry = _claimed_entry(item)
+        if isinstance(entry, ClaimedPost):
+            posts.append(entry)
+        elif entry is not None:
+            unreadable.append(entry)
+    posts.sort(key=lambda c: (c.post.next_attempt_at or c.post.scheduled_at or _EPOCH, str(c.post.id)))
+    return Claim(posts=tuple(posts), recovered=_uuids(row.get("recovered")), unreadable=tuple(unreadable))
+
+
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+_TARGET_STATUSES = {s.value for s in TargetStatus}
+
+
+class _Unreadable(Exception):
+    """A part of a claimed row that cannot be read; the message names the part, never a stored secret."""
+
+
+def _claimed_entry(item: Any) -> ClaimedPost | UnreadablePost | None:
+    try:
+        raw = item["post"]
+        post_id, lease_id = UUID(str(raw["id"])), UUID(str(item["lease_id"]))
+    except (KeyError, TypeError, ValueError):
+        # Nothing to record a result against (both are uuid columns our function returns).
+        log_event("publish.claim_unidentified", level=logging.ERROR)
+        return None
+    maybe_sent = frozenset(_uuids(item.get("maybe_sent")))
+    try:
+        post = _read_post(raw)
+        channels, broken = _read_channels(item.get("channels"))
+    except _Unreadable as exc:
+        return UnreadablePost(post_id=post_id, lease_id=lease_id, reason=str(exc),
+                              targets=_target_states(raw.get("targets")), maybe_sent=maybe_sent)
+    return ClaimedPost(post=post, lease_id=lease_id, channels=channels, maybe_sent=maybe_sent,
+                       unreadable_channels=broken)
+
+
+def _read_post(raw: dict[str, Any]) -> Post:
+    content = _read_content(raw.get("content"))
+    try:
+        post = replace(post_from_row({**raw, "content": {}}), content=content)
+    except Exception as exc:  # any column: name it, never fail the claim
+        raise _Unreadable(f"the post's row cannot be read ({_why(exc)})") from None
+    try:  # the run computes the next occurrence from these
+        recurrence.zone(post.timezone)
+        if post.rrule is not None and post.scheduled_at is not None:
+            recurrence.parse_rule(post.rrule, start=post.series_start_at or post.scheduled_at, tz_name=post.timezone)
+    except HeraldError as exc:
+        raise _Unreadable(exc.message) from None
+    except Exception as exc:
+        raise _Unreadable(f"the post's time zone or rrule cannot be read ({_why(exc)})") from None
+    return post
+
+
+def _read_content(data: Any) -> Content:
+    """Content as the run uses it, checked part by part (the API's own shapes, extra keys ignored)."""
+    if not isinstance(data, dict):
+        raise _Unreadable("content is not a JSON object")
+    text = data.get("text")
+    if text is not None and not isinstance(text, str):
+        raise _Unreadable("content.text is not text")
+    overrides = data.get("platforms")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise _Unreadable("content.platforms is not an object")
+    return Content(
+        text=text or "", media=_read_media(data.get("media"), "content.media"),
+        platforms={name: _read_override(o, f"content.platforms.{name}") for name, o in (overrides or {}).items()},
+    )
+
+
+def _read_override(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _Unreadable(f"{where} is not an object")
+    override: dict[str, Any] = {}
+    if data.get("text") is not None:
+        if not isinstance(data["text"], str):
+            raise _Unreadable(f"{where}.text is not text")
+        override["text"] = data["text"]
+    if data.get("media") is not None:
+        override["media"] = [media_to_dict(m) for m in _read_media(data["media"], f"{where}.media")]
+    return override
+
+
+def _read_media(items: Any, where: str) -> tuple[Media, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _Unreadable(f"{where} is not a list")
+    media = []
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise _Unreadable(f"{at} is not an object")
+        for key in ("type", "url"):
+            if key not in item:
+                raise _Unreadable(f"{at} has no {key}")
+            if not isinstance(item[key], str):
+                raise _Unreadable(f"{at}.{key} is not text")
+        if item.get("alt") is not None and not isinstance(item["alt"], str):
+            raise _Unreadable(f"{at}.alt is not text")
+        media.append(Media(type=item["type"], url=item["url"], alt=item.get("alt")))
+    return tuple(media)
+
+
+def _read_channels(items: Any) -> tuple[dict[UUID, Channel], dict[UUID, str]]:
+    """The channels that can be read, and why each other one cannot (by id: its targets fail alone)."""
+    if items is not None and not isinstance(items, list):
+        raise _Unreadable("its channels cannot be read")
+    channels: dict[UUID, Channel] = {}
+    unreadable: dict[UUID, str] = {}
+    for raw in items or ():
+        try:
+            channel_id = UUID(str(raw["id"]))
+        except (KeyError, TypeError, ValueError):
+            raise _Unreadable("one of its channels has no readable id") from None
+        try:
+            channels[channel_id] = _read_channel(raw)
+        except _Unreadable as exc:
+            unreadable[channel_id] = str(exc)
+    return channels, unreadable
+
+
+def _read_channel(raw: dict[str, Any]) -> Channel:
+    metadata = raw.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise _Unreadable("the channel's metadata is not a JSON object")
+    credentials = raw.get("credentials_encrypted")
+    if credentials is not None and not isinstance(credentials, str):
+        raise _Unreadable("the channel's stored credentials are not text")
+    try:
+        return channel_from_row(raw)
+    except Exception as exc:  # credentials cannot be in the message: channel_from_row only copies them
+        raise _Unreadable(f"the channel's row cannot be read ({_why(exc)})") from None
+
+
+def _target_states(items: Any) -> tuple[TargetState, ...]:
+    """What can be read of an unreadable post's targets; one without a readable id stays as it is."""
+    states = []
+    for raw in items if isinstance(items, list) else ():
+        try:
+            target_id = UUID(str(raw["id"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        status, attempts = raw.get("status"), raw.get("attempts")
+        states.append(TargetState(
+            id=target_id, platform=str(raw.get("platform") or "unknown"),
+            # an unreadable status counts as open: failing it is safe, a published target is never overwritten
+            status=TargetStatus(status) if status in _TARGET_STATUSES else TargetStatus.PENDING,
+            attempts=attempts if isinstance(attempts, int) and attempts >= 0 else 0,
         ))
-    posts.sort(key=lambda c: (c.post.next_attempt_at or c.post.scheduled_at, str(c.post.id)))
-    return Claim(posts=tuple(posts), recovered=tuple(UUID(str(i)) for i in row.get("recovered") or ()))
+    return tuple(states)
+
+
+def _uuids(values: Any) -> tuple[UUID, ...]:
+    """The ids in ``values`` that parse: claim bookkeeping, where one bad id must not sink the rest."""
+    found = []
+    for value in values if isinstance(values, list) else ():
+        try:
+            found.append(UUID(str(value)))
+        except ValueError:
+            continue
+    return tuple(found)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"{exc.args[0]} is missing"
+    return f"{type(exc).__name__}: {exc}"[:160]
 
 
 def cron_run_to_dict(run: CronRun) -> dict[str, Any]:

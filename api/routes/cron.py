@@ -122,7 +122,7 @@ async def cron_service_info(request: Request, rt: RuntimeDep) -> dict:
             },
             "supabase-cron": {
                 "sql": "supabase/cron/publish_every_minute.sql",
-                "notes": "pg_net times out after 2 s by default: the job sets timeout_milliseconds 60000; "
+                "notes": "pg_net times out after 5 s by default (5000 ms): the job sets timeout_milliseconds 60000; "
                          "keep the URL and secret in Vault.",
             },
         },

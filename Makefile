@@ -1,4 +1,5 @@
-# Herald: `make run` runs it locally (SQLite + sandbox); `make test` runs every test.
+# Herald: `make run` runs it locally (embedded PostgreSQL + sandbox); `make test` runs every test.
+# Both need only Python 3.11+ and make: the PostgreSQL server comes from a pip wheel.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,12 +16,10 @@ run: $(STAMP)
 	$(BIN)/python scripts/run_local.py
 
 test: $(STAMP)
-	bash scripts/ensure_postgres.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	bash scripts/ensure_postgres.sh
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf $(VENV) herald.db herald.db-wal herald.db-shm
+	rm -rf $(VENV) .herald

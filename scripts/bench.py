@@ -1,7 +1,11 @@
-"""Benchmarks: one cron run's wall time, store round trips and peak memory, on each store.
+"""Benchmarks: one cron run's wall time, store round trips and peak memory, on each store transport.
 
-    make bench                      # everything below, on both stores
-    .venv/bin/python scripts/bench.py --stores sqlite
+    make bench                      # everything below, on both transports
+    .venv/bin/python scripts/bench.py --stores postgres
+
+Both transports call the same SQL functions on a fresh clone of the test template database, on
+the embedded PostgreSQL (or HERALD_TEST_DATABASE_URL): ``postgres`` directly over psycopg (the
+local default), ``supabase`` through supabase-py and the PostgREST fixture.
 
 Scenarios (each measured in a fresh process, so peak RSS is that run's alone):
 - webhook: 50 due posts x 2 channels (100 distinct webhook channels) against the loopback
@@ -19,9 +23,7 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -49,22 +51,11 @@ class CountingStore:
         return counted
 
 
-async def open_store(kind: str, workdir: str):
-    """(store, new_user, close) for ``kind``."""
-    from services.domain.models import User
-
-    if kind == "sqlite":
-        from services.store.sqlite import SqliteStore
-
-        store = SqliteStore(os.path.join(workdir, "bench.db"))
-
-        async def close():
-            store.close()
-
-        return store, lambda: User(id=uuid.uuid4()), close
+async def open_store(kind: str):
+    """(store, new_user, close) for ``kind`` (postgres or supabase) on a fresh database clone."""
     from tests.support.supabase_fixtures import open_bench_store
 
-    return await open_bench_store()
+    return await open_bench_store(kind)
 
 
 async def one_run(kind: str, scenario: str, concurrency: int, latency: float) -> dict:
@@ -81,8 +72,8 @@ async def one_run(kind: str, scenario: str, concurrency: int, latency: float) ->
     key = Fernet.generate_key().decode()
     cipher = TokenCipher([key])
     cron_secret = "bench-cron-secret-0123456789"
-    with tempfile.TemporaryDirectory() as workdir, Simulator(latency=latency) as sim:
-        store, new_user, close = await open_store(kind, workdir)
+    with Simulator(latency=latency) as sim:
+        store, new_user, close = await open_store(kind)
         try:
             user = new_user()
             past = datetime.now(timezone.utc) - timedelta(minutes=1)
@@ -129,8 +120,7 @@ def child(args: list[str]) -> dict:
 
 
 def import_time() -> float:
-    env = {**os.environ, "HERALD_ENCRYPTION_KEYS": "x" * 43 + "=", "SUPABASE_JWT_SECRET": "b" * 32,
-           "HERALD_SQLITE_PATH": os.path.join(tempfile.gettempdir(), "herald-import.db")}
+    env = {**os.environ, "HERALD_ENCRYPTION_KEYS": "x" * 43 + "=", "SUPABASE_JWT_SECRET": "b" * 32}
     code = "import time; t = time.perf_counter(); import api.index; print(time.perf_counter() - t)"
     times = []
     for _ in range(3):
@@ -143,7 +133,7 @@ def import_time() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stores", default="sqlite,supabase")
+    parser.add_argument("--stores", default="postgres,supabase")
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--one", nargs=3, metavar=("STORE", "SCENARIO", "CONCURRENCY"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,8 +1,10 @@
-"""Run Herald locally on the embedded default: SQLite file, sandbox platform, no accounts anywhere.
+"""Run Herald locally on the embedded default: PostgreSQL from a pip wheel, sandbox platform, no accounts.
 
 Development mode lives only here: it makes (and keeps, in .herald-local.json) a JWT secret, a
-cron secret and an encryption key, prints a ready token for a demo user, and runs a ticker that
-plays the external cron every minute so scheduled posts really publish.
+cron secret and an encryption key; starts the embedded PostgreSQL under .herald/ and applies the
+migrations (what Supabase would run, RLS included); creates a demo user with a sandbox channel;
+prints a ready token; and runs a ticker that plays the external cron every minute so scheduled
+posts really publish. The embedded server stops when this process stops.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -60,30 +63,32 @@ async def tick_forever(base: str, cron_secret: str, every: float) -> None:
             await asyncio.sleep(every)
 
 
-async def demo_channel(user_id: str) -> str:
+def ensure_demo_user(store, user_id: str) -> None:
+    """The demo user in auth.users (what Supabase Auth would hold for a signed-in user)."""
+    import psycopg
+
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:
+        conn.execute("insert into auth.users (id, email) values (%s, 'demo@herald.local') on conflict do nothing",
+                     [user_id])
+
+
+async def demo_channel(store, user) -> str:
     """The demo user's sandbox channel, created on first start so the first curl can schedule."""
     from services.channels import ChannelInput, connect_channel
-    from services.domain.models import User
     from services.platforms.registry import build_platforms
     from services.security.crypto import TokenCipher
-    from services.store.sqlite import SqliteStore
 
-    store = SqliteStore(os.environ["HERALD_SQLITE_PATH"])
-    try:
-        user = User(id=uuid.UUID(user_id))
-        existing = [c for c in await store.list_channels(user) if c.platform == "sandbox"]
-        if existing:
-            return str(existing[0].id)
-        cipher = TokenCipher(os.environ["HERALD_ENCRYPTION_KEYS"].split(","))
-        channel = await connect_channel(
-            store, build_platforms(outbox=store, public_url=os.environ["HERALD_PUBLIC_URL"]), cipher, user,
-            ChannelInput(platform="sandbox", name="Local sandbox", account_id="local-sandbox",
-                         credentials={"access_token": "placeholder"}),
-            http=None,
-        )
-        return str(channel.id)
-    finally:
-        store.close()
+    existing = [c for c in await store.list_channels(user) if c.platform == "sandbox"]
+    if existing:
+        return str(existing[0].id)
+    cipher = TokenCipher(os.environ["HERALD_ENCRYPTION_KEYS"].split(","))
+    channel = await connect_channel(
+        store, build_platforms(outbox=store, public_url=os.environ["HERALD_PUBLIC_URL"]), cipher, user,
+        ChannelInput(platform="sandbox", name="Local sandbox", account_id="local-sandbox",
+                     credentials={"access_token": "placeholder"}),
+        http=None,
+    )
+    return str(channel.id)
 
 
 async def main() -> None:
@@ -95,8 +100,8 @@ async def main() -> None:
 
     state = local_secrets()
     base = f"http://{args.host}:{args.port}"
-    os.environ.setdefault("HERALD_STORE", "sqlite")
-    os.environ.setdefault("HERALD_SQLITE_PATH", str(ROOT / "herald.db"))
+    os.environ.setdefault("HERALD_STORE", "embedded")
+    os.environ.setdefault("HERALD_EMBEDDED_DIR", str(ROOT / ".herald" / "postgres"))
     os.environ.setdefault("SUPABASE_JWT_SECRET", state["jwt_secret"])
     os.environ.setdefault("CRON_SECRET", state["cron_secret"])
     os.environ.setdefault("HERALD_ENCRYPTION_KEYS", state["encryption_key"])
@@ -104,14 +109,22 @@ async def main() -> None:
     os.environ.setdefault("CORS_ORIGINS", "http://localhost:3000")
 
     from api.factory import create_app
+    from services.domain.models import User
     from services.security.jwt import issue_token
+    from services.settings import get_settings
+    from services.store.factory import open_store
 
-    app = create_app()
+    settings = get_settings()
+    store = open_store(settings)  # starts the embedded server (or reaches HERALD_DATABASE_URL) and migrates
+    app = create_app(settings, store=store)
     token = issue_token(state["demo_user_id"], os.environ["SUPABASE_JWT_SECRET"], ttl_seconds=30 * 86400)
-    channel_id = await demo_channel(state["demo_user_id"])
+    if settings.herald_store != "supabase":
+        ensure_demo_user(store, state["demo_user_id"])
+    channel_id = await demo_channel(store, User(id=uuid.UUID(state["demo_user_id"]), token=token))
+    where = settings.herald_embedded_dir if settings.herald_store == "embedded" else "HERALD_DATABASE_URL"
     print(f"""
 Herald is running at {base}  (API docs: {base}/docs)
-  store:        {os.environ['HERALD_STORE']} ({os.environ.get('HERALD_SQLITE_PATH')})
+  store:        {settings.herald_store} PostgreSQL ({where})
   demo user:    {state['demo_user_id']}
   cron secret:  {os.environ['CRON_SECRET']}
   ticker:       calls the publish endpoint every {args.tick:g} s
@@ -125,12 +138,16 @@ Try it (the token is valid for 30 days): schedule a post a minute from now, then
   curl -s {base}/api/v1/sandbox/outbox -H "Authorization: Bearer $TOKEN"     # what the sandbox published
 """, flush=True)
 
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead runs
+    # the atexit hooks, which stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
     ticker = asyncio.create_task(tick_forever(base, os.environ["CRON_SECRET"], args.tick))
     try:
         await server.serve()
     finally:
         ticker.cancel()
+        await store.close()
 
 
 if __name__ == "__main__":

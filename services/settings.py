@@ -48,8 +48,11 @@ class ConfigurationError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    herald_store: Literal["sqlite", "supabase"] = "sqlite"
-    herald_sqlite_path: str = "./herald.db"
+    #: embedded: a PostgreSQL server from a pip wheel under herald_embedded_dir (local default);
+    #: postgres: the database at herald_database_url; supabase: a Supabase project's Data API
+    herald_store: Literal["embedded", "postgres", "supabase"] = "embedded"
+    herald_database_url: str | None = None
+    herald_embedded_dir: str = "./.herald/postgres"
 
     supabase_url: str | None = None
     supabase_service_role_key: str | None = None
@@ -132,8 +135,13 @@ class Settings(BaseSettings):
             for name in ("supabase_url", "supabase_service_role_key", "supabase_anon_key"):
                 if not getattr(self, name):
                     raise ConfigurationError(f"{name.upper()} is required when HERALD_STORE=supabase")
-        elif not self.supabase_jwt_secret:
-            raise ConfigurationError("SUPABASE_JWT_SECRET is required to verify user tokens with the sqlite store")
+        else:
+            if self.herald_store == "postgres" and not self.herald_database_url:
+                raise ConfigurationError("HERALD_DATABASE_URL is required when HERALD_STORE=postgres")
+            if not self.supabase_jwt_secret and not self.supabase_url:
+                raise ConfigurationError(
+                    f"SUPABASE_JWT_SECRET (or SUPABASE_URL, for its JWKS) is required to verify user tokens "
+                    f"with HERALD_STORE={self.herald_store}")
         for name in ("cron_secret", "supabase_jwt_secret", "supabase_service_role_key"):
             value = getattr(self, name)
             if value is not None and value.strip().lower() in PLACEHOLDERS:

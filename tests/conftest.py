@@ -1,24 +1,25 @@
 """Shared fixtures: a store harness per store kind, fresh for every test.
 
-``harness`` is parametrised over both stores, so any test that takes it is a contract test run
-against SqliteStore and SupabaseStore (through real supabase-py and the PostgREST-rpc fixture on
-this machine's Postgres).
+``harness`` is parametrised over both transports of the one store logic (the SQL functions), so
+any test that takes it is a contract test run against PostgresStore (psycopg, as ``make run`` uses
+it) and SupabaseStore (through real supabase-py and the PostgREST fixture), both on real
+PostgreSQL (``tests/support/supabase_fixtures.py``).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 
-from services.domain.models import User
-from services.store.sqlite import SqliteStore
 
-# Tests build their Settings explicitly; nothing from the developer's shell leaks in.
+# Tests build their Settings explicitly; nothing from the developer's shell leaks in (but the
+# choice of test database server, HERALD_TEST_DATABASE_URL).
 for _name in list(os.environ):
+    if _name == "HERALD_TEST_DATABASE_URL":
+        continue
     if _name.startswith(("HERALD_", "SUPABASE_")) or _name in {
         "CRON_SECRET", "MAX_POSTS_PER_RUN", "REQUEST_TIMEOUT", "MAX_RETRY_COUNT", "RUN_BUDGET_SECONDS",
         "PUBLISH_CONCURRENCY", "RETRY_BASE_SECONDS", "LEASE_SECONDS", "CORS_ORIGINS",
@@ -39,28 +40,7 @@ class Harness:
     sql: Callable[..., list] | None = None
 
 
-@pytest.fixture
-def sqlite_harness(tmp_path) -> Harness:
-    path = str(tmp_path / "herald.db")
-    opened: list[SqliteStore] = []
-
-    def open_store() -> SqliteStore:
-        store = SqliteStore(path)
-        opened.append(store)
-        return store
-
-    harness = Harness(
-        kind="sqlite",
-        store=open_store(),
-        new_user=lambda: User(id=uuid.uuid4()),
-        another_store=open_store,
-    )
-    yield harness
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture(params=["sqlite", "supabase"])
+@pytest.fixture(params=["postgres", "supabase"])
 def harness(request) -> Harness:
     return request.getfixturevalue(f"{request.param}_harness")
 

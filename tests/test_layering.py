@@ -13,7 +13,7 @@ RULES = [
     ("services", ("api",)),
     ("services/domain", ("api", "services.store", "services.platforms", "services.publishing", "httpx", "supabase")),
     ("services/scheduling", ("api", "services.store", "services.platforms", "services.publishing", "httpx")),
-    ("services/platforms", ("api", "services.store", "services.publishing", "supabase", "sqlite3")),
+    ("services/platforms", ("api", "services.store", "services.publishing", "supabase", "psycopg")),
     ("services/store", ("api", "services.platforms", "services.publishing")),
     ("services/publishing/retry.py", ("api", "services.store", "services.platforms", "httpx")),
 ]

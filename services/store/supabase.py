@@ -1,104 +1,36 @@
-"""SupabaseStore: the production store, one SQL function per Store method, called through rpc().
+"""SupabaseStore: the production transport, each store call one ``rpc()`` through supabase-py.
 
-Every method is exactly one ``rpc("herald_<verb>_v1", params)`` round trip (the functions live in
-``supabase/migrations``), so multi-table writes are atomic and races are settled in SQL. User
-methods run with the caller's JWT, so the functions take the owner from ``auth.uid()`` and RLS
-applies; the publish run uses the service-role key. The SQL functions raise custom SQLSTATEs
-(HR401/HR404/HR409/HR422, DETAIL = error code, HINT = field) that map to Herald's error classes.
+User calls carry the caller's JWT (the functions take the owner from ``auth.uid()`` and RLS
+applies) on a cheap per-call client over the process's shared ``httpx.AsyncClient``; the publish
+run uses the service-role key. What each call does lives in ``services/store/rpc.py`` and, in the
+end, in the SQL functions.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import httpx
 from postgrest import APIError, AsyncPostgrestClient
 from postgrest.constants import DEFAULT_POSTGREST_CLIENT_HEADERS
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from services.domain.models import (
-    Activity,
-    Channel,
-    Claim,
-    CronHealth,
-    CronRun,
-    OutboxEntry,
-    Post,
-    PostResult,
-    PostStatus,
-    Run,
-    User,
-)
-from services.errors import (
-    AuthenticationError,
-    ConflictError,
-    HeraldError,
-    NotFoundError,
-    StoreError,
-    ValidationError,
-)
-from services.store import rows
-from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, Statistics
+from services.domain.models import User
+from services.errors import AuthenticationError, HeraldError, StoreError
+from services.store.rpc import RpcStore, error_for
 
-_fmt = rows.format_time
-
-#: SQLSTATEs raised by the herald_*_v1 functions -> Herald's error classes.
-_ERRORS: dict[str, type[HeraldError]] = {
-    "HR401": AuthenticationError,
-    "HR404": NotFoundError,
-    "HR409": ConflictError,
-    "HR422": ValidationError,
-}
 #: PostgREST's own codes for a JWT it refused.
 _JWT_REFUSED = {"PGRST301", "PGRST302", "PGRST303"}
 
 
 def _error(exc: APIError) -> HeraldError:
-    """The HeraldError an rpc() failure means; StoreError (no details, no secrets) for the unexpected."""
-    cls = _ERRORS.get(exc.code or "")
-    if cls is not None:
-        return cls(exc.message or cls.__doc__ or "", code=exc.details or None, field=exc.hint or None)
     if exc.code in _JWT_REFUSED:
         return AuthenticationError("your session is not valid; sign in again")
-    if exc.code == "23505":
-        return ConflictError("this already exists")
-    return StoreError(f"the database refused the request (code {exc.code or 'unknown'})")
+    return error_for(exc.code, exc.message, exc.details, exc.hint)
 
 
-def _ids(values: Any) -> list[str]:
-    return [str(v) for v in values]
-
-
-def _new_post_params(new: NewPost) -> dict[str, Any]:
-    return {
-        "content": rows.content_to_dict(new.content),
-        "channel_ids": _ids(new.channel_ids),
-        "status": new.status.value,
-        "scheduled_at": _fmt(new.scheduled_at),
-        "timezone": new.timezone,
-        "rrule": new.rrule,
-    }
-
-
-def _changes_json(changes: PostChanges) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in changes.values().items():
-        if key == "content":
-            value = rows.content_to_dict(value)
-        elif key == "channel_ids":
-            value = _ids(value)
-        elif isinstance(value, PostStatus):
-            value = value.value
-        elif isinstance(value, datetime):
-            value = _fmt(value)
-        out[key] = value
-    return out
-
-
-class SupabaseStore:
+class SupabaseStore(RpcStore):
     """The Store protocol on Supabase through supabase-py's async client.
 
     ``http`` is the process's shared ``httpx.AsyncClient`` (set its timeouts); without one the
@@ -117,8 +49,6 @@ class SupabaseStore:
     async def close(self) -> None:
         if self._owns_http:
             await self._http.aclose()
-
-    # --- transport ------------------------------------------------------------------------------
 
     async def _service_client(self) -> AsyncClient:
         async with self._service_lock:
@@ -149,182 +79,3 @@ class SupabaseStore:
 
     async def _as_service(self, fn: str, params: dict[str, Any] | None = None) -> Any:
         return await self._call(await self._service_client(), fn, params or {})
-
-    # --- health -------------------------------------------------------------------------------
-
-    async def ping(self) -> None:
-        await self._as_service("herald_ping_v1")
-
-    # --- channels -----------------------------------------------------------------------------
-
-    async def create_channel(self, user: User, new: NewChannel) -> Channel:
-        params = {
-            "p_platform": new.platform,
-            "p_account_id": new.account_id,
-            "p_name": new.name,
-            "p_credentials_encrypted": new.credentials_encrypted,
-            "p_metadata": new.metadata,
-            "p_token_expires_at": _fmt(new.token_expires_at),
-        }
-        if user.token and not new.reconnect:
-            return rows.channel_from_row(await self._as_user(user, "herald_create_channel_v1", params))
-        # An OAuth callback whose signed state proved the user (Store.create_channel): connect or reconnect.
-        return rows.channel_from_row(
-            await self._as_service("herald_connect_channel_v1", {"p_user_id": str(user.id), **params}))
-
-    async def list_channels(self, user: User) -> list[Channel]:
-        return [rows.channel_from_row(r) for r in await self._as_user(user, "herald_list_channels_v1")]
-
-    async def get_channel(self, user: User, channel_id: UUID) -> Channel:
-        return rows.channel_from_row(
-            await self._as_user(user, "herald_get_channel_v1", {"p_channel_id": str(channel_id)}))
-
-    async def delete_channel(self, user: User, channel_id: UUID, *, force: bool) -> None:
-        await self._as_user(user, "herald_delete_channel_v1", {"p_channel_id": str(channel_id), "p_force": force})
-
-    # --- posts --------------------------------------------------------------------------------
-
-    async def create_post(self, user: User, new: NewPost) -> Post:
-        params = {f"p_{k}": v for k, v in _new_post_params(new).items()}
-        return rows.post_from_row(await self._as_user(user, "herald_create_post_v1", params))
-
-    async def create_posts(
-        self, user: User, news: list[NewPost], *, idempotency_key: str | None = None, request_hash: str | None = None
-    ) -> tuple[list[Post], bool]:
-        found = await self._as_user(user, "herald_create_posts_v1", {
-            "p_posts": [_new_post_params(n) for n in news],
-            "p_idempotency_key": idempotency_key,
-            "p_request_hash": request_hash,
-        })
-        return [rows.post_from_row(p) for p in found["posts"]], bool(found["replayed"])
-
-    async def resolve_target(
-        self, user: User, post_id: UUID, target_id: UUID, *, published: bool, url: str | None
-    ) -> Post:
-        return rows.post_from_row(await self._as_user(user, "herald_resolve_target_v1", {
-            "p_post_id": str(post_id), "p_target_id": str(target_id), "p_published": published, "p_url": url}))
-
-    async def get_post(self, user: User, post_id: UUID) -> Post:
-        return rows.post_from_row(await self._as_user(user, "herald_get_post_v1", {"p_post_id": str(post_id)}))
-
-    async def list_posts(self, user: User, query: PostFilter) -> PostPage:
-        page = await self._as_user(user, "herald_list_posts_v1", {
-            "p_statuses": [s.value for s in query.statuses] or None,
-            "p_platform": query.platform,
-            "p_channel_id": str(query.channel_id) if query.channel_id else None,
-            "p_scheduled_from": _fmt(query.scheduled_from),
-            "p_scheduled_to": _fmt(query.scheduled_to),
-            "p_updated_since": _fmt(query.updated_since),
-            "p_recurring": query.recurring,
-            "p_limit": query.limit,
-            "p_offset": query.offset,
-        })
-        return PostPage(items=[rows.post_from_row(p) for p in page["items"]], total=int(page["total"]))
-
-    async def update_post(
-        self,
-        user: User,
-        post_id: UUID,
-        changes: PostChanges,
-        *,
-        allowed_from: frozenset[PostStatus],
-        action: str,
-    ) -> Post:
-        return rows.post_from_row(await self._as_user(user, "herald_update_post_v1", {
-            "p_post_id": str(post_id),
-            "p_changes": _changes_json(changes),
-            "p_allowed_from": sorted(s.value for s in allowed_from),
-            "p_action": action,
-        }))
-
-    async def delete_post(self, user: User, post_id: UUID, *, allowed_from: frozenset[PostStatus]) -> None:
-        await self._as_user(user, "herald_delete_post_v1", {
-            "p_post_id": str(post_id), "p_allowed_from": sorted(s.value for s in allowed_from)})
-
-    async def list_runs(self, user: User, post_id: UUID) -> list[Run]:
-        found = await self._as_user(user, "herald_list_runs_v1", {"p_post_id": str(post_id)})
-        return [rows.run_from_row(r) for r in found]
-
-    async def list_activity(self, user: User, *, post_id: UUID | None = None, limit: int = 50) -> list[Activity]:
-        found = await self._as_user(user, "herald_list_activity_v1", {
-            "p_post_id": str(post_id) if post_id else None, "p_limit": limit})
-        return [rows.activity_from_row(r) for r in found]
-
-    async def post_statistics(self, user: User) -> Statistics:
-        stats = await self._as_user(user, "herald_post_statistics_v1")
-        return Statistics(
-            total=int(stats["total"]),
-            by_status={k: int(v) for k, v in stats["by_status"].items()},
-            by_platform={p: {k: int(v) for k, v in counts.items()} for p, counts in stats["by_platform"].items()},
-        )
-
-    async def list_outbox(self, user: User, *, limit: int = 50) -> list[OutboxEntry]:
-        return [rows.outbox_from_row(r) for r in await self._as_user(user, "herald_list_outbox_v1", {"p_limit": limit})]
-
-    # --- the publish run (service role) -------------------------------------------------------
-
-    async def claim_due_posts(
-        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None
-    ) -> Claim:
-        return rows.claim_from_row(await self._as_service("herald_claim_due_posts_v1", {
-            "p_now": _fmt(now),
-            "p_limit": limit,
-            "p_lease_seconds": lease_seconds,
-            "p_post_ids": _ids(post_ids) if post_ids is not None else None,
-        }))
-
-    async def mark_sending(self, target_ids: list[UUID], *, now: datetime) -> None:
-        if target_ids:
-            await self._as_service("herald_mark_sending_v1", {"p_target_ids": _ids(target_ids), "p_now": _fmt(now)})
-
-    async def save_channel_credentials(
-        self, channel_id: UUID, credentials_encrypted: str, *, token_expires_at: datetime | None
-    ) -> None:
-        await self._as_service("herald_save_channel_credentials_v1", {
-            "p_channel_id": str(channel_id),
-            "p_credentials_encrypted": credentials_encrypted,
-            "p_token_expires_at": _fmt(token_expires_at),
-        })
-
-    async def mark_channel_needs_reconnect(self, channel_id: UUID, *, reason: str) -> None:
-        await self._as_service("herald_mark_channel_needs_reconnect_v1",
-                               {"p_channel_id": str(channel_id), "p_reason": reason})
-
-    async def list_due(self, *, now: datetime, limit: int) -> list[Post]:
-        found = await self._as_service("herald_list_due_v1", {"p_now": _fmt(now), "p_limit": limit})
-        return [rows.post_from_row(p) for p in found]
-
-    async def cron_health(self, *, now: datetime) -> CronHealth:
-        health = await self._as_service("herald_cron_health_v1", {"p_now": _fmt(now)})
-        last = health.get("last_run")
-        return CronHealth(
-            last_run=rows.cron_run_from_row(last) if last else None,
-            due_now=int(health["due_now"]),
-            oldest_due_at=rows.parse_time(health.get("oldest_due_at")),
-            stuck=int(health["stuck"]),
-        )
-
-    async def deliver_to_outbox(self, entry: OutboxEntry) -> None:
-        await self._as_service("herald_deliver_to_outbox_v1", {
-            "p_id": str(entry.id),
-            "p_channel_id": str(entry.channel_id) if entry.channel_id else None,
-            "p_target_id": str(entry.target_id),
-            "p_text": entry.text,
-            "p_media": [rows.media_to_dict(m) for m in entry.media],
-            "p_published_at": _fmt(entry.published_at),
-        })
-
-    async def record_results(self, results: list[PostResult], *, now: datetime, cron_run: CronRun | None = None) -> int:
-        remaining = await self._as_service("herald_record_results_v1", {
-            "p_results": rows.results_to_rows(results),
-            "p_now": _fmt(now),
-            "p_cron_run": rows.cron_run_to_dict(cron_run) if cron_run is not None else None,
-        })
-        return int(remaining)
-
-    async def count_due(self, *, now: datetime) -> int:
-        return int(await self._as_service("herald_count_due_v1", {"p_now": _fmt(now)}))
-
-    async def last_cron_run(self) -> CronRun | None:
-        found = await self._as_service("herald_last_cron_run_v1")
-        return rows.cron_run_from_row(found) if found else None

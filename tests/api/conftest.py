@@ -1,4 +1,5 @@
-"""API fixtures: the real ASGI app on a fresh SQLite store, and tokens shaped like Supabase's."""
+"""API fixtures: the real ASGI app on PostgresStore over a fresh database clone, and callers with
+Supabase-shaped tokens who exist in ``auth.users`` (as every signed-in Supabase user does)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
 from api.factory import create_app
 from services.security.jwt import issue_token
 from services.settings import Settings
-from services.store.sqlite import SqliteStore
+from services.store.postgres import PostgresStore
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 CRON_SECRET = "test-cron-secret-0123456789"
@@ -26,7 +28,7 @@ class Caller:
 
 def make_settings(**overrides) -> Settings:
     values = dict(
-        herald_store="sqlite", supabase_jwt_secret=JWT_SECRET, cron_secret=CRON_SECRET,
+        herald_store="postgres", herald_database_url="postgresql://unused.invalid/herald", supabase_jwt_secret=JWT_SECRET, cron_secret=CRON_SECRET,
         herald_encryption_keys=[Fernet.generate_key().decode()], cors_origins=["https://dash.example.com"],
         herald_public_url="http://herald.test",
     )
@@ -42,10 +44,17 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = SqliteStore(str(tmp_path / "api.db"))
+async def store(pg_database):
+    store = PostgresStore(pg_database, max_connections=4)
     yield store
-    store.close()
+    await store.close()
+
+
+@pytest.fixture
+def db(pg_database):
+    """A superuser connection to the app's database (for what no API call shows, e.g. ciphertext)."""
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        yield conn
 
 
 @pytest.fixture
@@ -57,19 +66,26 @@ async def client(settings, store):
         await app.state.runtime.http.aclose()
 
 
-def caller() -> Caller:
-    user_id = uuid.uuid4()
-    return Caller(user_id, {"Authorization": f"Bearer {issue_token(user_id, JWT_SECRET)}"})
+@pytest.fixture
+def new_caller(db):
+    """Make a signed-in user: an auth.users row and an access token for it."""
+
+    def make() -> Caller:
+        user_id = uuid.uuid4()
+        db.execute("insert into auth.users (id, email) values (%s, %s)", [user_id, f"{user_id}@herald.test"])
+        return Caller(user_id, {"Authorization": f"Bearer {issue_token(user_id, JWT_SECRET)}"})
+
+    return make
 
 
 @pytest.fixture
-def alice() -> Caller:
-    return caller()
+def alice(new_caller) -> Caller:
+    return new_caller()
 
 
 @pytest.fixture
-def bob() -> Caller:
-    return caller()
+def bob(new_caller) -> Caller:
+    return new_caller()
 
 
 CRON = {"X-Cron-Secret": CRON_SECRET}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from tests.api.conftest import sandbox_channel
@@ -11,7 +10,7 @@ from tests.api.conftest import sandbox_channel
 SECRET_TOKEN = "EAAB-very-secret-access-token-123"
 
 
-async def test_credentials_are_encrypted_at_rest_and_never_returned_or_logged(client, alice, store, caplog):
+async def test_credentials_are_encrypted_at_rest_and_never_returned_or_logged(client, alice, store, caplog, db):
     caplog.set_level(logging.DEBUG)
     body = {"platform": "sandbox", "name": "Demo", "account_id": "acct-1", "metadata": {"handle": "@demo"},
             "credentials": {"access_token": SECRET_TOKEN, "refresh_token": "refresh-xyz",
@@ -25,7 +24,7 @@ async def test_credentials_are_encrypted_at_rest_and_never_returned_or_logged(cl
     fetched = await client.get(f"/api/v1/channels/{channel['id']}", headers=alice.headers)
     for text in (response.text, listed.text, fetched.text, caplog.text):
         assert SECRET_TOKEN not in text and "refresh-xyz" not in text and "credentials" not in text
-    raw = sqlite3.connect(store.path).execute("SELECT credentials_encrypted FROM channels").fetchone()[0]
+    raw = db.execute("select credentials_encrypted from herald.channels").fetchone()[0]
     assert SECRET_TOKEN not in raw and raw.startswith("gAAAA")  # a Fernet token
 
 

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import logging
-import sqlite3
 import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -72,8 +71,9 @@ def cipher(client):
     return client._transport.app.state.runtime.cipher
 
 
-def stored_credentials(store) -> list[str]:
-    return [row[0] for row in sqlite3.connect(store.path).execute("SELECT credentials_encrypted FROM channels")]
+def stored_credentials(db) -> list[str]:
+    """The credentials column as stored (the API never shows it)."""
+    return [row[0] for row in db.execute("select credentials_encrypted from herald.channels order by created_at")]
 
 
 async def channels_of(client, who) -> list[dict]:
@@ -198,7 +198,7 @@ def mock_x(platforms, *, access="x-access-SECRET", refresh="x-refresh-SECRET"):
 
 
 async def test_x_callback_exchanges_the_code_with_the_verifier_and_stores_the_channel(
-        client, alice, bob, store, platforms, caplog):
+        client, alice, bob, store, platforms, caplog, db):
     caplog.set_level(logging.DEBUG)
     token, me = mock_x(platforms)
     _, query = await authorize(client, alice, "x")
@@ -220,7 +220,7 @@ async def test_x_callback_exchanges_the_code_with_the_verifier_and_stores_the_ch
     assert before + timedelta(seconds=7190) <= expires <= datetime.now(UTC) + timedelta(seconds=7200)
     assert await channels_of(client, bob) == []  # the state bound the channel to alice
 
-    [raw] = stored_credentials(store)
+    [raw] = stored_credentials(db)
     assert "x-access-SECRET" not in raw and "x-refresh-SECRET" not in raw
     kept = cipher(client).decrypt(raw)
     assert kept["access_token"] == "x-access-SECRET" and kept["refresh_token"] == "x-refresh-SECRET"
@@ -229,7 +229,7 @@ async def test_x_callback_exchanges_the_code_with_the_verifier_and_stores_the_ch
         assert "x-access-SECRET" not in text and "x-refresh-SECRET" not in text
 
 
-async def test_connecting_an_account_again_reconnects_it_in_place(client, alice, store, platforms):
+async def test_connecting_an_account_again_reconnects_it_in_place(client, alice, store, platforms, db):
     """The way out of "reconnect this account": the same account through OAuth again."""
     mock_x(platforms)
     _, query = await authorize(client, alice, "x")
@@ -245,10 +245,10 @@ async def test_connecting_an_account_again_reconnects_it_in_place(client, alice,
     [channel] = await channels_of(client, alice)
     assert redirect_query(response) == {"connected": "x", "channel_id": first["id"]}
     assert channel["id"] == first["id"] and channel["status"] == "active"
-    assert cipher(client).decrypt(stored_credentials(store)[0])["access_token"] == "x-access-NEW"
+    assert cipher(client).decrypt(stored_credentials(db)[0])["access_token"] == "x-access-NEW"
 
 
-async def test_linkedin_callback_stores_the_member(client, alice, store, platforms):
+async def test_linkedin_callback_stores_the_member(client, alice, store, platforms, db):
     token = platforms.post(f"{LINKEDIN_OAUTH}/oauth/v2/accessToken").respond(200, json={
         "access_token": "li-access", "expires_in": 5183999, "scope": "openid,profile,w_member_social"})
     userinfo = platforms.get(f"{LINKEDIN_API}/v2/userinfo").respond(200, json={"sub": "abc123", "name": "Ada Lovelace"})
@@ -262,10 +262,10 @@ async def test_linkedin_callback_stores_the_member(client, alice, store, platfor
     [channel] = await channels_of(client, alice)
     assert (channel["account_id"], channel["name"]) == ("abc123", "Ada Lovelace")
     assert channel["metadata"] == {"author_urn": "urn:li:person:abc123"}
-    assert cipher(client).decrypt(stored_credentials(store)[0]) == {"access_token": "li-access"}
+    assert cipher(client).decrypt(stored_credentials(db)[0]) == {"access_token": "li-access"}
 
 
-async def test_facebook_callback_stores_the_granted_page_with_its_page_token(client, alice, store, platforms):
+async def test_facebook_callback_stores_the_granted_page_with_its_page_token(client, alice, store, platforms, db):
     exchange = platforms.get(f"{GRAPH}/oauth/access_token").mock(side_effect=[
         httpx.Response(200, json={"access_token": "short", "token_type": "bearer", "expires_in": 3600}),
         httpx.Response(200, json={"access_token": "long", "token_type": "bearer", "expires_in": 5183944})])
@@ -281,7 +281,7 @@ async def test_facebook_callback_stores_the_granted_page_with_its_page_token(cli
     assert pages.calls.last.request.headers["authorization"] == "Bearer long"
     [channel] = await channels_of(client, alice)
     assert (channel["account_id"], channel["name"]) == ("pg1", "Bakery")
-    assert cipher(client).decrypt(stored_credentials(store)[0]) == {"access_token": "page-token"}
+    assert cipher(client).decrypt(stored_credentials(db)[0]) == {"access_token": "page-token"}
 
 
 async def test_threads_callback_stores_the_profile(client, alice, platforms):
@@ -391,7 +391,7 @@ def mock_telegram(platforms):
     return me, chat
 
 
-async def test_a_telegram_bot_is_checked_and_the_chat_it_reports_is_stored(client, alice, store, platforms, caplog):
+async def test_a_telegram_bot_is_checked_and_the_chat_it_reports_is_stored(client, alice, store, platforms, caplog, db):
     caplog.set_level(logging.DEBUG)
     me, chat = mock_telegram(platforms)
     response = await client.post("/api/v1/channels", headers=alice.headers, json={
@@ -401,7 +401,7 @@ async def test_a_telegram_bot_is_checked_and_the_chat_it_reports_is_stored(clien
     channel = response.json()
     assert (channel["account_id"], channel["name"]) == ("-1001234567890", "Herald News")
     assert channel["metadata"]["chat_id"] == -1001234567890 and channel["metadata"]["chat_username"] == "heraldnews"
-    [raw] = stored_credentials(store)
+    [raw] = stored_credentials(db)
     assert BOT_TOKEN not in raw and cipher(client).decrypt(raw) == {"bot_token": BOT_TOKEN}
     listed = await client.get("/api/v1/channels", headers=alice.headers)
     for text in (response.text, listed.text, caplog.text):
@@ -418,7 +418,7 @@ async def test_the_account_id_the_platform_reports_wins_over_a_typed_one(client,
     assert response.json()["account_id"] == "-1001234567890" and response.json()["name"] == "My channel"
 
 
-async def test_a_bluesky_app_password_is_checked_and_kept_only_encrypted(client, alice, store, platforms, caplog):
+async def test_a_bluesky_app_password_is_checked_and_kept_only_encrypted(client, alice, store, platforms, caplog, db):
     caplog.set_level(logging.DEBUG)
     session = platforms.post(f"{BSKY}/com.atproto.server.createSession").respond(200, json={
         "accessJwt": "access-jwt-SECRET", "refreshJwt": "refresh-jwt-SECRET", "handle": "author.bsky.social", "did": DID})
@@ -429,18 +429,18 @@ async def test_a_bluesky_app_password_is_checked_and_kept_only_encrypted(client,
     channel = response.json()
     assert (channel["account_id"], channel["name"]) == (DID, "author.bsky.social")
     assert channel["metadata"] == {"handle": "author.bsky.social"}
-    [raw] = stored_credentials(store)
+    [raw] = stored_credentials(db)
     assert APP_PASSWORD not in raw and raw.startswith("gAAAA")
     kept = cipher(client).decrypt(raw)
     assert kept["app_password"] == APP_PASSWORD and kept["identifier"] == "author.bsky.social"
-    row = sqlite3.connect(store.path).execute("SELECT * FROM channels").fetchone()
+    row = db.execute("select * from herald.channels").fetchone()
     assert all(APP_PASSWORD not in str(column) for column in row)
     fetched = await client.get(f"/api/v1/channels/{channel['id']}", headers=alice.headers)
     for text in (response.text, fetched.text, caplog.text):
         assert APP_PASSWORD not in text and "access-jwt-SECRET" not in text and "refresh-jwt-SECRET" not in text
 
 
-async def test_a_mastodon_token_is_checked_and_the_instance_limits_are_kept(client, alice, store, platforms):
+async def test_a_mastodon_token_is_checked_and_the_instance_limits_are_kept(client, alice, store, platforms, db):
     account = platforms.get(f"{INSTANCE}/api/v1/accounts/verify_credentials").respond(
         200, json={"id": "42", "username": "alice", "acct": "alice", "display_name": "Alice"})
     platforms.get(f"{INSTANCE}/api/v2/instance").respond(200, json={"domain": "mastodon.example", "configuration": {
@@ -454,7 +454,7 @@ async def test_a_mastodon_token_is_checked_and_the_instance_limits_are_kept(clie
     assert (channel["account_id"], channel["name"]) == ("42", "@alice@mastodon.example")
     assert channel["metadata"]["max_characters"] == 1000 and channel["metadata"]["instance_url"] == INSTANCE
     assert MASTODON_TOKEN not in response.text
-    assert cipher(client).decrypt(stored_credentials(store)[0]) == {"access_token": MASTODON_TOKEN}
+    assert cipher(client).decrypt(stored_credentials(db)[0]) == {"access_token": MASTODON_TOKEN}
 
 
 def refuse_telegram(platforms):
@@ -513,7 +513,7 @@ def refuse_linkedin(platforms):
     ids=["telegram-token", "telegram-chat", "bluesky", "mastodon", "x", "facebook", "linkedin"],
 )
 async def test_wrong_credentials_are_a_422_at_connection_and_nothing_is_stored(
-        client, alice, store, platforms, caplog, refuse, body, secret, says):
+        client, alice, store, platforms, caplog, refuse, body, secret, says, db):
     caplog.set_level(logging.DEBUG)
     refuse(platforms)
     response = await client.post("/api/v1/channels", headers=alice.headers, json=body)
@@ -522,7 +522,7 @@ async def test_wrong_credentials_are_a_422_at_connection_and_nothing_is_stored(
     assert error["message"].startswith(f"{body['platform']}") and says in error["message"]
     assert error["field"].startswith("credentials") or error["field"].startswith("metadata")
     assert secret not in response.text and secret not in caplog.text
-    assert await channels_of(client, alice) == [] and stored_credentials(store) == []
+    assert await channels_of(client, alice) == [] and stored_credentials(db) == []
 
 
 @pytest.mark.parametrize(

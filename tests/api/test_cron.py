@@ -122,4 +122,4 @@ async def test_a_transient_failure_is_retried_later_not_now(client, alice):
 
 async def test_health_reports_the_store(client):
     response = await client.get("/api/v1/health")
-    assert response.status_code == 200 and response.json() == {"status": "ok", "store": "sqlite"}
+    assert response.status_code == 200 and response.json() == {"status": "ok", "store": "postgres"}

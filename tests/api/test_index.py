@@ -17,9 +17,10 @@ ENV = {"HERALD_ENCRYPTION_KEYS": None, "SUPABASE_JWT_SECRET": "lambda-jwt-secret
 
 
 @pytest.fixture
-def index(monkeypatch, tmp_path):
+def index(monkeypatch, tmp_path, pg_database):
     monkeypatch.setenv("HERALD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    monkeypatch.setenv("HERALD_SQLITE_PATH", str(tmp_path / "lambda.db"))
+    monkeypatch.setenv("HERALD_STORE", "postgres")
+    monkeypatch.setenv("HERALD_DATABASE_URL", pg_database)
     for name, value in ENV.items():
         if value:
             monkeypatch.setenv(name, value)
@@ -33,7 +34,7 @@ def index(monkeypatch, tmp_path):
     runtime = module.app.state.runtime
     if runtime is not None:
         loop.run_until_complete(runtime.http.aclose())
-        runtime.store.close()
+        loop.run_until_complete(runtime.store.close())
     loop.close()
     asyncio.set_event_loop(None)
     sys.modules.pop("api.index", None)

@@ -201,21 +201,20 @@ async def test_verify_with_a_wrong_token_is_auth(platform):
 
 
 @respx.mock
-async def test_through_the_engine_a_retry_never_messages_a_recipient_twice(tmp_path):
+async def test_through_the_engine_a_retry_never_messages_a_recipient_twice(postgres_harness):
     """A 500 after the first recipient: the next run sends to the other two only (the engine keeps
     the adapter's progress with the target and gives it back)."""
     from datetime import datetime, timedelta, timezone
 
     from cryptography.fernet import Fernet
 
-    from services.domain.models import PostStatus, User
+    from services.domain.models import PostStatus
     from services.publishing.run import RunLimits, publish_due
     from services.security.crypto import TokenCipher
     from services.store.base import NewChannel, NewPost
-    from services.store.sqlite import SqliteStore
 
     cipher = TokenCipher([Fernet.generate_key().decode()])
-    store, user, now = SqliteStore(str(tmp_path / "h.db")), User(id=uuid.uuid4()), datetime.now(timezone.utc)
+    store, user, now = postgres_harness.store, postgres_harness.new_user(), datetime.now(timezone.utc)
     channel = await store.create_channel(user, NewChannel(platform="whatsapp", account_id="pn1", name="shop",
                                                           credentials_encrypted=cipher.encrypt({"access_token": "sys"}),
                                                           metadata=CHANNEL))
@@ -227,6 +226,5 @@ async def test_through_the_engine_a_retry_never_messages_a_recipient_twice(tmp_p
     async with httpx.AsyncClient() as http:
         first = await publish_due(store, platforms, cipher, http, RunLimits(), trigger="manual", now=now)
         second = await publish_due(store, platforms, cipher, http, RunLimits(), trigger="manual", now=now + timedelta(hours=1))
-    store.close()
     assert (first.retry_scheduled, second.published) == (1, 1)
     assert [b["to"] for b in bodies(route)] == ["15550001", "15550002", "15550002", "15550003"]

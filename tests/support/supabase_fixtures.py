@@ -1,12 +1,16 @@
-"""The Supabase side on this machine's Postgres: a template database built once, a clone per test.
+"""Real PostgreSQL for the tests: a template database built once, a clone per test.
 
-The template is Supabase's essentials (``supabase/local/bootstrap.sql``) plus ``supabase/migrations`` applied in
-filename order; it is named after a hash of those files, so it is rebuilt only when they change.
-Each test gets its own ``CREATE DATABASE … TEMPLATE`` clone, dropped afterwards.
+The server is the embedded one (``services/store/embedded.py``, under ``.herald/test-postgres``)
+unless ``HERALD_TEST_DATABASE_URL`` names another (a superuser connection, e.g. this machine's
+``postgresql://postgres@127.0.0.1:5432/test``). The template is ``services.store.migrate``'s work
+(Supabase's essentials from ``supabase/local/bootstrap.sql``, then ``supabase/migrations`` in
+order, recorded like the Supabase CLI), named after a hash of those files so it is rebuilt only
+when they change. Each test gets its own ``CREATE DATABASE … TEMPLATE`` clone, dropped afterwards.
 
-``supabase_harness`` runs SupabaseStore through real supabase-py and httpx against
-``tests/support/postgrest.py`` (PostgREST's rpc endpoint) over ``httpx.ASGITransport``.
-``pg_database`` gives the postgres tests a fresh clone's connection string.
+``postgres_harness`` runs PostgresStore (the direct transport) on the clone; ``supabase_harness``
+runs SupabaseStore through real supabase-py and httpx against ``tests/support/postgrest.py``
+(PostgREST's behaviour) over ``httpx.ASGITransport``. ``pg_database`` gives a test a fresh clone's
+connection string.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -24,19 +29,18 @@ import jwt
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from services.domain.models import User
+from services.store import migrate
+from services.store.postgres import PostgresStore
 from services.store.supabase import SupabaseStore
 from tests.conftest import Harness
 from tests.support.postgrest import PostgrestRpc
 
 ROOT = Path(__file__).resolve().parents[2]
-BOOTSTRAP = ROOT / "supabase" / "local" / "bootstrap.sql"
-MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
-
-PG_HOST = os.environ.get("HERALD_TEST_PG_HOST", "127.0.0.1")
-PG_PORT = os.environ.get("HERALD_TEST_PG_PORT", "5432")
-MAINTENANCE_DB = "test"
+BOOTSTRAP = migrate.BOOTSTRAP
+MIGRATIONS = [path for _, _, path in migrate.migration_files()]
 
 JWT_SECRET = "herald-test-jwt-secret-with-at-least-32-characters"
 SUPABASE_URL = "http://supabase.test"
@@ -44,8 +48,31 @@ SERVICE_ROLE_KEY = jwt.encode({"iss": "supabase", "ref": "herald", "role": "serv
 ANON_KEY = jwt.encode({"iss": "supabase", "ref": "herald", "role": "anon"}, JWT_SECRET)
 
 
+@lru_cache(maxsize=1)
+def server_url() -> str:
+    """The test server's superuser connection string; starts the embedded server on first use."""
+    url = os.environ.get("HERALD_TEST_DATABASE_URL")
+    if url:
+        return url
+    from services.store.embedded import start_embedded
+
+    url = start_embedded(ROOT / ".herald" / "test-postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A throwaway test server: durability costs time and buys nothing (reloadable settings).
+        if conn.execute("select current_setting('fsync')").fetchone()[0] == "on":
+            conn.execute("alter system set fsync = off")
+            conn.execute("alter system set synchronous_commit = off")
+            conn.execute("alter system set full_page_writes = off")
+            conn.execute("select pg_reload_conf()")
+    return url
+
+
 def conninfo(dbname: str, user: str = "postgres") -> str:
-    return f"host={PG_HOST} port={PG_PORT} user={user} dbname={dbname} connect_timeout=5"
+    return make_conninfo(server_url(), dbname=dbname, user=user, connect_timeout=10)
+
+
+def _maintenance_db() -> str:
+    return conninfo_to_dict(server_url()).get("dbname") or "postgres"
 
 
 def user_token(user_id: uuid.UUID, *, expires_in: int = 3600) -> str:
@@ -55,24 +82,18 @@ def user_token(user_id: uuid.UUID, *, expires_in: int = 3600) -> str:
                        "exp": now + expires_in, "iss": f"{SUPABASE_URL}/auth/v1"}, JWT_SECRET)
 
 
-def apply_schema(conn: psycopg.Connection) -> None:
-    """The bootstrap, then every migration in filename order (what `supabase db push` replays)."""
-    for path in [BOOTSTRAP, *MIGRATIONS]:
-        try:
-            conn.execute(path.read_text())
-        except psycopg.Error as exc:
-            raise RuntimeError(f"{path.relative_to(ROOT)} failed: {exc}") from exc
+def apply_schema(target: str | psycopg.Connection, *, until: str | None = None) -> list[str]:
+    """The bootstrap, then the migrations in order (up to ``until``), as ``make run`` applies them,
+    on a database named by a connection string or an open connection's."""
+    dsn = target if isinstance(target, str) else target.info.dsn
+    return migrate.apply_migrations(dsn, until=until)
 
 
 def _maintenance() -> psycopg.Connection:
     try:
-        return psycopg.connect(conninfo(MAINTENANCE_DB), autocommit=True)
+        return psycopg.connect(conninfo(_maintenance_db()), autocommit=True)
     except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} (user postgres, database {MAINTENANCE_DB}): {exc}\n"
-            "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-            pytrace=False,
-        )
+        pytest.fail(f"the test PostgreSQL is not reachable ({'HERALD_TEST_DATABASE_URL' if os.environ.get('HERALD_TEST_DATABASE_URL') else 'embedded server'}): {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +115,7 @@ def ensure_template() -> str:
             building = f"herald_build_{uuid.uuid4().hex[:12]}"
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
             try:
-                with psycopg.connect(conninfo(building), autocommit=True) as conn:
-                    apply_schema(conn)
+                apply_schema(conninfo(building))
                 admin.execute(sql.SQL("alter database {} rename to {}").format(
                     sql.Identifier(building), sql.Identifier(name)))
             except psycopg.errors.DuplicateDatabase:
@@ -117,7 +137,9 @@ def cloned_database(template: str) -> Iterator[str]:
     """A fresh ``CREATE DATABASE … TEMPLATE`` clone, dropped on exit; yields its superuser connection string."""
     name = f"herald_test_{uuid.uuid4().hex[:16]}"
     with _maintenance() as admin:
-        admin.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template)))
+        # file_copy: for a small template, much faster than the default WAL-logged copy (PostgreSQL 15+)
+        admin.execute(sql.SQL("create database {} template {} strategy file_copy").format(
+            sql.Identifier(name), sql.Identifier(template)))
     try:
         yield conninfo(name)
     finally:
@@ -145,7 +167,7 @@ def pg_catalog(herald_template) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 async def postgrest_rpc(pg_database):
     """The PostgREST-rpc app on the test's database, logging in as authenticator like PostgREST."""
-    rpc = PostgrestRpc(pg_database.replace("user=postgres", "user=authenticator"), JWT_SECRET)
+    rpc = PostgrestRpc(make_conninfo(pg_database, user="authenticator"), JWT_SECRET)
     yield rpc
     await rpc.close()
 
@@ -165,38 +187,65 @@ def _user_maker(admin: psycopg.Connection):
     return new_user
 
 
-async def open_bench_store():
-    """SupabaseStore on a fresh clone, outside pytest (``make bench``): ``(store, new_user, close)``."""
+def _sql_runner(admin: psycopg.Connection):
+    def run_sql(query: str, params: list | None = None) -> list:
+        cur = admin.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+    return run_sql
+
+
+async def open_bench_store(kind: str):
+    """A store of ``kind`` (postgres or supabase) on a fresh clone, outside pytest (``make bench``):
+    ``(store, new_user, close)``."""
     clone = cloned_database(ensure_template())
     dsn = clone.__enter__()
-    rpc = PostgrestRpc(dsn.replace("user=postgres", "user=authenticator"), JWT_SECRET)
     admin = psycopg.connect(dsn, autocommit=True)
     clients: list[httpx.AsyncClient] = []
+    rpc = PostgrestRpc(make_conninfo(dsn, user="authenticator"), JWT_SECRET) if kind == "supabase" else None
+    store = _store_on(rpc, clients) if rpc is not None else PostgresStore(dsn)
 
     async def close() -> None:
         for http in clients:
             await http.aclose()
-        await rpc.close()
+        if rpc is not None:
+            await rpc.close()
+        else:
+            await store.close()
         admin.close()
         clone.__exit__(None, None, None)
 
-    return _store_on(rpc, clients), _user_maker(admin), close
+    return store, _user_maker(admin), close
+
+
+@pytest.fixture
+async def postgres_harness(pg_database):
+    """PostgresStore (the direct transport) on the test's clone, as ``make run`` uses it."""
+    admin = psycopg.connect(pg_database, autocommit=True)
+    opened: list[PostgresStore] = []
+
+    def open_store() -> PostgresStore:
+        store = PostgresStore(pg_database, max_connections=4)
+        opened.append(store)
+        return store
+
+    yield Harness(kind="postgres", store=open_store(), new_user=_user_maker(admin), another_store=open_store,
+                  sql=_sql_runner(admin))
+    for store in opened:
+        await store.close()
+    admin.close()
 
 
 @pytest.fixture
 async def supabase_harness(pg_database, postgrest_rpc):
     admin = psycopg.connect(pg_database, autocommit=True)
     clients: list[httpx.AsyncClient] = []
-    new_user = _user_maker(admin)
 
     def open_store() -> SupabaseStore:
         return _store_on(postgrest_rpc, clients)
 
-    def run_sql(query: str, params: list | None = None) -> list:
-        cur = admin.execute(query, params)
-        return cur.fetchall() if cur.description else []
-
-    yield Harness(kind="supabase", store=open_store(), new_user=new_user, another_store=open_store, sql=run_sql)
+    yield Harness(kind="supabase", store=open_store(), new_user=_user_maker(admin), another_store=open_store,
+                  sql=_sql_runner(admin))
     for http in clients:
         await http.aclose()
     admin.close()

@@ -1,0 +1,72 @@
+"""Apply ``supabase/migrations`` to a PostgreSQL database, recording each as the Supabase CLI does.
+
+On a database that is not a Supabase project (the embedded server, a plain PostgreSQL), the
+bootstrap in ``supabase/local/bootstrap.sql`` first creates what Supabase provides (the API roles,
+``auth.users``, ``auth.uid()``, ``auth.jwt()``). Each migration file then runs in one transaction
+and is recorded in ``supabase_migrations.schema_migrations`` (the CLI's own table and columns), so
+applying twice is a no-op, an existing database is migrated forward, and ``supabase db push``
+and this runner agree on what is applied.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = ROOT / "supabase" / "migrations"
+BOOTSTRAP = ROOT / "supabase" / "local" / "bootstrap.sql"
+
+#: the Supabase CLI's migration file name: <version (digits)>_<name>.sql
+FILE_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.sql$")
+
+_LOCK = 7_320_117  # pg_advisory_lock key: one migrator at a time per database
+
+
+def migration_files(directory: Path = MIGRATIONS) -> list[tuple[str, str, Path]]:
+    """(version, name, path) of every migration, in the order they apply; ValueError for a misnamed file."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = FILE_NAME.match(path.name)
+        if match is None:
+            raise ValueError(f"{path.name}: a migration is named <version>_<name>.sql, as the Supabase CLI requires")
+        found.append((match["version"], match["name"], path))
+    return found
+
+
+def apply_migrations(conninfo: str, *, directory: Path = MIGRATIONS, until: str | None = None) -> list[str]:
+    """Bring the database up to date; return the versions applied now (empty when it already was).
+
+    ``until`` stops after that version (tests replay history step by step). Needs psycopg.
+    """
+    import psycopg
+
+    applied_now: list[str] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(%s)", [_LOCK])
+        try:
+            if conn.execute("select to_regclass('auth.users') is null").fetchone()[0]:
+                with conn.transaction():
+                    conn.execute(BOOTSTRAP.read_text())
+            with conn.transaction():
+                conn.execute("create schema if not exists supabase_migrations")
+                conn.execute("create table if not exists supabase_migrations.schema_migrations"
+                             " (version text not null primary key, statements text[], name text)")
+            done = {row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")}
+            for version, name, path in migration_files(directory):
+                if until is not None and version > until:
+                    break
+                if version in done:
+                    continue
+                text = path.read_text()
+                try:
+                    with conn.transaction():
+                        conn.execute(text)
+                        conn.execute("insert into supabase_migrations.schema_migrations (version, statements, name)"
+                                     " values (%s, %s, %s)", [version, [text], name])
+                except psycopg.Error as exc:
+                    raise RuntimeError(f"migration {path.name} failed: {exc}") from exc
+                applied_now.append(version)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", [_LOCK])
+    return applied_now

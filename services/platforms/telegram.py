@@ -144,8 +144,12 @@ def _error(status: int, body: dict[str, Any], method: str, token: str) -> Platfo
                              f"telegram: the group became a supergroup; update the channel's chat_id to {new_id}",
                              http_status=status, details={"migrate_to_chat_id": new_id})
     if code == 429:
+        # ResponseParameters.retry_after: "the number of seconds left to wait before the request can be
+        # repeated" (core.telegram.org/bots/api), so from now. Flood limits are per chat and per bot,
+        # and the bot token is this channel's own credential: the account scope.
+        retry_after = parameters.get("retry_after")
         return PlatformError(Outcome.RATE_LIMITED, "rate_limited", f"telegram {method}: {description}", http_status=status,
-                             retry_after_seconds=parameters.get("retry_after"))
+                             retry_after_seconds=float(retry_after) if isinstance(retry_after, (int, float)) else None)
     if code == 401:
         return PlatformError(Outcome.AUTH, "bad_token", f"telegram {method}: {description}; check the bot token",
                              http_status=status)

@@ -60,7 +60,9 @@ class WhatsAppPlatform:
 
     def __init__(self, base_url: str = "https://graph.facebook.com", *, client_id: str | None = None,
                  client_secret: str | None = None):
-        # No OAuth app is used: system-user tokens are created in Meta's Business settings.
+        # No OAuth app is used: system-user tokens are created in Meta's Business settings, each for
+        # an app of its owner's. So an app-level throttle (Graph code 4) is one channel's app, not
+        # Herald's, and pauses that channel only (``shared_app=False`` on every Graph call here).
         del client_id, client_secret
         self._graph = f"{base_url.rstrip('/')}/{meta.GRAPH_VERSION}"
 
@@ -116,6 +118,7 @@ class WhatsAppPlatform:
                 try:
                     answer, _ = await meta.call_graph(
                         http, "POST", f"{self._graph}/{number}/messages", platform=self.name, idempotent=False,
+                        shared_app=False,
                         json={"messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient, **body},
                         headers=meta.bearer(token))
                 except PlatformError as exc:
@@ -134,7 +137,7 @@ class WhatsAppPlatform:
             raise PlatformError(Outcome.PERMANENT, "missing_phone_number_id", "whatsapp channels need metadata.phone_number_id",
                                 details={"field": "metadata.phone_number_id"})
         body, _ = await meta.call_graph(http, "GET", f"{self._graph}/{number}", platform=self.name, idempotent=True,
-                                        params={"fields": "display_phone_number,verified_name"},
+                                        shared_app=False, params={"fields": "display_phone_number,verified_name"},
                                         headers=meta.bearer(credentials["access_token"]))
         return AccountInfo(account_id=str(number),
                            name=str(body.get("verified_name") or body.get("display_phone_number") or number))

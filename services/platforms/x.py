@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import ACCOUNT, APP, AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, send, seconds_until_epoch
 from services.platforms.mediafile import fetch_media
 from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
@@ -34,7 +34,8 @@ VIDEO_MAX_BYTES = 512 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024  # under X's 5 MB per APPEND
 #: how far back lookup searches; the run that lost an answer is recovered by the next cron run
 LOOKUP_WINDOW = timedelta(hours=24)
-_RATE_HEADERS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
+#: the windows of the user whose token made the call: 15 minutes and 24 hours
+_USER_WINDOWS = ("x-rate-limit", "x-user-limit-24hour")
 
 _sleep = asyncio.sleep  # tests replace it
 
@@ -52,11 +53,20 @@ def _post_url(metadata: dict[str, Any], post_id: str) -> str:
     return f"https://x.com/{username}/status/{post_id}" if username else f"https://x.com/i/web/status/{post_id}"
 
 
-def _rate_limit_wait(headers: httpx.Headers) -> float | None:
-    """Seconds until the exhausted window resets: the 15-minute one or a 24-hour user/app cap."""
-    exhausted = [seconds_until_epoch(headers.get(f"{p}-reset")) for p in _RATE_HEADERS if headers.get(f"{p}-remaining") == "0"]
+def _rate_limit(headers: httpx.Headers) -> tuple[float | None, str]:
+    """Seconds until the exhausted window resets (its ``*-reset`` epoch, from now), and whose window it is.
+
+    Herald calls with user tokens, so ``x-rate-limit-*`` (15 minutes) and ``x-user-limit-24hour-*``
+    count this user's calls; ``x-app-limit-24hour-*`` counts every call of Herald's X app, e.g.
+    POST /2/tweets: 100 per 15 min per user, 10,000 per 24 h per app (reference §4;
+    docs.x.com/x-api/fundamentals/rate-limits: per-user limits apply to user tokens). An exhausted
+    app window pauses every X channel until it resets; any other 429 pauses this account only.
+    """
+    if headers.get("x-app-limit-24hour-remaining") == "0":
+        return seconds_until_epoch(headers.get("x-app-limit-24hour-reset")), APP
+    exhausted = [seconds_until_epoch(headers.get(f"{p}-reset")) for p in _USER_WINDOWS if headers.get(f"{p}-remaining") == "0"]
     waits = [w for w in exhausted if w is not None]
-    return max(waits) if waits else seconds_until_epoch(headers.get("x-rate-limit-reset"))
+    return (max(waits) if waits else seconds_until_epoch(headers.get("x-rate-limit-reset"))), ACCOUNT
 
 
 def _failure(response: httpx.Response) -> PlatformError:
@@ -67,8 +77,11 @@ def _failure(response: httpx.Response) -> PlatformError:
     messages = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
     detail = "; ".join([str(body.get("detail") or body.get("title") or response.reason_phrase), *messages])
     if status == 429:
+        # "usage-capped" is the project's monthly cap on Posts *read* (docs.x.com/x-api/x-api-v2/fundamentals/tweet-cap),
+        # which lookup's timeline counts against and publishing does not: no reason to pause the other X channels.
         code = "usage_capped" if problem_type.endswith("usage-capped") else "rate_limited"
-        return PlatformError(Outcome.RATE_LIMITED, code, f"x: {detail}", status, _rate_limit_wait(response.headers))
+        wait, scope = _rate_limit(response.headers)
+        return PlatformError(Outcome.RATE_LIMITED, code, f"x: {detail}", status, wait, limit_scope=scope)
     if status == 401:
         return PlatformError(Outcome.AUTH, "unauthorized", f"x: the token was refused: {detail}", status)
     if status == 403 and "duplicate" in detail.lower():
@@ -261,6 +274,8 @@ class XPlatform:
         response = await send(http, "POST", f"{self._base}/2/oauth2/token", idempotent=True,
                               data={**form, "client_id": self._require_client_id()}, auth=auth)
         body = json_or_empty(response)
+        if response.status_code == 429:  # a throttle, not a refusal: reconnecting would not help
+            raise _failure(response)
         if response.status_code >= 500:
             raise PlatformError(Outcome.TRANSIENT, f"http_{response.status_code}", "x: the token endpoint failed", response.status_code)
         if not response.is_success or not body.get("access_token"):

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key
 
 PDS = "https://pds.example.com"
@@ -156,6 +156,33 @@ async def test_429_waits_until_ratelimit_reset_epoch(platform):
             await platform.publish(request(), http)
     assert err.value.outcome is Outcome.RATE_LIMITED
     assert 115 <= err.value.retry_after_seconds <= 120
+
+
+@respx.mock
+async def test_429_waits_from_the_answer_to_the_reset_for_this_account_only(platform, answered_at):
+    reset = int(answered_at.timestamp()) + 1800
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(
+        429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+        headers={"RateLimit-Limit": "5000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset),
+                 "RateLimit-Policy": "5000;w=3600"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, 1800)
+
+
+@respx.mock
+async def test_a_throttled_create_session_is_rate_limited_not_a_reconnect(platform, answered_at):
+    # createSession is limited per handle (30 per 5 minutes, 300 a day)
+    reset = int(answered_at.timestamp()) + 240
+    respx.post(f"{XRPC}/com.atproto.server.createSession").respond(
+        429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+        headers={"RateLimit-Limit": "30", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset),
+                 "RateLimit-Policy": "30;w=300"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.refresh({"identifier": "author.bsky.social", "app_password": "app-pass"}, {"pds_url": PDS}, http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, 240)
 
 
 @respx.mock

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
 from services.platforms.facebook import FacebookPlatform
 
 GRAPH = "https://graph.facebook.com/v25.0"
@@ -153,6 +153,33 @@ async def test_page_throttle_waits_as_the_buc_header_says(platform):
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(Content(text="hi")), http)
     assert err.value.retry_after_seconds == 420
+
+
+@pytest.mark.parametrize(
+    ("error", "headers", "scope", "wait"),
+    [
+        # Herald's app used its hourly Platform limit (all its users' calls): every Facebook channel waits.
+        # X-App-Usage gives percentages, no time, so the wait is unknown
+        ({"message": "(#4) Application request limit reached", "code": 4, "is_transient": True},
+         {"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 12, "total_time": 15})}, APP, None),
+        # one user's calls, one Page's calls: this channel only
+        ({"message": "(#17) User request limit reached", "code": 17, "is_transient": True}, {}, ACCOUNT, None),
+        ({"message": "(#32) Page request limit reached", "code": 32}, {}, ACCOUNT, None),
+        # the Page's Business Use Case limit, with the minutes Meta estimates until it lifts
+        ({"message": "(#80001) There have been too many calls to this Page account.", "code": 80001},
+         {"X-Business-Use-Case-Usage": json.dumps({"pg1": [{"type": "pages", "call_count": 100, "total_cputime": 20,
+                                                           "total_time": 30, "estimated_time_to_regain_access": 12}]})},
+         ACCOUNT, 720),
+    ],
+)
+@respx.mock
+async def test_throttles_pause_the_scope_meta_documents(platform, error, headers, scope, wait):
+    respx.post(f"{GRAPH}/pg1/feed").respond(400, json={"error": {"type": "OAuthException", "fbtrace_id": "A1b", **error}},
+                                            headers=headers)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="hi")), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, scope, wait)
 
 
 @pytest.mark.parametrize(

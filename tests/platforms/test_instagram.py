@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
 from services.platforms.instagram import InstagramPlatform
 
 GRAPH = "https://graph.facebook.com/v25.0"
@@ -331,6 +331,28 @@ async def test_graph_errors_are_classified(platform, response, outcome, wait):
             await platform.publish(request(Content(media=(IMAGE,))), http)
     assert err.value.outcome is outcome and err.value.retry_after_seconds == wait
     assert err.value.http_status == response.status_code
+
+
+@pytest.mark.parametrize(
+    ("response", "scope", "wait"),
+    [
+        # Herald's Meta app ran out: every Instagram channel waits, as long as the BUC header says
+        (graph(400, 4, headers=BUC, is_transient=True), APP, 900),
+        # this user's, this account's (BUC) limits: this channel only
+        (graph(400, 17), ACCOUNT, None),
+        (graph(400, 80002, headers=BUC), ACCOUNT, 900),
+        # the account's 24-hour publishing cap
+        (graph(400, 9, 2207042), ACCOUNT, 3600),
+    ],
+)
+@respx.mock
+async def test_throttles_pause_the_scope_meta_documents(platform, response, scope, wait):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").mock(return_value=response)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(media=(IMAGE,))), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, scope, wait)
 
 
 @respx.mock

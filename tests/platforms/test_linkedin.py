@@ -13,7 +13,7 @@ import respx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import linkedin, mediafile
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.linkedin import LINKEDIN_VERSION, LinkedInPlatform, escape_commentary
 
 API = "https://api.linkedin.com"
@@ -165,6 +165,30 @@ async def test_rate_limit_waits_until_the_next_utc_midnight(platform):
     now = datetime.now(timezone.utc)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     assert abs(err.value.retry_after_seconds - (midnight - now).total_seconds()) < 5
+
+
+@respx.mock
+async def test_429_waits_from_the_answer_to_the_next_utc_midnight_for_this_account_only(platform, answered_at):
+    # LinkedIn's answer (no Retry-After, no rate headers) does not say whether the app's or the member's day ran out
+    respx.post(f"{API}/rest/posts").respond(429, json={
+        "serviceErrorCode": 101, "message": "Resource level throttle limit for calls to this resource is reached.",
+        "status": 429})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="Hello")), http)
+    assert answered_at.hour == 12  # so the next 00:00 UTC is 12 hours away
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (
+        Outcome.RATE_LIMITED, ACCOUNT, 12 * 3600)
+
+
+@respx.mock
+async def test_a_throttled_token_refresh_is_rate_limited_not_a_reconnect(platform, answered_at):
+    respx.post(f"{OAUTH}/oauth/v2/accessToken").respond(429, json={"status": 429, "message": "Too many requests"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.refresh({"access_token": "tok", "refresh_token": "r1"}, {}, http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (
+        Outcome.RATE_LIMITED, ACCOUNT, 12 * 3600)
 
 
 def test_next_utc_midnight_just_before_it():

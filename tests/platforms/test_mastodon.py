@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.mastodon import MastodonPlatform
 
 INSTANCE = "https://mastodon.example"
@@ -133,6 +133,19 @@ async def test_429_waits_until_the_iso_reset_time(platform):
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(), http)
     assert err.value.outcome is Outcome.RATE_LIMITED and 295 <= err.value.retry_after_seconds <= 300
+
+
+@respx.mock
+async def test_429_waits_from_the_answer_to_the_reset_for_this_account_only(platform, answered_at):
+    respx.post(f"{INSTANCE}/api/v1/statuses").respond(
+        429, json={"error": "Too many requests"},
+        headers={"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2030-01-01T12:04:10.245059Z"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(), http)
+    assert answered_at.isoformat() == "2030-01-01T12:00:00+00:00"
+    assert (err.value.outcome, err.value.limit_scope) == (Outcome.RATE_LIMITED, ACCOUNT)
+    assert err.value.retry_after_seconds == pytest.approx(250.245059)
 
 
 @respx.mock

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.telegram import TelegramPlatform, message_url
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -112,6 +112,16 @@ async def test_answers_are_classified_and_never_show_the_token(status, body, out
             await TelegramPlatform().publish(request(), http)
     assert (err.value.outcome, err.value.http_status, err.value.retry_after_seconds) == (outcome, status, retry_after)
     assert TOKEN not in err.value.message and TOKEN.split(":")[1] not in str(err.value)
+
+
+@respx.mock
+async def test_flood_control_waits_the_seconds_telegram_gives_for_this_bot_only():
+    respx.post(f"{API}/sendMessage").respond(429, json={
+        "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await TelegramPlatform().publish(request(), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, 7)
 
 
 @respx.mock

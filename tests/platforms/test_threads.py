@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
 from services.platforms.threads import ThreadsPlatform, text_length
 
 BASE = "https://graph.threads.net"
@@ -193,6 +193,34 @@ async def test_graph_errors_at_creation_are_classified(platform, body, status, o
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(Content(text="x")), http)
     assert err.value.outcome is outcome and body["message"] in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "scope"),
+    [
+        # Herald's Threads app ran out: every Threads channel waits
+        ({"message": "Application request limit reached", "code": 4, "is_transient": True}, APP),
+        # this user's limit: this channel only
+        ({"message": "User request limit reached", "code": 17, "is_transient": True}, ACCOUNT),
+    ],
+)
+@respx.mock
+async def test_throttles_pause_the_scope_meta_documents(platform, body, scope):
+    routes = mock_flow()
+    routes["create"].respond(400, json={"error": {"type": "OAuthException", "fbtrace_id": "A1b", **body}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="x")), http)
+    assert (err.value.outcome, err.value.limit_scope) == (Outcome.RATE_LIMITED, scope)
+
+
+@respx.mock
+async def test_exhausted_quota_waits_an_hour_for_this_account_only(platform):
+    mock_flow(quota={"data": [{"quota_usage": 250, "config": {"quota_total": 250, "quota_duration": 86400}}]})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="x")), http)
+    assert (err.value.limit_scope, err.value.retry_after_seconds) == (ACCOUNT, 3600)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.urls import check_public_url
 from services.platforms.webhook import WebhookPlatform
 
@@ -85,6 +85,16 @@ async def test_answers_are_classified(platform, response, outcome, retry_after):
             await platform.publish(request(), http)
     assert err.value.outcome is outcome and err.value.http_status == response.status_code
     assert err.value.retry_after_seconds == retry_after
+
+
+@respx.mock
+async def test_a_retry_after_date_is_counted_from_the_answer_for_this_channel_only(platform, answered_at):
+    respx.post(URL).respond(429, headers={"Retry-After": "Tue, 01 Jan 2030 12:05:00 GMT"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(), http)
+    assert answered_at.isoformat() == "2030-01-01T12:00:00+00:00"
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, 300)
 
 
 @respx.mock

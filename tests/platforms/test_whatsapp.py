@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.whatsapp import WhatsAppPlatform
 
 MESSAGES = "https://graph.facebook.com/v25.0/pn1/messages"
@@ -92,6 +92,32 @@ async def test_throttle_stops_the_run_and_records_who_got_it(platform):
             await platform.publish(request(Content(text="hi")), http)
     assert err.value.outcome is Outcome.RATE_LIMITED
     assert err.value.details["sent"] == {"15550001": ["w1"]} and err.value.details["failed"] == {}
+
+
+@pytest.mark.parametrize(
+    ("response", "wait"),
+    [
+        # the sending number's throughput (messages per second)
+        (refused(130429, "(#130429) Rate limit hit"), None),
+        # the number sent too often to this recipient
+        (refused(131056, "(#131056) (Business Account, Consumer Account) pair rate limit hit"), None),
+        # the WhatsApp Business Account's limit, with the minutes Meta estimates until it lifts
+        (httpx.Response(400, json={"error": {"message": "(#80007) Rate limit issues", "type": "OAuthException",
+                                             "code": 80007}},
+                        headers={"X-Business-Use-Case-Usage": json.dumps(
+                            {"waba1": [{"type": "whatsapp_business_management", "call_count": 100,
+                                        "estimated_time_to_regain_access": 5}]})}), 300),
+        # the app's limit: the system-user token's app is the channel owner's, not one Herald shares
+        (refused(4, "(#4) Application request limit reached"), None),
+    ],
+)
+@respx.mock
+async def test_throttles_pause_only_this_channel(platform, response, wait):
+    respx.post(MESSAGES).mock(return_value=response)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="hi")), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, wait)
 
 
 @respx.mock

@@ -15,7 +15,7 @@ import respx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import mediafile, x
-from services.platforms.base import PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
 from services.platforms.x import XPlatform
 from services.platforms.xtext import weighted_length
 
@@ -254,6 +254,65 @@ async def test_an_exhausted_24_hour_user_cap_waits_for_its_own_reset(platform):
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(Content(text="Hello")), http)
     assert 40_590 <= err.value.retry_after_seconds <= 40_600
+
+
+def rate_headers(at: datetime, windows: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """X's rate headers: for each window prefix, (remaining, seconds from ``at`` to its reset epoch)."""
+    headers = {}
+    for prefix, (remaining, reset_in) in windows.items():
+        headers |= {f"{prefix}-limit": "100", f"{prefix}-remaining": str(remaining),
+                    f"{prefix}-reset": str(int(at.timestamp()) + reset_in)}
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("windows", "scope", "wait"),
+    [
+        # the user's 15-minute window ran out; the app's day has room
+        ({"x-rate-limit": (0, 600), "x-app-limit-24hour": (9_000, 30_000)}, ACCOUNT, 600),
+        # the user's 24-hour window ran out
+        ({"x-rate-limit": (80, 600), "x-user-limit-24hour": (0, 40_000), "x-app-limit-24hour": (9_000, 30_000)},
+         ACCOUNT, 40_000),
+        # the app's 24-hour cap (every user's posts together) ran out: every X channel waits for its reset
+        ({"x-rate-limit": (80, 600), "x-user-limit-24hour": (20, 40_000), "x-app-limit-24hour": (0, 30_000)},
+         APP, 30_000),
+        # app and user both ran out: the app's reset holds everyone; the user's own window is met on the next try
+        ({"x-rate-limit": (0, 600), "x-user-limit-24hour": (0, 40_000), "x-app-limit-24hour": (0, 30_000)}, APP, 30_000),
+        # no window says 0: the 15-minute reset, for this account
+        ({"x-rate-limit": (3, 600)}, ACCOUNT, 600),
+    ],
+)
+@respx.mock
+async def test_a_429_pauses_whoever_ran_out_until_that_windows_reset(platform, answered_at, windows, scope, wait):
+    respx.post(f"{API}/2/tweets").respond(429, json={"title": "Too Many Requests", "detail": "Too Many Requests",
+                                                     "type": "about:blank", "status": 429},
+                                          headers=rate_headers(answered_at, windows))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="Hello")), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, scope, wait)
+
+
+@respx.mock
+async def test_the_monthly_read_cap_pauses_only_this_account(platform, answered_at):
+    respx.get(f"{API}/2/users/42/tweets").respond(429, json={
+        "title": "UsageCapExceeded", "detail": "Usage cap exceeded: Monthly product cap",
+        "type": "https://api.twitter.com/2/problems/usage-capped", "status": 429},
+        headers=rate_headers(answered_at, {"x-rate-limit": (850, 900)}))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.lookup(request(Content(text="Hello")), http)
+    assert (err.value.code, err.value.limit_scope, err.value.retry_after_seconds) == ("usage_capped", ACCOUNT, 900)
+
+
+@respx.mock
+async def test_a_throttled_token_refresh_is_rate_limited_not_a_reconnect(platform, answered_at):
+    respx.post(f"{API}/2/oauth2/token").respond(429, json={"title": "Too Many Requests", "status": 429},
+                                                headers=rate_headers(answered_at, {"x-rate-limit": (0, 120)}))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.refresh({"access_token": "tok", "refresh_token": "r1"}, {}, http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, 120)
 
 
 @respx.mock

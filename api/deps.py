@@ -87,4 +87,4 @@ def run_limits(settings: Settings) -> RunLimits:
     return RunLimits(max_posts=settings.max_posts_per_run, lease_seconds=settings.lease_seconds,
                      concurrency=settings.publish_concurrency, request_timeout=settings.request_timeout,
                      budget_seconds=settings.run_budget_seconds, max_retries=settings.max_retry_count,
-                     retry_base_seconds=settings.retry_base_seconds)
+                     retry_base_seconds=settings.retry_base_seconds, lookahead_seconds=settings.lookahead_seconds)

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     publish_concurrency: int = Field(16, ge=1, le=256)
     retry_base_seconds: float = Field(300.0, ge=0)
     lease_seconds: int = Field(300, ge=10)
+    #: also claim posts due within this many seconds and send each at its own second
+    lookahead_seconds: float = Field(0.0, ge=0, le=600)
+    #: runs one tick may have going at once to drain a burst (itself included)
+    max_parallel_runs: int = Field(10, ge=1, le=100)
 
     herald_encryption_keys: Annotated[list[str], NoDecode] = []
     cors_origins: Annotated[list[str], NoDecode] = []
@@ -165,6 +169,10 @@ class Settings(BaseSettings):
                 raise ConfigurationError(f"{name.upper()} is a placeholder value; set a real secret")
         if self.cron_secret is not None and len(self.cron_secret) < 16:
             raise ConfigurationError("CRON_SECRET must be at least 16 characters")
+        if self.lookahead_seconds and self.lookahead_seconds + self.request_timeout > self.run_budget_seconds:
+            raise ConfigurationError(
+                "LOOKAHEAD_SECONDS + REQUEST_TIMEOUT must fit in RUN_BUDGET_SECONDS, or a post claimed ahead could "
+                "not be sent at its time within the run")
         if self.lease_seconds <= self.run_budget_seconds + self.request_timeout:
             raise ConfigurationError(
                 "LEASE_SECONDS must be longer than RUN_BUDGET_SECONDS + REQUEST_TIMEOUT, or a live run could lose its posts"

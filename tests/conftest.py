@@ -22,7 +22,8 @@ for _name in list(os.environ):
         continue
     if _name.startswith(("HERALD_", "SUPABASE_")) or _name in {
         "CRON_SECRET", "MAX_POSTS_PER_RUN", "REQUEST_TIMEOUT", "MAX_RETRY_COUNT", "RUN_BUDGET_SECONDS",
-        "PUBLISH_CONCURRENCY", "RETRY_BASE_SECONDS", "LEASE_SECONDS", "CORS_ORIGINS",
+        "PUBLISH_CONCURRENCY", "RETRY_BASE_SECONDS", "LEASE_SECONDS", "CORS_ORIGINS", "LOOKAHEAD_SECONDS",
+        "MAX_PARALLEL_RUNS",
     }:
         del os.environ[_name]
 

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut
-from services import channels, oauth
+from services import channels, clock, oauth
 from services.errors import HeraldError
 
 router = APIRouter(prefix="/channels", tags=["channels"], redirect_slashes=False)
@@ -26,14 +26,15 @@ async def create_channel(body: ChannelCreate, user: CurrentUser, rt: RuntimeDep)
     creds = body.credentials.model_dump(exclude={"expires_at"}, exclude_none=True)
     data = channels.ChannelInput(platform=body.platform, name=body.name, account_id=body.account_id,
                                  credentials=creds, metadata=body.metadata, expires_at=body.credentials.expires_at)
-    return ChannelOut.of(await channels.connect_channel(rt.store, rt.platforms, rt.cipher, user, data, http=rt.http))
+    return ChannelOut.of(await channels.connect_channel(rt.store, rt.platforms, rt.cipher, user, data, http=rt.http),
+                         now=clock.utcnow())
 
 
 @router.get("", response_model=ChannelListOut, responses=ERRORS)
 async def list_channels(user: CurrentUser, rt: RuntimeDep) -> ChannelListOut:
     """The caller's channels, oldest first."""
-    found = await rt.store.list_channels(user)
-    return ChannelListOut(items=[ChannelOut.of(c) for c in found], total=len(found))
+    found, now = await rt.store.list_channels(user), clock.utcnow()
+    return ChannelListOut(items=[ChannelOut.of(c, now=now) for c in found], total=len(found))
 
 
 @router.get("/connect/{platform}", responses=ERRORS)
@@ -71,7 +72,7 @@ def _callback_uri(request: Request, rt: RuntimeDep, platform: str) -> str:
 
 @router.get("/{channel_id}", response_model=ChannelOut, responses=ERRORS)
 async def get_channel(channel_id: UUID, user: CurrentUser, rt: RuntimeDep) -> ChannelOut:
-    return ChannelOut.of(await rt.store.get_channel(user, channel_id))
+    return ChannelOut.of(await rt.store.get_channel(user, channel_id), now=clock.utcnow())
 
 
 @router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)

@@ -22,6 +22,7 @@ from api.schemas.posts import (
     PostOut,
     PostPageOut,
     PostPatch,
+    PublishLagOut,
     RunListOut,
     RunOut,
     ScheduleIn,
@@ -142,10 +143,17 @@ async def list_posts(
 
 
 @router.get("/statistics", response_model=StatisticsOut, responses=ERRORS)
-async def post_statistics(user: CurrentUser, rt: RuntimeDep) -> StatisticsOut:
-    """Counts of the caller's posts by status, and of targets by platform and status."""
-    stats = await rt.store.post_statistics(user)
-    return StatisticsOut(total=stats.total, by_status=stats.by_status, by_platform=stats.by_platform)
+async def post_statistics(
+    user: CurrentUser, rt: RuntimeDep,
+    window_hours: Annotated[int, Query(ge=1, le=24 * 90, description="publish lag over the last N hours")] = 24,
+) -> StatisticsOut:
+    """Counts of the caller's posts by status and of targets by platform and status, and the
+    publish lag (p50, p95, max) of targets published in the window."""
+    stats = await rt.store.post_statistics(user, lag_since=clock.utcnow() - timedelta(hours=window_hours))
+    lag = stats.publish_lag
+    return StatisticsOut(total=stats.total, by_status=stats.by_status, by_platform=stats.by_platform,
+                         publish_lag=PublishLagOut(since=lag.since, count=lag.count, p50_ms=lag.p50_ms,
+                                                   p95_ms=lag.p95_ms, max_ms=lag.max_ms))
 
 
 @router.get("/{post_id}", response_model=PostOut, responses=ERRORS)

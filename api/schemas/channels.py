@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -80,14 +81,18 @@ class ChannelOut(BaseModel):
     metadata: dict[str, Any]
     status: str
     token_expires_at: Instant | None
+    rate_limited_until: Instant | None = Field(description=(
+        "the account hit its platform's rate limit: its posts wait until then (no retry is spent); "
+        "null when not limited"))
     created_at: Instant
     updated_at: Instant
 
     @classmethod
-    def of(cls, channel: Channel) -> ChannelOut:
+    def of(cls, channel: Channel, *, now: datetime) -> ChannelOut:
+        paused = channel.rate_limited_until if channel.rate_limited_until and channel.rate_limited_until > now else None
         return cls(id=channel.id, platform=channel.platform, name=channel.name, account_id=channel.account_id,
                    metadata=channel.metadata, status=channel.status, token_expires_at=channel.token_expires_at,
-                   created_at=channel.created_at, updated_at=channel.updated_at)
+                   rate_limited_until=paused, created_at=channel.created_at, updated_at=channel.updated_at)
 
 
 class ChannelListOut(BaseModel):

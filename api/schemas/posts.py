@@ -123,8 +123,12 @@ class TargetOut(BaseModel):
     platform_post_id: str | None
     platform_post_url: str | None
     error: str | None
+    error_code: str | None = Field(description=(
+        "what kind of failure `error` is, for a UI to act on without parsing text: rate_limited, transient, "
+        "permanent, unknown, reconnect_required, timeout, channel_deleted, maybe_sent, unreadable_post, ..."))
     attempts: int
     published_at: Instant | None
+    publish_lag_ms: int | None = Field(description="published_at minus when it was due, in milliseconds")
 
 
 class PostOut(BaseModel):
@@ -172,7 +176,8 @@ class PostOut(BaseModel):
             targets=[
                 TargetOut(id=t.id, channel_id=t.channel_id, platform=t.platform, status=t.status.value,
                           platform_post_id=t.platform_post_id, platform_post_url=t.platform_post_url, error=t.error,
-                          attempts=t.attempts, published_at=t.published_at)
+                          error_code=t.error_code, attempts=t.attempts, published_at=t.published_at,
+                          publish_lag_ms=t.publish_lag_ms)
                 for t in post.targets
             ],
         )
@@ -216,10 +221,19 @@ class RunListOut(BaseModel):
     items: list[RunOut]
 
 
+class PublishLagOut(BaseModel):
+    since: Instant
+    count: int = Field(description="targets published since `since`")
+    p50_ms: int | None
+    p95_ms: int | None
+    max_ms: int | None
+
+
 class StatisticsOut(BaseModel):
     total: int
     by_status: dict[str, int]
     by_platform: dict[str, dict[str, int]]
+    publish_lag: PublishLagOut = Field(description="how late targets went out: published_at minus when they were due")
 
 
 class PostListOut(BaseModel):

@@ -92,6 +92,8 @@ class Channel:
     updated_at: datetime
     #: Fernet token of the credentials JSON; only set on channels handed to the publish run.
     credentials_encrypted: str | None = None
+    #: the account hit its platform limit: runs leave its targets alone until then
+    rate_limited_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,10 @@ class Target:
     published_at: datetime | None = None
     #: how many of ``attempts`` were rate limited: those spend no retry
     rate_limited: int = 0
+    #: the outcome class of the last failed attempt (``error_class``); None once published
+    error_code: str | None = None
+    #: published_at minus when it was due, in milliseconds (published targets only)
+    publish_lag_ms: int | None = None
     #: where the last failed attempt stopped, as its adapter said (``PlatformError.details``: an
     #: Instagram container id, the WhatsApp recipients already sent to); given back to the adapter
     #: on the next attempt so nothing already done is done twice. Internal: never in the API.
@@ -178,6 +184,10 @@ class ClaimedPost:
 
 #: the error code of a post or target whose stored row Herald cannot read (written around the API)
 UNREADABLE_POST = "unreadable_post"
+#: error codes a target keeps as its ``error_code`` instead of the outcome class: each asks the
+#: user for something different (reconnect the account, check the post by hand, ...)
+SPECIFIC_ERROR_CODES = frozenset({"reconnect_required", "timeout", "channel_deleted", "maybe_sent",
+                                  "platform_unavailable", UNREADABLE_POST})
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,18 @@ class Claim:
     recovered: tuple[UUID, ...] = ()  #: posts whose lease had expired, re-leased to this run
     #: leased posts whose row cannot be read: the run fails them on their own
     unreadable: tuple[UnreadablePost, ...] = ()
+    #: platforms whose whole app is rate limited: platform -> until when (in force at the claim)
+    platform_pauses: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RateLimitPause:
+    """A platform limit the run met: one account (``channel_id``) or the whole app on ``platform``."""
+
+    until: datetime
+    reason: str
+    channel_id: UUID | None = None
+    platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +258,20 @@ class TargetResult:
     idempotency_key: str | None = None
     #: the adapter's resume details after a failure (None: keep what the target had)
     resume: dict[str, Any] | None = None
+    #: published: finished_at minus when the target was due, in milliseconds
+    lag_ms: int | None = None
+
+    @property
+    def error_class(self) -> str | None:
+        """What a dashboard shows for a failure, without parsing text: the outcome class, or the
+        specific cause where the user's fix differs (reconnect, a timeout, a deleted channel)."""
+        if self.outcome is Outcome.PUBLISHED:
+            return None
+        if self.error_code in SPECIFIC_ERROR_CODES:
+            return self.error_code
+        if self.outcome is Outcome.AUTH:
+            return "reconnect_required"
+        return self.outcome.value
 
 
 @dataclass(frozen=True)
@@ -266,6 +302,8 @@ class CronRun:
     remaining_due: int
     duration_ms: int
     error: str | None = None
+    #: the run whose tick started this one to drain a burst (None: started by the cron itself)
+    parent_run_id: UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,22 @@
 """One publish run (one cron call), DESIGN.md "The publish run", top to bottom.
 
-1. claim due posts, and re-lease those a dead run left behind (``store.claim_due_posts``);
-2. publish their targets in waves: each wave takes the next target of up to PUBLISH_CONCURRENCY
-   channels (so one call at a time per account, in due order), is recorded as sending in one store
-   call (``mark_sending``), then sent concurrently; no wave starts unless its calls can finish inside
-   RUN_BUDGET_SECONDS, and what is not started goes back to ``pending`` untouched;
-3. a target a dead run may have sent is re-sent only with the same idempotency key on a platform
+1. claim due posts (and, with LOOKAHEAD_SECONDS, those due within that many seconds), and
+   re-lease those a dead run left behind (``store.claim_due_posts``);
+2. dispatch their targets continuously: up to PUBLISH_CONCURRENCY calls in flight, one at a time
+   per channel in due order, so a slow call holds only its own channel; each call is marked
+   sending before it starts (``mark_sending``, batched); no call starts unless it can finish
+   inside RUN_BUDGET_SECONDS, and what is not started goes back to ``pending`` untouched;
+3. a rate limit pauses the account (or the whole platform, where the platform says the limit is
+   the app's) until it resets: that channel's other targets are held back, spending no retry;
+4. a target a dead run may have sent is re-sent only with the same idempotency key on a platform
    that honours one, reconciled where the adapter can look the post up, else held as ``unknown``;
-4. decide each target's fate in pure code (published, retry later, failed, unknown) and derive the
+5. decide each target's fate in pure code (published, retry later, failed, unknown) and derive the
    post's status; a finished occurrence of a series gets its next occurrence; a post or channel
    whose stored data cannot be read fails on its own, never sent (``unreadable.py``);
-5. record everything in one store call, and answer with a summary.
+6. record everything, pauses included, in one store call, and answer with a summary (with the
+   run's publish lag).
 
-Store round trips per run: 2 + one per wave (+1 per token refresh, which is rare).
+Store round trips per run: 2 + about targets / concurrency marks (+1 per token refresh, rare).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+import logging
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from uuid import UUID
 
@@ -38,6 +43,7 @@ from services.domain.models import (
     Outcome,
     PostResult,
     PostStatus,
+    RateLimitPause,
     Target,
     TargetResult,
     TargetStatus,
@@ -45,7 +51,7 @@ from services.domain.models import (
 from services.domain.transitions import derive_post_status
 from services.errors import HeraldError
 from services.logs import log_event
-from services.platforms.base import Platform, PlatformError, Published, PublishRequest
+from services.platforms.base import ACCOUNT, APP, Platform, PlatformError, Published, PublishRequest
 from services.publishing import retry, unreadable
 from services.scheduling import recurrence
 from services.security.crypto import TokenCipher
@@ -65,6 +71,8 @@ class RunLimits:
     budget_seconds: float = 50.0
     max_retries: int = 3
     retry_base_seconds: float = 300.0
+    #: also claim posts due within this many seconds, and send each at its own time
+    lookahead_seconds: float = 0.0
 
 
 @dataclass
@@ -82,8 +90,14 @@ class RunSummary:
     needs_review: int = 0
     not_started: int = 0
     next_occurrences: int = 0
+    #: targets left for later because their account or platform is rate limited
+    held: int = 0
     remaining_due: int = 0
     duration_ms: int = 0
+    #: this run's published targets: how late they went out (count, p50_ms, p95_ms, max_ms)
+    publish_lag: dict[str, Any] = field(default_factory=dict)
+    #: rate-limit pauses met in this run
+    paused: list[dict[str, Any]] = field(default_factory=list)
     posts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,16 +109,27 @@ class RunSummary:
 class _Job:
     claimed: ClaimedPost
     target: Target
+    sequence: int = 0  #: position in due order across the run
+    due: datetime = datetime.min.replace(tzinfo=timezone.utc)  #: not started before (lookahead)
+    paused_until: datetime | None = None  #: the channel's rate limit, as the claim read it
 
     @property
     def maybe_sent(self) -> bool:
         return self.target.id in self.claimed.maybe_sent
+
+    @property
+    def lane(self) -> object:
+        """One call at a time per lane: the channel (a target without one is its own lane)."""
+        return self.target.channel_id or self.target.id
 
 
 @dataclass(frozen=True)
 class _Attempt:
     result: TargetResult
     retry_after_seconds: float | None = None
+    #: when the answer arrived, on the run's clock: a wait the platform asks for counts from here
+    answered_at: datetime | None = None
+    limit_scope: str = ACCOUNT
 
 
 async def publish_due(
@@ -118,12 +143,14 @@ async def publish_due(
     now: datetime,
     monotonic: Callable[[], float] = time.monotonic,
     post_ids: tuple[UUID, ...] | None = None,
+    parent_run_id: UUID | None = None,
 ) -> RunSummary:
     """Run one publish cycle at ``now`` (only ``post_ids`` if given). Never raises for a platform's sake."""
     started = monotonic()
     summary = RunSummary(run_id=uuid.uuid4(), trigger=trigger)
+    due_by = now + timedelta(seconds=limits.lookahead_seconds) if limits.lookahead_seconds > 0 else None
     claim = await store.claim_due_posts(now=now, limit=limits.max_posts, lease_seconds=limits.lease_seconds,
-                                        post_ids=post_ids)
+                                        post_ids=post_ids, due_by=due_by)
     summary.claimed, summary.recovered = len(claim.posts) + len(claim.unreadable), len(claim.recovered)
     for post_id in claim.recovered:
         log_event("publish.recovered", post_id=str(post_id), run_id=str(summary.run_id))
@@ -131,24 +158,30 @@ async def publish_due(
         log_event("publish.unreadable_post", post_id=str(entry.post_id), run_id=str(summary.run_id),
                   error_code=UNREADABLE_POST, reason=entry.reason)
 
-    sender = _Sender(store, platforms, cipher, http, limits, deadline=started + limits.budget_seconds,
-                     monotonic=monotonic, now=now)
+    sender = _Sender(store, platforms, cipher, http, limits, started=started, deadline=started + limits.budget_seconds,
+                     monotonic=monotonic, now=now, platform_pauses=claim.platform_pauses)
     attempts = await sender.run(claim.posts)
-    results = [_post_result(c, attempts, limits, now) for c in claim.posts]
+    results = [_post_result(c, attempts, sender.held, limits, now) for c in claim.posts]
     for result, claimed in zip(results, claim.posts):
-        _count(summary, result, claimed)
+        _count(summary, result, claimed, sender.held)
     for entry in claim.unreadable:
         results.append(unreadable.post_result(entry, now=now))
         _count(summary, results[-1], None)
 
     elapsed = monotonic() - started
     summary.duration_ms = round(elapsed * 1000)
+    summary.publish_lag = _lag_summary(results)
+    summary.held = len(sender.held)
+    summary.paused = [_pause_dict(p) for p in sender.pauses]
     cron_run = CronRun(
         id=summary.run_id, trigger=trigger, started_at=now, finished_at=now + timedelta(seconds=elapsed),
         claimed=summary.claimed, published=summary.published, failed=summary.failed, remaining_due=0,
-        duration_ms=summary.duration_ms,
+        duration_ms=summary.duration_ms, parent_run_id=parent_run_id,
+        error=f"the store failed mid-run ({type(sender.store_error).__name__}); nothing more was started"
+        if sender.store_error is not None else None,
     )
-    summary.remaining_due = await store.record_results(results, now=now + timedelta(seconds=elapsed), cron_run=cron_run)
+    summary.remaining_due = await store.record_results(results, now=now + timedelta(seconds=elapsed), cron_run=cron_run,
+                                                       pauses=tuple(sender.pauses))
     summary.duration_ms = round((monotonic() - started) * 1000)
     log_event("publish.run_finished", run_id=str(summary.run_id), trigger=trigger, claimed=summary.claimed,
               published=summary.published, failed=summary.failed, remaining_due=summary.remaining_due,
@@ -157,36 +190,167 @@ async def publish_due(
 
 
 class _Sender:
-    """Sends the claimed targets in waves; owns the run's per-channel credentials."""
+    """Dispatches the claimed targets continuously; owns the run's per-channel credentials.
+
+    Up to PUBLISH_CONCURRENCY calls are in flight at all times, one per channel (a lane), each
+    lane in due order, so a slow call holds only its own channel. Calls are marked sending
+    before they start (write-ahead), in batches: a mark for the next jobs goes out while calls
+    are in flight, so store round trips stay about targets / concurrency. A rate limit pauses
+    its account (or, where the platform says the limit is the app's, the whole platform): the
+    paused lanes' remaining jobs are held, not started, until the pause ends.
+    """
 
     def __init__(self, store: Store, platforms: dict[str, Platform], cipher: TokenCipher, http: httpx.AsyncClient,
-                 limits: RunLimits, *, deadline: float, monotonic: Callable[[], float], now: datetime):
+                 limits: RunLimits, *, started: float, deadline: float, monotonic: Callable[[], float], now: datetime,
+                 platform_pauses: dict[str, datetime] | None = None):
         self.store, self.platforms, self.cipher, self.http, self.limits = store, platforms, cipher, http, limits
-        self.deadline, self.monotonic, self.now = deadline, monotonic, now
+        self.started, self.deadline, self.monotonic, self.now = started, deadline, monotonic, now
         self._stored: dict[UUID, dict[str, Any]] = {}  #: decrypted as stored, per channel
         self._unusable: dict[UUID, str] = {}  #: why a channel's credentials cannot be read
         self._credentials: dict[UUID, dict[str, Any]] = {}  #: in use (refreshed if they were expiring)
+        #: lane key or platform name -> paused until (from the claim, or met in this run)
+        self._paused: dict[object, datetime] = {
+            platform: until for platform, until in (platform_pauses or {}).items() if until > now}
+        self.held: dict[UUID, datetime] = {}  #: targets not started because their account is paused: until when
+        self.pauses: list[RateLimitPause] = []  #: pauses met in this run, to be recorded
+        self.store_error: Exception | None = None  #: a mark_sending that failed: nothing more was started
+
+    def clock(self) -> datetime:
+        """The run's clock: ``now`` plus the time elapsed since the run started."""
+        return self.now + timedelta(seconds=self.monotonic() - self.started)
+
+    def _can_start(self) -> bool:
+        return self.monotonic() + self.limits.request_timeout <= self.deadline
 
     async def run(self, claimed: tuple[ClaimedPost, ...]) -> dict[UUID, _Attempt]:
         lanes: dict[object, deque[_Job]] = {}
         attempts: dict[UUID, _Attempt] = {}
+        sequence = 0
         for c in claimed:  # claimed posts come in due order, so every lane is in due order too
+            due = _due_at(c.post)
             for target in c.post.targets:
                 if target.status is TargetStatus.PENDING or target.id in c.maybe_sent:
                     problem = self._unreadable_channel(c, target)
                     if problem is not None:  # failed before any mark or call: nothing is sent
                         attempts[target.id] = _unreadable_attempt(target, problem, target.id in c.maybe_sent)
                         continue
-                    lanes.setdefault(target.channel_id or target.id, deque()).append(_Job(c, target))
-        while lanes:
-            if self.monotonic() + self.limits.request_timeout > self.deadline:
-                break  # a call started now might not finish inside the budget: leave the rest
-            wave = [lane.popleft() for lane in list(lanes.values())[: self.limits.concurrency]]
-            lanes = {key: lane for key, lane in lanes.items() if lane}
-            await self.store.mark_sending([j.target.id for j in wave if not j.maybe_sent], now=self.now)
-            for job, attempt in zip(wave, await asyncio.gather(*(self._attempt(j) for j in wave))):
-                attempts[job.target.id] = attempt
+                    lanes.setdefault(target.channel_id or target.id, deque()).append(
+                        _Job(c, target, sequence, due, self._channel_pause(c, target)))
+                    sequence += 1
+        await self._dispatch(lanes, attempts)
         return attempts
+
+    async def _dispatch(self, lanes: dict[object, deque[_Job]], attempts: dict[UUID, _Attempt]) -> None:
+        concurrency = max(1, self.limits.concurrency)
+        ready: deque[_Job] = deque()  #: marked sending, not started yet (at most one per lane)
+        busy: set[object] = set()  #: lanes with a job in ``ready`` or in flight
+        running: dict[asyncio.Task, _Job] = {}
+        marking: asyncio.Task | None = None
+        marked: list[_Job] = []
+        while True:
+            can_start = self._can_start() and self.store_error is None
+            while ready and len(running) < concurrency and can_start:
+                job = ready.popleft()
+                until = self._pause_of(job)
+                if until is not None:  # paused while it waited: it goes back untouched
+                    self.held[job.target.id] = until
+                    busy.discard(job.lane)
+                    continue
+                running[asyncio.create_task(self._attempt(job))] = job
+            wake_at = None
+            if marking is None and can_start and len(ready) < max(1, concurrency // 2):
+                picks, wake_at = self._pick(lanes, busy, concurrency - len(ready))
+                if picks:
+                    busy.update(job.lane for job in picks)
+                    to_mark = [job.target.id for job in picks if not job.maybe_sent]
+                    if not to_mark:  # all maybe-sent: already marked by the run that died
+                        ready.extend(picks)
+                        continue
+                    marking, marked = asyncio.create_task(self.store.mark_sending(to_mark, now=self.now)), picks
+            waiting = set(running) | ({marking} if marking is not None else set())
+            if not waiting:
+                if ready and can_start:
+                    continue
+                if wake_at is None or not can_start:
+                    break  # done, or out of budget: what is left goes back untouched
+            timeout = None if wake_at is None else max(0.0, (wake_at - self.clock()).total_seconds())
+            if not waiting:
+                await asyncio.sleep(min(timeout, max(0.0, self.deadline - self.monotonic())))
+                continue
+            done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is marking:
+                    marking = None
+                    try:
+                        task.result()
+                    except Exception as exc:  # the store is unreachable: start nothing more
+                        self.store_error = exc
+                        log_event("publish.mark_sending_failed", level=logging.ERROR, error=type(exc).__name__)
+                        busy.difference_update(job.lane for job in marked)
+                    else:
+                        ready.extend(marked)
+                    marked = []
+                    continue
+                job = running.pop(task)
+                attempt = attempts[job.target.id] = task.result()
+                busy.discard(job.lane)
+                if attempt.result.outcome is Outcome.RATE_LIMITED:
+                    self._pause(job, attempt)
+
+    def _pick(self, lanes: dict[object, deque[_Job]], busy: set[object], limit: int) -> tuple[list[_Job], datetime | None]:
+        """The next jobs to mark: the heads of idle lanes, earliest due first, only those due by
+        now (lookahead); and, when none is due yet, when the earliest will be."""
+        now = self.clock()
+        heads, wake_at = [], None
+        for lane, jobs in list(lanes.items()):
+            if lane in busy:
+                continue
+            head = jobs[0]
+            until = self._pause_of(head)
+            if until is not None:  # the account or platform is paused: the whole lane waits
+                for job in jobs:
+                    self.held[job.target.id] = until
+                del lanes[lane]
+                continue
+            if head.due > now:
+                wake_at = head.due if wake_at is None else min(wake_at, head.due)
+                continue
+            heads.append(head)
+        heads.sort(key=lambda job: job.sequence)
+        picks = heads[:max(0, limit)]
+        for job in picks:
+            lanes[job.lane].popleft()
+            if not lanes[job.lane]:
+                del lanes[job.lane]
+        return picks, (wake_at if not picks else None)
+
+    def _channel_pause(self, claimed: ClaimedPost, target: Target) -> datetime | None:
+        channel = claimed.channels.get(target.channel_id) if target.channel_id else None
+        until = channel.rate_limited_until if channel is not None else None
+        return until if until is not None and until > self.now else None
+
+    def _pause_of(self, job: _Job) -> datetime | None:
+        """Until when ``job`` must wait: its account's pause or its platform's, if either holds."""
+        pauses = [until for until in (job.paused_until, self._paused.get(job.lane),
+                                      self._paused.get(job.target.platform)) if until is not None]
+        until = max(pauses, default=None)
+        return until if until is not None and until > self.clock() else None
+
+    def _pause(self, job: _Job, attempt: _Attempt) -> None:
+        """A rate limit: pause the account (or the platform, for an app-wide limit) until it resets."""
+        until = _retry_at(attempt, self.limits)
+        scope = attempt.limit_scope
+        key: object = job.target.platform if scope == APP else job.lane
+        if self._paused.get(key) is not None and self._paused[key] >= until:
+            return
+        self._paused[key] = until
+        reason = attempt.result.error_message or "rate limited"
+        if scope == APP:
+            self.pauses.append(RateLimitPause(until=until, reason=reason, platform=job.target.platform))
+        elif job.target.channel_id is not None:
+            self.pauses.append(RateLimitPause(until=until, reason=reason, channel_id=job.target.channel_id))
+        log_event("publish.rate_limit_pause", platform=job.target.platform, scope=scope,
+                  channel_id=str(job.target.channel_id), until=until.isoformat())
 
     async def _attempt(self, job: _Job) -> _Attempt:
         started = clock.utcnow()
@@ -196,15 +360,18 @@ class _Sender:
         try:
             channel, platform, request = await self._prepare(job, key)
             published = await self._send(job, channel, platform, request)
+            finished = clock.utcnow()
             result = TargetResult(
                 target_id=target.id, outcome=Outcome.PUBLISHED, status=TargetStatus.PUBLISHED, attempt=attempt_no,
-                started_at=started, finished_at=clock.utcnow(), platform_post_id=published.platform_post_id,
+                started_at=started, finished_at=finished, platform_post_id=published.platform_post_id,
                 platform_post_url=published.url, http_status=published.http_status, idempotency_key=key,
+                lag_ms=round((finished - job.due).total_seconds() * 1000),
             )
             attempt = _Attempt(result)
         except PlatformError as exc:
             failure = _failure(target, attempt_no, started, exc.outcome, exc.code, exc.message, exc.http_status, key)
-            attempt = _Attempt(replace(failure, resume=exc.details or None), exc.retry_after_seconds)
+            attempt = _Attempt(replace(failure, resume=exc.details or None), exc.retry_after_seconds,
+                               limit_scope=exc.limit_scope)
         except HeraldError as exc:  # e.g. the store refused to save refreshed credentials
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.PERMANENT, exc.code, exc.message, None, key))
         except asyncio.TimeoutError:
@@ -213,6 +380,7 @@ class _Sender:
         except Exception as exc:  # an adapter bug: it may have sent the post, so do not resend blindly
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.UNKNOWN, "adapter_error",
                                         type(exc).__name__, None, key))
+        attempt = replace(attempt, answered_at=self.clock())
         log_event("publish.target", post_id=str(target.post_id), target_id=str(target.id), platform=target.platform,
                   outcome=attempt.result.outcome.value, attempt=attempt_no, error_code=attempt.result.error_code)
         return attempt
@@ -323,8 +491,10 @@ def _failure(target: Target, attempt: int, started: datetime, outcome: Outcome, 
     )
 
 
-def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], limits: RunLimits, now: datetime) -> PostResult:
-    """Decide each target's new status and derive the post's: pure, given the attempts."""
+def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dict[UUID, datetime],
+                 limits: RunLimits, now: datetime) -> PostResult:
+    """Decide each target's new status and derive the post's: pure, given the attempts and the
+    targets held back by a rate-limit pause (until when)."""
     post = claimed.post
     results, statuses, retry_times, errors, released = [], [], [], [], []
     has_unstarted = False
@@ -332,8 +502,12 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], limits: R
         attempt = attempts.get(target.id)
         if attempt is None:
             if target.status is TargetStatus.PENDING or target.id in claimed.maybe_sent:
-                # not started: pending again (a maybe-sent target keeps its mark for the next run)
-                has_unstarted = True
+                # not started: pending again (a maybe-sent target keeps its mark for the next run);
+                # due again at once, or when its account's pause ends
+                if target.id in held:
+                    retry_times.append(held[target.id])
+                else:
+                    has_unstarted = True
                 statuses.append(TargetStatus.PENDING)
                 if target.id not in claimed.maybe_sent:
                     released.append(target.id)
@@ -347,8 +521,9 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], limits: R
             status = TargetStatus.UNKNOWN
         else:
             rate_limited = target.rate_limited + (result.outcome is Outcome.RATE_LIMITED)
+            # a wait counts from when the answer arrived, not from the run's start
             decision = retry.decide(result.outcome, attempt=result.attempt - rate_limited, rate_limited=rate_limited,
-                                    now=now, max_retries=limits.max_retries,
+                                    now=attempt.answered_at or now, max_retries=limits.max_retries,
                                     base_seconds=limits.retry_base_seconds,
                                     retry_after_seconds=attempt.retry_after_seconds)
             status = TargetStatus.PENDING if decision.retry else TargetStatus.FAILED
@@ -367,6 +542,42 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], limits: R
     )
 
 
+def _due_at(post: Any) -> datetime:
+    """When a post was due: its scheduled time, or earlier if the user said "publish now"; a retry
+    later than the schedule still counts from the schedule, so its lag shows the delay."""
+    times = [t for t in (post.scheduled_at, post.next_attempt_at) if t is not None]
+    return min(times) if times else datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _retry_at(attempt: _Attempt, limits: RunLimits) -> datetime:
+    """When a rate limit ends: the platform's wait (or one backoff step), from the answer's arrival."""
+    decision = retry.decide(Outcome.RATE_LIMITED, attempt=1, rate_limited=1, now=attempt.answered_at,
+                            max_retries=limits.max_retries, base_seconds=limits.retry_base_seconds,
+                            retry_after_seconds=attempt.retry_after_seconds)
+    return decision.at
+
+
+def _lag_summary(results: list[PostResult]) -> dict[str, Any]:
+    lags = sorted(t.lag_ms for r in results for t in r.targets if t.lag_ms is not None)
+    if not lags:
+        return {"count": 0, "p50_ms": None, "p95_ms": None, "max_ms": None}
+    return {"count": len(lags), "p50_ms": _percentile(lags, 0.50), "p95_ms": _percentile(lags, 0.95),
+            "max_ms": lags[-1]}
+
+
+def _percentile(ordered: list[int], fraction: float) -> int:
+    """Linear interpolation between the closest ranks (what Postgres' percentile_cont does)."""
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
+def _pause_dict(pause: RateLimitPause) -> dict[str, Any]:
+    scope = {"channel_id": str(pause.channel_id)} if pause.channel_id else {"platform": pause.platform}
+    return {**scope, "until": pause.until.isoformat(), "reason": pause.reason}
+
+
 def _next_occurrence(post: Any, status: PostStatus, now: datetime) -> datetime | None:
     """When a finished occurrence's series is due next: the first instance after now (missed ones skipped)."""
     if not post.rrule or status not in _SERIES_GOES_ON or post.scheduled_at is None:
@@ -379,7 +590,8 @@ def _next_occurrence(post: Any, status: PostStatus, now: datetime) -> datetime |
         return None
 
 
-def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None) -> None:
+def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None,
+           held: dict[UUID, datetime] | None = None) -> None:
     """Add one post's result to the summary (``claimed`` None: an unreadable post, nothing started)."""
     status = result.status
     if status is PostStatus.PUBLISHED:
@@ -401,7 +613,7 @@ def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None)
         started = {t.target_id for t in result.targets}
         unstarted = [t for t in claimed.post.targets
                      if (t.status is TargetStatus.PENDING or t.id in claimed.maybe_sent) and t.id not in started]
-    summary.not_started += len(unstarted)
+    summary.not_started += sum(t.id not in (held or {}) for t in unstarted)
     summary.posts.append({
         "id": str(result.post_id),
         "outcome": status.value,
@@ -409,5 +621,6 @@ def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None)
         "targets": [
             {"id": str(t.target_id), "outcome": t.outcome.value, "status": t.status.value, "error": t.error_message}
             for t in result.targets
-        ] + [{"id": str(t.id), "outcome": "not_started", "status": "pending", "error": None} for t in unstarted],
+        ] + [{"id": str(t.id), "outcome": "rate_limit_pause" if t.id in (held or {}) else "not_started",
+              "status": "pending", "error": None} for t in unstarted],
     })

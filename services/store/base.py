@@ -28,6 +28,7 @@ from services.domain.models import (
     Post,
     PostResult,
     PostStatus,
+    RateLimitPause,
     Run,
     User,
 )
@@ -114,6 +115,17 @@ class Statistics:
     by_status: dict[str, int]
     #: platform -> {"targets": n, "<target status>": n, ...}
     by_platform: dict[str, dict[str, int]]
+    #: the lag of targets published since ``since``: count, p50_ms, p95_ms, max_ms (None without any)
+    publish_lag: PublishLag | None = None
+
+
+@dataclass(frozen=True)
+class PublishLag:
+    since: datetime
+    count: int
+    p50_ms: int | None
+    p95_ms: int | None
+    max_ms: int | None
 
 
 class Store(Protocol):
@@ -192,16 +204,22 @@ class Store(Protocol):
     ) -> list[Activity]:
         """The user's activity, newest first."""
 
-    async def post_statistics(self, user: User) -> Statistics: ...
+    async def post_statistics(self, user: User, *, lag_since: datetime) -> Statistics:
+        """Counts by status and platform, and the publish lag of targets published since ``lag_since``."""
 
     async def list_outbox(self, user: User, *, limit: int = 50) -> list[OutboxEntry]:
         """What the sandbox platform published for the user, newest first."""
 
     # --- the publish run (service role) -------------------------------------------------------
     async def claim_due_posts(
-        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None
+        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None,
+        due_by: datetime | None = None,
     ) -> Claim:
         """Lease up to ``limit`` posts, oldest due first, in one atomic step.
+
+        ``due_by`` (later than ``now``: the lookahead) also takes scheduled posts due up to then;
+        expired leases are judged against ``now`` only. The claim names the platforms paused for
+        the whole app (``Claim.platform_pauses``) and each channel's ``rate_limited_until``.
 
         First, posts left ``publishing`` by a run that died (lease expired before ``now``) are
         re-leased to this run; then due posts (status ``scheduled`` and
@@ -234,7 +252,8 @@ class Store(Protocol):
         """The sandbox platform's 'publish': append to the local outbox."""
 
     async def record_results(
-        self, results: list[PostResult], *, now: datetime, cron_run: CronRun | None = None
+        self, results: list[PostResult], *, now: datetime, cron_run: CronRun | None = None,
+        pauses: tuple[RateLimitPause, ...] = (),
     ) -> int:
         """Write target outcomes, runs, activity and post statuses in one atomic step.
 
@@ -243,7 +262,8 @@ class Store(Protocol):
         never started); unreported targets are left as they are. A
         result with ``next_occurrence_at`` creates the series' next post (same content, time
         zone, rule and live channels; ``parent_post_id`` = this post) exactly once.
-        Writes ``cron_run`` when given. Return the number of posts still due at ``now``.
+        Writes ``cron_run`` when given, and ``pauses``: a channel's ``rate_limited_until`` or a
+        platform's app-wide pause (a later ``until`` wins). Return the number of posts still due at ``now``.
         """
 
     async def count_due(self, *, now: datetime) -> int: ...

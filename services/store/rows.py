@@ -26,6 +26,7 @@ from services.domain.models import (
     Post,
     PostResult,
     PostStatus,
+    RateLimitPause,
     Run,
     Target,
     TargetState,
@@ -96,8 +97,14 @@ def target_from_row(row: dict[str, Any]) -> Target:
         attempts=int(row.get("attempts") or 0),
         rate_limited=int(row.get("rate_limited") or 0),
         published_at=parse_time(row.get("published_at")),
+        error_code=row.get("error_code"),
+        publish_lag_ms=_int_or_none(row.get("publish_lag_ms")),
         resume=_json_object(row.get("resume")),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _json_object(value: Any) -> dict[str, Any]:
@@ -143,6 +150,7 @@ def channel_from_row(row: dict[str, Any]) -> Channel:
         created_at=parse_time(row["created_at"]),
         updated_at=parse_time(row["updated_at"]),
         credentials_encrypted=row.get("credentials_encrypted"),
+        rate_limited_until=parse_time(row.get("rate_limited_until")),
     )
 
 
@@ -190,7 +198,19 @@ def claim_from_row(row: dict[str, Any]) -> Claim:
         elif entry is not None:
             unreadable.append(entry)
     posts.sort(key=lambda c: (c.post.next_attempt_at or c.post.scheduled_at or _EPOCH, str(c.post.id)))
-    return Claim(posts=tuple(posts), recovered=_uuids(row.get("recovered")), unreadable=tuple(unreadable))
+    pauses = {}
+    for platform, until in (row.get("platform_pauses") or {}).items():
+        try:
+            pauses[str(platform)] = parse_time(until)
+        except (TypeError, ValueError):
+            continue  # a pause that cannot be read holds nothing back
+    return Claim(posts=tuple(posts), recovered=_uuids(row.get("recovered")), unreadable=tuple(unreadable),
+                 platform_pauses=pauses)
+
+
+def pauses_to_rows(pauses: tuple[RateLimitPause, ...]) -> list[dict[str, Any]]:
+    return [{**({"channel_id": str(p.channel_id)} if p.channel_id else {"platform": p.platform}),
+             "until": format_time(p.until), "reason": p.reason} for p in pauses]
 
 
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
@@ -365,6 +385,7 @@ def cron_run_to_dict(run: CronRun) -> dict[str, Any]:
         "remaining_due": run.remaining_due,
         "duration_ms": run.duration_ms,
         "error": run.error,
+        "parent_run_id": str(run.parent_run_id) if run.parent_run_id else None,
     }
 
 
@@ -380,6 +401,7 @@ def cron_run_from_row(row: dict[str, Any]) -> CronRun:
         remaining_due=int(row["remaining_due"]),
         duration_ms=int(row["duration_ms"]),
         error=row.get("error"),
+        parent_run_id=_uuid(row.get("parent_run_id")),
     )
 
 
@@ -406,6 +428,8 @@ def results_to_rows(results: list[PostResult]) -> list[dict[str, Any]]:
                     "platform_post_url": t.platform_post_url,
                     "http_status": t.http_status,
                     "error_code": t.error_code,
+                    "error_class": t.error_class,
+                    "lag_ms": t.lag_ms,
                     "error_message": t.error_message,
                     "idempotency_key": t.idempotency_key,
                     "resume": t.resume,

@@ -27,6 +27,7 @@ from services.domain.models import (
     OutboxEntry,
     Post,
     PostResult,
+    RateLimitPause,
     PostStatus,
     Run,
     User,
@@ -40,7 +41,7 @@ from services.errors import (
     ValidationError,
 )
 from services.store import rows
-from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, Statistics
+from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, PublishLag, Statistics
 
 _fmt = rows.format_time
 
@@ -204,12 +205,15 @@ class RpcStore:
             "p_post_id": str(post_id) if post_id else None, "p_limit": limit})
         return [rows.activity_from_row(r) for r in found]
 
-    async def post_statistics(self, user: User) -> Statistics:
-        stats = await self._as_user(user, "herald_post_statistics_v1")
+    async def post_statistics(self, user: User, *, lag_since: datetime) -> Statistics:
+        stats = await self._as_user(user, "herald_post_statistics_v2", {"p_since": _fmt(lag_since)})
+        lag = stats["publish_lag"]
         return Statistics(
             total=int(stats["total"]),
             by_status={k: int(v) for k, v in stats["by_status"].items()},
             by_platform={p: {k: int(v) for k, v in counts.items()} for p, counts in stats["by_platform"].items()},
+            publish_lag=PublishLag(since=lag_since, count=int(lag["count"]),
+                                   **{k: None if lag[k] is None else int(lag[k]) for k in ("p50_ms", "p95_ms", "max_ms")}),
         )
 
     async def list_outbox(self, user: User, *, limit: int = 50) -> list[OutboxEntry]:
@@ -218,13 +222,15 @@ class RpcStore:
     # --- the publish run (service role) -------------------------------------------------------
 
     async def claim_due_posts(
-        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None
+        self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None,
+        due_by: datetime | None = None,
     ) -> Claim:
-        return rows.claim_from_row(await self._as_service("herald_claim_due_posts_v1", {
+        return rows.claim_from_row(await self._as_service("herald_claim_due_posts_v2", {
             "p_now": _fmt(now),
             "p_limit": limit,
             "p_lease_seconds": lease_seconds,
             "p_post_ids": _ids(post_ids) if post_ids is not None else None,
+            "p_due_by": _fmt(due_by) if due_by is not None else None,
         }))
 
     async def mark_sending(self, target_ids: list[UUID], *, now: datetime) -> None:
@@ -268,11 +274,13 @@ class RpcStore:
             "p_published_at": _fmt(entry.published_at),
         })
 
-    async def record_results(self, results: list[PostResult], *, now: datetime, cron_run: CronRun | None = None) -> int:
-        remaining = await self._as_service("herald_record_results_v1", {
+    async def record_results(self, results: list[PostResult], *, now: datetime, cron_run: CronRun | None = None,
+                             pauses: tuple[RateLimitPause, ...] = ()) -> int:
+        remaining = await self._as_service("herald_record_results_v2", {
             "p_results": rows.results_to_rows(results),
             "p_now": _fmt(now),
             "p_cron_run": rows.cron_run_to_dict(cron_run) if cron_run is not None else None,
+            "p_pauses": rows.pauses_to_rows(pauses),
         })
         return int(remaining)
 

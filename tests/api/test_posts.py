@@ -153,8 +153,11 @@ class TestReadAndList:
         await create(client, alice, [channel["id"]])
         await create(client, alice, [channel["id"]], scheduled_at=future().isoformat())
         stats = (await client.get("/api/v1/posts/statistics", headers=alice.headers)).json()
+        lag = stats.pop("publish_lag")
         assert stats == {"total": 2, "by_status": {"draft": 1, "scheduled": 1},
                          "by_platform": {"sandbox": {"targets": 2, "pending": 2}}}
+        assert {k: v for k, v in lag.items() if k != "since"} == {"count": 0, "p50_ms": None, "p95_ms": None,
+                                                                  "max_ms": None}
 
 
 class TestEdit:

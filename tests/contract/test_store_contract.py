@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -211,10 +212,34 @@ class TestPosts:
         await make_post(harness.store, user, [sandbox, hook], status=PostStatus.DRAFT)
         await make_post(harness.store, user, [sandbox], at=NOW + timedelta(days=1))
         await make_post(harness.store, harness.new_user(), [])  # someone else's
-        stats = await harness.store.post_statistics(user)
+        stats = await harness.store.post_statistics(user, lag_since=NOW - timedelta(days=1))
         assert stats.total == 2
         assert stats.by_status == {"draft": 1, "scheduled": 1}
         assert stats.by_platform == {"sandbox": {"targets": 2, "pending": 2}, "webhook": {"targets": 1, "pending": 1}}
+        assert (stats.publish_lag.count, stats.publish_lag.p50_ms) == (0, None)
+
+    async def test_statistics_give_the_publish_lag_percentiles_over_the_window(self, harness):
+        user, other = harness.new_user(), harness.new_user()
+        channel = await make_channel(harness.store, user)
+        for _ in range(5):
+            await make_post(harness.store, user, [channel])
+        await make_post(harness.store, other, [await make_channel(harness.store, other)])
+        claimed = (await harness.store.claim_due_posts(now=NOW, limit=10, lease_seconds=30)).posts
+        lags = iter([100, 200, 300, 400, 10_000])
+        results = []
+        for c in claimed:
+            result = published(c)
+            lag = next(lags) if c.post.user_id == user.id else 99_999  # someone else's lag is not the user's
+            results.append(replace(result, targets=tuple(replace(t, lag_ms=lag) for t in result.targets)))
+        await harness.store.record_results(results, now=NOW)
+        stats = await harness.store.post_statistics(user, lag_since=NOW - timedelta(hours=1))
+        lag = stats.publish_lag
+        assert (lag.count, lag.p50_ms, lag.max_ms) == (5, 300, 10_000)
+        assert lag.p95_ms == 8_080  # percentile_cont: 400 + 0.8 * (10_000 - 400)
+        assert (await harness.store.post_statistics(user, lag_since=NOW + timedelta(hours=1))).publish_lag.count == 0
+        mine = next(c.post.id for c in claimed if c.post.user_id == user.id)
+        post = await harness.store.get_post(user, mine)
+        assert post.targets[0].publish_lag_ms == 100 and post.targets[0].error_code is None
 
     async def test_activity_records_transitions_for_the_owner_only(self, harness):
         user = harness.new_user()

@@ -21,7 +21,8 @@ EXPOSED = API_CONFIG["schemas"]
 API_ROLES = ["anon", "authenticated"]
 HERALD_SCHEMAS = ["public", "herald", "herald_private"]  # every schema Herald's migrations write to
 
-#: The Data API, as the grants block at the end of 20261124000200_functions.sql hands it out: the
+#: The Data API, as the grants block at the end of 20261124000200_functions.sql hands it out (and
+#: the later migrations for their new versions): the
 #: user functions to authenticated (RLS scopes them to the caller's rows) and the health check to
 #: both API roles. The service-role functions (the publish run, the OAuth callback) are not here:
 #: neither API role may call them.
@@ -40,6 +41,7 @@ USER_FUNCTIONS = [
     "public.herald_list_runs_v1(uuid)",
     "public.herald_list_activity_v1(uuid, integer)",
     "public.herald_post_statistics_v1()",
+    "public.herald_post_statistics_v2(timestamptz)",
     "public.herald_list_outbox_v1(integer)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}

@@ -98,6 +98,10 @@ async def main() -> None:
     parser.add_argument("--tick", type=float, default=60.0, help="seconds between cron calls (default 60)")
     args = parser.parse_args()
 
+    # SIGTERM exits through SystemExit, which runs the atexit hooks that stop the embedded
+    # PostgreSQL; set before the server starts, so a stop during start-up stops it too (uvicorn
+    # re-raises SIGTERM to this handler after its graceful shutdown).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     state = local_secrets()
     base = f"http://{args.host}:{args.port}"
     os.environ.setdefault("HERALD_STORE", "embedded")
@@ -138,9 +142,6 @@ Try it (the token is valid for 30 days): schedule a post a minute from now, then
   curl -s {base}/api/v1/sandbox/outbox -H "Authorization: Bearer $TOKEN"     # what the sandbox published
 """, flush=True)
 
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead runs
-    # the atexit hooks, which stop the embedded PostgreSQL.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
     ticker = asyncio.create_task(tick_forever(base, os.environ["CRON_SECRET"], args.tick))
     try:

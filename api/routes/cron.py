@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -9,12 +11,14 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CronCaller, RuntimeDep, run_limits
 from services import clock
+from services.errors import ValidationError
+from services.publishing.burst import PARENT_HEADER, runs_needed, start_runs
 from services.publishing.run import publish_due
 
 router = APIRouter(prefix="/cron", tags=["cron"], redirect_slashes=False)
 
 PUBLISH_PATH = "/api/v1/cron/publish-scheduled"
-TRIGGERS = ("vercel-cron", "cron-job.org", "supabase-cron", "manual", "local")
+TRIGGERS = ("vercel-cron", "cron-job.org", "supabase-cron", "manual", "local", "burst")
 
 
 def _trigger(user_agent: str | None, explicit: str | None, vercel_schedule: str | None) -> str:
@@ -30,11 +34,23 @@ def _trigger(user_agent: str | None, explicit: str | None, vercel_schedule: str 
     return "manual"
 
 
+def _parent_run(value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError(f"{PARENT_HEADER} must be the id of the run that started this one",
+                              field=PARENT_HEADER) from None
+
+
 async def _publish(
     rt: RuntimeDep,
+    request: Request,
     user_agent: str | None,
     x_herald_trigger: str | None,
     x_vercel_cron_schedule: str | None,
+    parent_run_id: uuid.UUID | None,
     dry_run: bool,
 ) -> dict:
     now = clock.utcnow()
@@ -44,9 +60,25 @@ async def _publish(
                 "posts": [{"id": str(p.id), "scheduled_at": p.scheduled_at.isoformat(),
                            "next_attempt_at": p.next_attempt_at.isoformat() if p.next_attempt_at else None,
                            "platforms": sorted({t.platform for t in p.targets})} for p in due]}
-    summary = await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(rt.settings),
-                                trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now)
-    return summary.to_dict()
+    run_id, settings = uuid.uuid4(), rt.settings
+    helpers = None
+    if parent_run_id is None:  # a tick: drain a burst with more runs, each its own invocation
+        count = runs_needed(await rt.store.count_due(now=now), max_posts=settings.max_posts_per_run,
+                            max_parallel=settings.max_parallel_runs)
+        if count:
+            url = (settings.herald_public_url or str(request.base_url)).rstrip("/") + PUBLISH_PATH
+            helpers = asyncio.create_task(start_runs(
+                rt.http, url, count=count, parent_run_id=run_id, cron_secret=settings.cron_secret,
+                wait_seconds=settings.run_budget_seconds + settings.request_timeout + 5))
+    summary = await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(settings),
+                                trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now,
+                                run_id=run_id, parent_run_id=parent_run_id)
+    answer = summary.to_dict()
+    if parent_run_id is not None:
+        answer["parent_run_id"] = str(parent_run_id)
+    if helpers is not None:
+        answer["parallel_runs"] = [h.to_dict() for h in await helpers]
+    return answer
 
 
 _PUBLISH_DOC = {401: {"description": "missing or wrong secret"}, 503: {"description": "CRON_SECRET is not set"}}
@@ -55,17 +87,22 @@ DryRun = Annotated[bool, Query(description="list what a run would claim, claimin
 
 async def publish_scheduled(
     rt: RuntimeDep,
+    request: Request,
     user_agent: Annotated[str | None, Header()] = None,
     x_herald_trigger: Annotated[str | None, Header()] = None,
     x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
+    x_herald_parent_run: Annotated[str | None, Header(description="set by Herald on the runs a tick starts")] = None,
     dry_run: DryRun = False,
 ) -> dict:
     """Publish what is due: `X-Cron-Secret: <CRON_SECRET>` or `Authorization: Bearer <CRON_SECRET>`.
 
     GET and POST do the same (Vercel Cron sends GET, pg_net POST); the path answers with or
-    without a trailing slash and never redirects (Vercel Cron does not follow redirects).
+    without a trailing slash and never redirects (Vercel Cron does not follow redirects). When
+    more posts are due than one run may claim, the call starts up to MAX_PARALLEL_RUNS - 1 more
+    runs (calls to this endpoint, each claiming its own posts) and reports them in `parallel_runs`.
     """
-    return await _publish(rt, user_agent, x_herald_trigger, x_vercel_cron_schedule, dry_run)
+    return await _publish(rt, request, user_agent, x_herald_trigger, x_vercel_cron_schedule,
+                          _parent_run(x_herald_parent_run), dry_run)
 
 
 for _method in ("POST", "GET"):

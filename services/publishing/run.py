@@ -143,11 +143,12 @@ async def publish_due(
     now: datetime,
     monotonic: Callable[[], float] = time.monotonic,
     post_ids: tuple[UUID, ...] | None = None,
+    run_id: UUID | None = None,
     parent_run_id: UUID | None = None,
 ) -> RunSummary:
     """Run one publish cycle at ``now`` (only ``post_ids`` if given). Never raises for a platform's sake."""
     started = monotonic()
-    summary = RunSummary(run_id=uuid.uuid4(), trigger=trigger)
+    summary = RunSummary(run_id=run_id or uuid.uuid4(), trigger=trigger)
     due_by = now + timedelta(seconds=limits.lookahead_seconds) if limits.lookahead_seconds > 0 else None
     claim = await store.claim_due_posts(now=now, limit=limits.max_posts, lease_seconds=limits.lease_seconds,
                                         post_ids=post_ids, due_by=due_by)

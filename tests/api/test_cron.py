@@ -123,3 +123,35 @@ async def test_a_transient_failure_is_retried_later_not_now(client, alice):
 async def test_health_reports_the_store(client):
     response = await client.get("/api/v1/health")
     assert response.status_code == 200 and response.json() == {"status": "ok", "store": "postgres"}
+
+
+async def test_a_burst_is_drained_by_parallel_runs_started_by_one_tick(store, new_caller, db):
+    # 7 due posts, 2 per run, 3 runs at most: the tick takes 2 and starts 2 more runs through its
+    # own endpoint (here the app itself, in process), each claiming its own posts.
+    settings = make_settings(max_posts_per_run=2, max_parallel_runs=3)
+    app = create_app(settings, store=store)
+    app.state.http = httpx.AsyncClient(mounts={"http://herald.test": httpx.ASGITransport(app=app)})
+    alice = new_caller()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://herald.test") as client:
+        channel = await sandbox_channel(client, alice)
+        for _ in range(7):
+            await due_post(client, alice, channel["id"])
+        tick = (await client.post(PATH, headers=CRON)).json()
+        assert tick["processed"] == 2 and len(tick["parallel_runs"]) == 2
+        assert [(r["status_code"], r["processed"]) for r in tick["parallel_runs"]] == [(200, 2), (200, 2)]
+        outbox = (await client.get("/api/v1/sandbox/outbox", headers=alice.headers)).json()["items"]
+        assert len(outbox) == len({o["target_id"] for o in outbox}) == 6  # each post exactly once
+        runs = db.execute("select id::text, parent_run_id::text, trigger from herald.cron_runs").fetchall()
+        children = [r for r in runs if r[1] is not None]
+        assert {r[1] for r in children} == {tick["run_id"]} and {r[2] for r in children} == {"burst"}
+        assert sorted(r[0] for r in children) == sorted(r["run_id"] for r in tick["parallel_runs"])
+        # A started run never starts more (one level), however much is due; a dry run starts none.
+        for _ in range(6):
+            await due_post(client, alice, channel["id"])
+        child = (await client.post(PATH, headers={**CRON, "X-Herald-Parent-Run": tick["run_id"]})).json()
+        assert child["processed"] == 2 and "parallel_runs" not in child and child["parent_run_id"] == tick["run_id"]
+        dry = (await client.post(PATH + "?dry_run=true", headers=CRON)).json()
+        assert dry["dry_run"] and "parallel_runs" not in dry
+        bad = await client.post(PATH, headers={**CRON, "X-Herald-Parent-Run": "not-a-run"})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "X-Herald-Parent-Run"
+    await app.state.http.aclose()

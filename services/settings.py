@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     herald_allow_private_hosts: bool = False
     herald_dashboard_url: str = "http://localhost:3000"
     herald_public_url: str | None = None
+    #: set by Vercel when Protection Bypass for Automation is on (vercel.com/docs/deployment-protection/
+    #: methods-to-bypass-deployment-protection/protection-bypass-automation): lets the runs a tick starts
+    #: through a protected (preview) URL (sent as x-vercel-protection-bypass)
+    vercel_automation_bypass_secret: str | None = None
 
     # OAuth apps, for connecting accounts with GET /channels/connect/{platform}
     meta_app_id: str | None = None  #: Facebook Login: Facebook Pages and Instagram

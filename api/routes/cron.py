@@ -69,7 +69,8 @@ async def _publish(
             url = (settings.herald_public_url or str(request.base_url)).rstrip("/") + PUBLISH_PATH
             helpers = asyncio.create_task(start_runs(
                 rt.http, url, count=count, parent_run_id=run_id, cron_secret=settings.cron_secret,
-                wait_seconds=settings.run_budget_seconds + settings.request_timeout + 5))
+                wait_seconds=settings.run_budget_seconds + settings.request_timeout + 5,
+                vercel_bypass=settings.vercel_automation_bypass_secret))
     summary = await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(settings),
                                 trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now,
                                 run_id=run_id, parent_run_id=parent_run_id)

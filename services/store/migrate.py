@@ -53,7 +53,9 @@ def apply_migrations(conninfo: str, *, directory: Path = MIGRATIONS, until: str 
                 conn.execute("create table if not exists supabase_migrations.schema_migrations"
                              " (version text not null primary key, statements text[], name text)")
             done = {row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")}
-            for version, name, path in migration_files(directory):
+            files = migration_files(directory)
+            _refuse_out_of_order(files, done)
+            for version, name, path in files:
                 if until is not None and version > until:
                     break
                 if version in done:
@@ -70,3 +72,15 @@ def apply_migrations(conninfo: str, *, directory: Path = MIGRATIONS, until: str 
         finally:
             conn.execute("select pg_advisory_unlock(%s)", [_LOCK])
     return applied_now
+
+
+def _refuse_out_of_order(files: list[tuple[str, str, Path]], done: set[str]) -> None:
+    """A file older than the newest applied one was added after it (a merge, a rename): the
+    Supabase CLI refuses to push it ("Found local migration files to be inserted before the last
+    migration on remote database"), and so does this runner, before applying anything."""
+    newest = max(done, default=None)
+    late = [path.name for version, _, path in files if version not in done and newest is not None and version < newest]
+    if late:
+        raise ValueError(f"{', '.join(late)}: older than the newest applied migration ({newest}); "
+                         "rename it with a later timestamp (supabase migration new) so every database applies "
+                         "the files in the same order")

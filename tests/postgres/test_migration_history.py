@@ -389,6 +389,21 @@ def test_the_runner_refuses_a_misnamed_file_before_applying_anything(history, tm
     assert recorded(history.scratch) == before
 
 
+def test_the_runner_refuses_a_file_older_than_the_newest_applied_one(history, tmp_path):
+    """``supabase db push`` refuses local files that sort before the last applied version (they
+    came from a merge or a rename); applying them here would order the history differently on
+    each database. The runner refuses too, and applies nothing."""
+    first, *rest = FILES
+    for _, _, path in FILES:
+        shutil.copy(path, tmp_path / path.name)
+    late = f"{int(first[0]) + 1}_added_late.sql"
+    (tmp_path / late).write_text("create table public.added_late (id int);")
+    before = recorded(history.scratch)
+    with pytest.raises(ValueError, match=re.escape(late)):
+        migrate.apply_migrations(history.scratch, directory=tmp_path)
+    assert recorded(history.scratch) == before
+
+
 @dataclass
 class Statement:
     line: int

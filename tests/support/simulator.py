@@ -6,8 +6,8 @@ It answers any path. By default every request is a success after ``latency`` sec
 cut after the request arrived, so the client cannot know whether it was applied). ``answer(path,
 reply)`` sets a standing answer, given whenever nothing is queued (a platform's GET endpoints).
 Both take ``method=`` to apply to one HTTP method only (one path is often both a GET and a POST).
-It records every request and counts them per ``Idempotency-Key``, which is how tests prove nothing
-was sent twice.
+It records every request (with its arrival time) and counts them per ``Idempotency-Key``, which is
+how tests prove nothing was sent twice.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     query: str = ""  #: the raw query string, without "?"
+    at: float = 0.0  #: when it arrived, on ``time.monotonic()``'s clock (benchmarks time deliveries)
 
     def form(self) -> dict[str, str]:
         """The body as an ``application/x-www-form-urlencoded`` form (last value of each name)."""
@@ -134,7 +136,7 @@ class Simulator:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         with self._lock:
             query = scope.get("query_string", b"").decode()
-            self.requests.append(Received(scope["method"], scope["path"], headers, body, query))
+            self.requests.append(Received(scope["method"], scope["path"], headers, body, query, at=time.monotonic()))
             if "idempotency-key" in headers:
                 self.by_key[headers["idempotency-key"]] += 1
             reply = self._next_reply(scope["method"], scope["path"])

@@ -19,10 +19,12 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -195,9 +197,21 @@ def _sql_runner(admin: psycopg.Connection):
     return run_sql
 
 
-async def open_bench_store(kind: str):
-    """A store of ``kind`` (postgres or supabase) on a fresh clone, outside pytest (``make bench``):
-    ``(store, new_user, close)``."""
+@dataclass
+class BenchDatabase:
+    """A fresh clone with a store of one transport on it, outside pytest (``make bench``)."""
+
+    kind: str
+    dsn: str  #: the clone's superuser connection string (for a server process of its own)
+    store: Any
+    new_user: Callable[[], User]
+    #: run SQL as the superuser on the clone: the rows, or [] for a statement without a result
+    sql: Callable[..., list]
+    close: Callable[[], Awaitable[None]]
+
+
+async def open_bench_database(kind: str) -> BenchDatabase:
+    """A store of ``kind`` (postgres or supabase) on a fresh clone; ``await close()`` drops it."""
     clone = cloned_database(ensure_template())
     dsn = clone.__enter__()
     admin = psycopg.connect(dsn, autocommit=True)
@@ -215,7 +229,15 @@ async def open_bench_store(kind: str):
         admin.close()
         clone.__exit__(None, None, None)
 
-    return store, _user_maker(admin), close
+    return BenchDatabase(kind=kind, dsn=dsn, store=store, new_user=_user_maker(admin), sql=_sql_runner(admin),
+                         close=close)
+
+
+async def open_bench_store(kind: str):
+    """A store of ``kind`` (postgres or supabase) on a fresh clone, outside pytest (``make bench``):
+    ``(store, new_user, close)``."""
+    bench = await open_bench_database(kind)
+    return bench.store, bench.new_user, bench.close
 
 
 @pytest.fixture

@@ -40,9 +40,13 @@ async def get_runtime(request: Request) -> Runtime:
     async with app.state.runtime_lock:
         if getattr(app.state, "runtime", None) is None:
             settings: Settings = app.state.settings
+            # Enough connections for every run this process may host at once (a tick's started runs
+            # can land on the same instance) plus the calls that start them: a platform call must
+            # never wait for a free connection, or it fails as not sent and spends a retry.
+            runs = settings.max_parallel_runs
             http = app.state.http or httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.request_timeout),
-                limits=httpx.Limits(max_connections=max(settings.publish_concurrency * 2, 20)),
+                limits=httpx.Limits(max_connections=max(settings.publish_concurrency * runs + runs, 20)),
             )
             store = app.state.store or open_store(settings, http=http)
             public_url = settings.herald_public_url or str(request.base_url).rstrip("/")

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CronCaller, RuntimeDep, run_limits
 from services import clock
-from services.errors import ValidationError
+from services.errors import HeraldError, ValidationError
+from services.logs import log_event
 from services.publishing.burst import PARENT_HEADER, runs_needed, start_runs
 from services.publishing.run import publish_due
 
@@ -61,24 +62,35 @@ async def _publish(
                            "next_attempt_at": p.next_attempt_at.isoformat() if p.next_attempt_at else None,
                            "platforms": sorted({t.platform for t in p.targets})} for p in due]}
     run_id, settings = uuid.uuid4(), rt.settings
-    helpers = None
-    if parent_run_id is None:  # a tick: drain a burst with more runs, each its own invocation
-        count = runs_needed(await rt.store.count_due(now=now), max_posts=settings.max_posts_per_run,
+    helpers: list[asyncio.Task] = []
+
+    async def drain_a_burst(claimed: int) -> None:
+        # Only a tick whose claim came back full can have left posts behind: count them then (a
+        # quiet minute costs no extra round trip) and start more runs, each its own invocation.
+        if parent_run_id is not None or claimed < settings.max_posts_per_run or settings.max_parallel_runs <= 1:
+            return
+        try:
+            left = await rt.store.count_due(now=now)
+        except HeraldError as exc:  # the tick's own posts matter more: publish them, start nothing
+            log_event("publish.burst_count_failed", run_id=str(run_id), error=exc.code)
+            return
+        count = runs_needed(claimed + left, max_posts=settings.max_posts_per_run,
                             max_parallel=settings.max_parallel_runs)
         if count:
             url = (settings.herald_public_url or str(request.base_url)).rstrip("/") + PUBLISH_PATH
-            helpers = asyncio.create_task(start_runs(
+            helpers.append(asyncio.create_task(start_runs(
                 rt.http, url, count=count, parent_run_id=run_id, cron_secret=settings.cron_secret,
                 wait_seconds=settings.run_budget_seconds + settings.request_timeout + 5,
-                vercel_bypass=settings.vercel_automation_bypass_secret))
+                vercel_bypass=settings.vercel_automation_bypass_secret)))
+
     summary = await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(settings),
                                 trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now,
-                                run_id=run_id, parent_run_id=parent_run_id)
+                                run_id=run_id, parent_run_id=parent_run_id, after_claim=drain_a_burst)
     answer = summary.to_dict()
     if parent_run_id is not None:
         answer["parent_run_id"] = str(parent_run_id)
-    if helpers is not None:
-        answer["parallel_runs"] = [h.to_dict() for h in await helpers]
+    if helpers:
+        answer["parallel_runs"] = [h.to_dict() for h in await helpers[0]]
     return answer
 
 

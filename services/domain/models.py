@@ -94,6 +94,8 @@ class Channel:
     credentials_encrypted: str | None = None
     #: the account hit its platform limit: runs leave its targets alone until then
     rate_limited_until: datetime | None = None
+    #: how long its platform calls typically take (recent attempts), in ms; None before the first
+    typical_call_ms: int | None = None
 
 
 @dataclass(frozen=True)

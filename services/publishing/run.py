@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 import httpx
@@ -112,6 +112,7 @@ class _Job:
     sequence: int = 0  #: position in due order across the run
     due: datetime = datetime.min.replace(tzinfo=timezone.utc)  #: not started before (lookahead)
     paused_until: datetime | None = None  #: the channel's rate limit, as the claim read it
+    expected_ms: int = 0  #: how long the channel's calls typically take (0: not known yet)
 
     @property
     def maybe_sent(self) -> bool:
@@ -145,8 +146,13 @@ async def publish_due(
     post_ids: tuple[UUID, ...] | None = None,
     run_id: UUID | None = None,
     parent_run_id: UUID | None = None,
+    after_claim: Callable[[int], Awaitable[None]] | None = None,
 ) -> RunSummary:
-    """Run one publish cycle at ``now`` (only ``post_ids`` if given). Never raises for a platform's sake."""
+    """Run one publish cycle at ``now`` (only ``post_ids`` if given). Never raises for a platform's sake.
+
+    ``after_claim`` is awaited with the number of posts claimed, before any is sent (the cron
+    route starts parallel runs from there when the claim came back full).
+    """
     started = monotonic()
     summary = RunSummary(run_id=run_id or uuid.uuid4(), trigger=trigger)
     due_by = now + timedelta(seconds=limits.lookahead_seconds) if limits.lookahead_seconds > 0 else None
@@ -155,6 +161,8 @@ async def publish_due(
     summary.claimed, summary.recovered = len(claim.posts) + len(claim.unreadable), len(claim.recovered)
     for post_id in claim.recovered:
         log_event("publish.recovered", post_id=str(post_id), run_id=str(summary.run_id))
+    if after_claim is not None:
+        await after_claim(summary.claimed)
     for entry in claim.unreadable:
         log_event("publish.unreadable_post", post_id=str(entry.post_id), run_id=str(summary.run_id),
                   error_code=UNREADABLE_POST, reason=entry.reason)
@@ -196,7 +204,9 @@ class _Sender:
     Up to PUBLISH_CONCURRENCY calls are in flight at all times, one per channel (a lane), each
     lane in due order, so a slow call holds only its own channel. Calls are marked sending
     before they start (write-ahead), in batches: a mark for the next jobs goes out while calls
-    are in flight, so store round trips stay about targets / concurrency. A rate limit pauses
+    are in flight, so store round trips stay about targets / concurrency. Among the due lanes,
+    accounts whose calls took longest in earlier runs start first (``typical_call_ms``), so a
+    slow call does not start last and end the run late. A rate limit pauses
     its account (or, where the platform says the limit is the app's, the whole platform): the
     paused lanes' remaining jobs are held, not started, until the pause ends.
     """
@@ -235,8 +245,10 @@ class _Sender:
                     if problem is not None:  # failed before any mark or call: nothing is sent
                         attempts[target.id] = _unreadable_attempt(target, problem, target.id in c.maybe_sent)
                         continue
+                    channel = c.channels.get(target.channel_id) if target.channel_id else None
                     lanes.setdefault(target.channel_id or target.id, deque()).append(
-                        _Job(c, target, sequence, due, self._channel_pause(c, target)))
+                        _Job(c, target, sequence, due, self._channel_pause(c, target),
+                             (channel.typical_call_ms or 0) if channel is not None else 0))
                     sequence += 1
         await self._dispatch(lanes, attempts)
         return attempts
@@ -299,8 +311,12 @@ class _Sender:
                     self._pause(job, attempt)
 
     def _pick(self, lanes: dict[object, deque[_Job]], busy: set[object], limit: int) -> tuple[list[_Job], datetime | None]:
-        """The next jobs to mark: the heads of idle lanes, earliest due first, only those due by
-        now (lookahead); and, when none is due yet, when the earliest will be."""
+        """The next jobs to mark: the heads of idle lanes that are due (lookahead), slowest
+        account first, then earliest due; and, when none is due yet, when the earliest will be.
+
+        All of them are due, so the order across channels only decides how long the run takes:
+        a slow account's call started last would end the run late (longest first).
+        """
         now = self.clock()
         heads, wake_at = [], None
         for lane, jobs in list(lanes.items()):
@@ -317,7 +333,7 @@ class _Sender:
                 wake_at = head.due if wake_at is None else min(wake_at, head.due)
                 continue
             heads.append(head)
-        heads.sort(key=lambda job: job.sequence)
+        heads.sort(key=lambda job: (-_slowness(job.expected_ms), job.sequence))
         picks = heads[:max(0, limit)]
         for job in picks:
             lanes[job.lane].popleft()
@@ -541,6 +557,12 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
         targets=tuple(results), next_attempt_at=next_attempt_at, released=tuple(released),
         next_occurrence_at=_next_occurrence(post, post_status, now),
     )
+
+
+def _slowness(expected_ms: int) -> int:
+    """A coarse class of how slow an account is (0 under 200 ms, then one class per doubling), so
+    that a few milliseconds of noise never reorder accounts that are equally fast."""
+    return max(0, (expected_ms // 100).bit_length() - 1)
 
 
 def _due_at(post: Any) -> datetime:

@@ -151,6 +151,7 @@ def channel_from_row(row: dict[str, Any]) -> Channel:
         updated_at=parse_time(row["updated_at"]),
         credentials_encrypted=row.get("credentials_encrypted"),
         rate_limited_until=parse_time(row.get("rate_limited_until")),
+        typical_call_ms=_int_or_none(row.get("typical_call_ms")),
     )
 
 

@@ -9,6 +9,10 @@
 -- Until when the account's platform limit holds (a 429 or the platform's quota answer): runs leave
 -- the channel's targets alone until then, spending no retry.
 alter table herald.channels add column rate_limited_until timestamptz;
+-- How long the account's platform calls typically take (a moving average of recent attempts, in
+-- milliseconds): a run starts the slow accounts' calls first, so that they do not start last and
+-- lengthen the run.
+alter table herald.channels add column typical_call_ms integer check (typical_call_ms >= 0);
 
 -- The outcome class of the target's last failed attempt (rate_limited, transient, permanent,
 -- reconnect_required, unknown, timeout, ...), so a dashboard need not parse error text; null once
@@ -110,7 +114,8 @@ $$;
 
 -- --- recording a run -------------------------------------------------------------------------------
 
--- As _v1, and: each target keeps its outcome class (error_code) and its publish lag; the run's
+-- As _v1, and: each target keeps its outcome class (error_code) and its publish lag, and its
+-- channel's typical_call_ms follows the attempt's duration (weight 0.3); the run's
 -- rate-limit pauses are stored in the same transaction (p_pauses: [{"channel_id" | "platform",
 -- "until", "reason"}], a later `until` wins); the cron run row keeps parent_run_id.
 create function public.herald_record_results_v2(
@@ -126,7 +131,14 @@ declare
     v_status text;
     v_remaining integer;
 begin
-    for v_pause in select value from jsonb_array_elements(coalesce(p_pauses, '[]'::jsonb)) loop
+    -- Overlapping runs record at once: rows several of them write are locked in one global order
+    -- (channels by id, then platforms by name), so two recordings never wait on each other in a cycle.
+    perform from herald.channels c
+     where c.id in (select (x ->> 'channel_id')::uuid from jsonb_array_elements(coalesce(p_pauses, '[]'::jsonb)) x
+                     where x ? 'channel_id')
+     order by c.id for update;
+    for v_pause in select value from jsonb_array_elements(coalesce(p_pauses, '[]'::jsonb))
+                    order by value ? 'channel_id' desc, value ->> 'channel_id', value ->> 'platform' loop
         if v_pause ? 'channel_id' then
             update herald.channels c
                set rate_limited_until = greatest(c.rate_limited_until, (v_pause ->> 'until')::timestamptz)
@@ -202,6 +214,24 @@ begin
             perform herald_private.create_next_occurrence(v_post, v_result -> 'next_occurrence_at');
         end if;
     end loop;
+
+    -- Each channel's typical call time follows this run's attempts (weight 0.3). A heuristic: a
+    -- channel another recording holds right now is skipped, never waited on.
+    with durations as (
+        select t.channel_id, avg((x ->> 'duration_ms')::numeric) as ms
+          from jsonb_array_elements(coalesce(p_results, '[]'::jsonb)) r
+         cross join lateral jsonb_array_elements(coalesce(r -> 'targets', '[]'::jsonb)) x
+          join herald.post_targets t on t.id = (x ->> 'target_id')::uuid
+         where x ->> 'duration_ms' is not null and t.channel_id is not null
+         group by t.channel_id
+    ), free as (
+        select c.id from herald.channels c where c.id in (select d.channel_id from durations d)
+         order by c.id for update skip locked
+    )
+    update herald.channels c
+       set typical_call_ms = round(coalesce(c.typical_call_ms * 0.7 + d.ms * 0.3, d.ms))
+      from durations d
+     where c.id = d.channel_id and c.id in (select f.id from free f);
 
     v_remaining := public.herald_count_due_v1(p_now);
     if p_cron_run is not null then

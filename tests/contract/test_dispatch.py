@@ -126,6 +126,33 @@ async def test_one_call_at_a_time_per_channel_in_due_order(harness):
     assert [e.text for e in outbox] == [p.content.text for p in made]
 
 
+async def test_accounts_known_to_be_slow_start_first(harness):
+    # One run teaches Herald how long each account takes; the next starts the slow one first
+    # even though its post is due last, so its long call does not end the run late.
+    user = harness.new_user()
+    slow, *fast = await channels(harness, user, 4)
+    now = datetime.now(timezone.utc)
+    for i, channel in enumerate([*fast, slow]):
+        await post_to(harness, user, [channel], at=now - timedelta(seconds=60 - i))
+
+    class Timed(Scripted):
+        async def publish(self, request, http):
+            if request.account_id == slow.account_id:
+                await asyncio.sleep(0.3)
+            return await super().publish(request, http)
+
+    first = Timed(harness.store)
+    await run(harness.store, first, now=now, limits=RunLimits(concurrency=1))
+    assert first.calls[-1] == slow.account_id  # nothing known yet: due order
+    assert (await harness.store.get_channel(user, slow.id)).typical_call_ms >= 300
+    for i, channel in enumerate([*fast, slow]):
+        await post_to(harness, user, [channel], at=now + timedelta(seconds=i))
+    second = Timed(harness.store)
+    await run(harness.store, second, now=now + timedelta(minutes=1), limits=RunLimits(concurrency=1))
+    assert second.calls[0] == slow.account_id
+    assert second.calls[1:] == [c.account_id for c in fast]  # the rest in due order
+
+
 async def test_marks_are_batched_so_round_trips_stay_near_targets_over_concurrency(harness):
     user = harness.new_user()
     made = await channels(harness, user, 40)

@@ -70,7 +70,9 @@ async def _publish(
         if parent_run_id is not None or claimed < settings.max_posts_per_run or settings.max_parallel_runs <= 1:
             return
         try:
-            left = await rt.store.count_due(now=now)
+            # due posts, and posts a dead run left leased past their lease (the next runs recover them)
+            health = await rt.store.cron_health(now=now)
+            left = health.due_now + health.stuck
         except HeraldError as exc:  # the tick's own posts matter more: publish them, start nothing
             log_event("publish.burst_count_failed", run_id=str(run_id), error=exc.code)
             return

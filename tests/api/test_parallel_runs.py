@@ -11,6 +11,8 @@ No timing assertions here; speed is ``scripts/bench.py``'s business.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -20,7 +22,7 @@ import psycopg
 import pytest
 
 from tests.support.servers import herald_server
-from tests.support.simulator import Simulator
+from tests.support.simulator import Reply, Simulator
 from tests.support.supabase_fixtures import cloned_database, user_token
 
 PATH = "/api/v1/cron/publish-scheduled"
@@ -145,3 +147,51 @@ async def test_overlapping_ticks_still_deliver_each_post_exactly_once(deployment
     assert all(r[1] is None for r in runs if r[0] in tick_ids)
     assert sorted(r[0] for r in runs if r[1] is not None) == sorted(h["run_id"] for h in helpers)
     assert sum(r[3] for r in runs) == POSTS
+
+
+@pytest.mark.parametrize("kind", ["postgres", "supabase"])
+async def test_servers_killed_mid_burst_lose_nothing_and_send_nothing_twice(herald_template, simulator, kind):
+    # A tick and the runs it started are SIGKILLed (every worker at once) while their calls are in
+    # flight; a new server's tick, once the leases have expired, recovers the posts. Webhook
+    # honours idempotency keys, so a call that may have gone out is repeated with the same key; no
+    # post gets a second key and none is lost.
+    settings = {**SETTINGS, "REQUEST_TIMEOUT": "3", "RUN_BUDGET_SECONDS": "6", "LEASE_SECONDS": "10"}
+    with cloned_database(herald_template) as dsn, psycopg.connect(dsn, autocommit=True) as db:
+        with herald_server(kind, dsn, workers=3, env=settings) as server:
+            key = server.encryption_key  # the next deployment decrypts the same stored tokens
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                user_id, posts, prefix = await due_webhook_posts(http, db, simulator, POSTS)
+                for i in range(POSTS):
+                    simulator.answer(f"{prefix}/hook/{i}", Reply(delay=2.0))  # slow: calls are in flight
+                tick = asyncio.create_task(http.post(PATH, headers=server.cron_headers))
+                while len([r for r in simulator.received(method="POST") if r.path.startswith(prefix)]) < 3:
+                    await asyncio.sleep(0.02)
+                os.killpg(server.process.pid, signal.SIGKILL)  # the supervisor and every worker
+                with pytest.raises(httpx.HTTPError):
+                    await tick
+        sent_before = {r.headers["idempotency-key"] for r in simulator.received(method="POST")
+                       if r.path.startswith(prefix)}
+        assert sent_before  # calls did go out before the kill
+        stuck = db.execute("select count(*) from herald.posts where user_id = %s and status = 'publishing'",
+                           [user_id]).fetchone()[0]
+        assert stuck > 0  # leased by the dead runs: nothing is lost, it waits for the lease
+
+        for i in range(POSTS):
+            simulator.answer(f"{prefix}/hook/{i}", Reply())  # the platform is fast again
+        await asyncio.sleep(10.5)  # LEASE_SECONDS: the dead runs' leases expire
+        with herald_server(kind, dsn, workers=2, env=settings, encryption_key=key) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+                # One tick recovers them all: the dead runs' posts count as a burst, so it starts
+                # more runs for them.
+                response = await http.post(PATH, headers=server.cron_headers)
+                assert response.status_code == 200, response.text
+                recovered = response.json()
+                assert recovered["recovered"] + sum(r["processed"] for r in recovered.get("parallel_runs", [])) >= stuck
+
+        received = [r for r in simulator.received(method="POST") if r.path.startswith(prefix + "/")]
+        keys_per_path: dict[str, set] = {}
+        for r in received:
+            keys_per_path.setdefault(r.path, set()).add(r.headers["idempotency-key"])
+        assert {path: len(keys) for path, keys in keys_per_path.items()} == {
+            f"{prefix}/hook/{i}": 1 for i in range(POSTS)}  # every post reached its account, under one key only
+        assert_all_published(db, user_id, POSTS)

@@ -171,6 +171,11 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value is not None and value.strip().lower() in PLACEHOLDERS:
                 raise ConfigurationError(f"{name.upper()} is a placeholder value; set a real secret")
+        if self.supabase_jwt_secret is not None and len(self.supabase_jwt_secret) < 32:
+            # Supabase asks for at least 32 characters (self-hosting's .env: "JWT_SECRET ... with at
+            # least 32 characters"); a short HS256 secret can be brute-forced from any token it signed.
+            raise ConfigurationError("SUPABASE_JWT_SECRET must be at least 32 characters (copy it from the "
+                                     "project's API settings)")
         if self.cron_secret is not None and len(self.cron_secret) < 16:
             raise ConfigurationError("CRON_SECRET must be at least 16 characters")
         if self.lookahead_seconds and self.lookahead_seconds + self.request_timeout > self.run_budget_seconds:

@@ -63,6 +63,8 @@ def base(**overrides) -> Settings:
         ({"herald_encryption_keys": ["notakey"]}, "HERALD_ENCRYPTION_KEYS key 1"),
         ({"herald_encryption_keys": [Fernet.generate_key().decode(), "x" * 44]}, "HERALD_ENCRYPTION_KEYS key 2"),
         ({"supabase_jwt_secret": None}, "SUPABASE_JWT_SECRET"),
+        ({"supabase_jwt_secret": "short"}, "SUPABASE_JWT_SECRET must be at least 32"),
+        ({"supabase_jwt_secret": "j" * 31}, "SUPABASE_JWT_SECRET must be at least 32"),
         ({"herald_store": "supabase"}, "SUPABASE_URL"),
         ({"herald_store": "supabase", "supabase_url": "https://p.supabase.co"}, "SUPABASE_SERVICE_ROLE_KEY"),
         ({"cron_secret": "changethis"}, "CRON_SECRET"),

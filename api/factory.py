@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
     for module in (posts, channels, cron, health, activity):
         v1.include_router(module.router)
     app.include_router(v1)
+    # Uptime monitors probe the root: /health answers there too (not in the OpenAPI twice).
+    app.add_api_route("/health", health.health, methods=["GET", "HEAD"], include_in_schema=False)
     install_error_handlers(app)
     app.add_middleware(BodyLimit)  # added before CORS, so inside it: a 413 still carries CORS headers
     if settings.cors_origins:

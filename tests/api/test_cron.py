@@ -155,3 +155,11 @@ async def test_a_burst_is_drained_by_parallel_runs_started_by_one_tick(store, ne
         bad = await client.post(PATH, headers={**CRON, "X-Herald-Parent-Run": "not-a-run"})
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "X-Herald-Parent-Run"
     await app.state.http.aclose()
+
+
+@pytest.mark.parametrize("path", ["/health", "/api/v1/health"])
+async def test_health_answers_at_the_root_too_for_uptime_monitors(client, path):
+    for method in ("GET", "HEAD"):
+        response = await client.request(method, path)
+        assert response.status_code == 200, (method, path, response.text)
+    assert (await client.get(path)).json()["status"] == "ok"

@@ -36,6 +36,10 @@ from services.scheduling.calendar import calendar_days
 from services.errors import ValidationError
 from services.store.base import PostFilter
 
+#: the store's integer range (herald_list_posts_v1 takes an integer offset): beyond it, a 422 naming
+#: the field rather than a database error
+MAX_OFFSET = 2**31 - 1
+
 router = APIRouter(prefix="/posts", tags=["posts"], redirect_slashes=False)
 
 ERRORS = {401: {"description": "missing or invalid token"}, 404: {"description": "no such post"},
@@ -130,7 +134,7 @@ async def list_posts(
     to: Annotated[InstantIn | None, Query(description="scheduled at or before")] = None,
     updated_since: Annotated[InstantIn | None, Query(description="changed at or after (cheap polling)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="posts to skip (at most 2^31 - 1)")] = 0,
 ) -> PostPageOut:
     """The caller's posts, newest first, with the total that match."""
     for name, value in (("from", from_), ("to", to), ("updated_since", updated_since)):

@@ -137,12 +137,17 @@ class TestReadAndList:
 
     @pytest.mark.parametrize(
         ("query", "field"),
-        [("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"), ("status=lost", "status"),
+        [("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"), ("offset=2147483648", "offset"),
+         ("offset=9223372036854775808", "offset"), ("status=lost", "status"),
          ("channel_id=zzz", "channel_id"), ("from=yesterday", "from"), ("updated_since=2030-01-01T00:00:00", "updated_since")],
     )
     async def test_bad_list_query_is_a_422(self, client, alice, query, field):
         response = await client.get(f"/api/v1/posts?{query}", headers=alice.headers)
         assert response.status_code == 422 and response.json()["error"]["field"] == field
+
+    async def test_the_largest_offset_is_an_empty_page_not_an_error(self, client, alice):
+        page = (await client.get("/api/v1/posts?offset=2147483647", headers=alice.headers)).json()
+        assert page["items"] == [] and page["offset"] == 2147483647
 
     async def test_bad_post_id_is_a_422(self, client, alice):
         response = await client.get("/api/v1/posts/123", headers=alice.headers)

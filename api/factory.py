@@ -6,13 +6,14 @@ import asyncio
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routes import activity, channels, cron, health, posts
+from api.text_guard import refuse_bad_text
 from services.settings import Settings, get_settings
 
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
         description="Scheduled social-media publishing: posts, channels and the cron-driven publish run.",
         generate_unique_id_function=_operation_id,
         redirect_slashes=False,  # never redirect: Vercel Cron and many HTTP clients do not follow redirects
+        dependencies=[Depends(refuse_bad_text)],  # no NUL or lone surrogate in any string taken
     )
     app.state.settings = settings
     app.state.store = store

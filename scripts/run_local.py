@@ -137,6 +137,7 @@ Herald is running at {base}  (API docs: {base}/docs)
 
 Try it (the token is valid for 30 days): schedule a post a minute from now, then watch it publish.
   export TOKEN={token}
+  export CHANNEL={channel_id} CRON_SECRET={os.environ['CRON_SECRET']}
   curl -s -X POST {base}/api/v1/posts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"content":{{"text":"Hello from Herald"}},"channel_ids":["{channel_id}"],"scheduled_at":"'$(date -u -v+1M +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)'"}}'
   curl -s {base}/api/v1/posts -H "Authorization: Bearer $TOKEN"              # status: scheduled, then published
   curl -s {base}/api/v1/sandbox/outbox -H "Authorization: Bearer $TOKEN"     # what the sandbox published

@@ -102,18 +102,24 @@ class MastodonPlatform:
         response = await self._send(http, "POST", f"{instance}/api/v2/media", request.credentials, idempotent=True,
                                     files={"file": (filename, data, mime_type)}, data={"description": media.alt or ""})
         attachment = json_or_empty(response)
+        media_id = attachment.get("id")
+        if not media_id:
+            raise PlatformError(Outcome.TRANSIENT, "media_upload_unreadable",
+                                f"mastodon: the upload of attachment {index + 1} answered without a media id")
         polls = 0
-        # 202 (url null) means processing in the background; GET answers 206 until it is done.
+        # 202 (url null) means processing in the background; GET answers 206 until it is done, and
+        # its 206 body may be empty (docs.joinmastodon.org, methods/media: "206: Partial content"),
+        # so the id kept from the upload is what is polled, never one read from a 206.
         while response.status_code in (202, 206) or attachment.get("url") is None:
             if polls >= MAX_POLLS or _past(request.deadline, time.monotonic() + self._poll_interval):
                 raise PlatformError(Outcome.TRANSIENT, "media_processing",
                                     f"mastodon: attachment {index + 1} is still processing; the post will be retried")
             await asyncio.sleep(self._poll_interval)
             polls += 1
-            response = await self._send(http, "GET", f"{instance}/api/v1/media/{attachment['id']}", request.credentials,
+            response = await self._send(http, "GET", f"{instance}/api/v1/media/{media_id}", request.credentials,
                                         idempotent=True)
-            attachment = json_or_empty(response)
-        return str(attachment["id"])
+            attachment = {} if response.status_code == 206 else json_or_empty(response)
+        return str(media_id)
 
     async def _instance(self, metadata: dict[str, Any]) -> str:
         url = metadata.get("instance_url")

@@ -79,6 +79,22 @@ async def test_media_is_uploaded_then_polled_until_processed_before_the_status(p
 
 
 @respx.mock
+async def test_a_206_with_an_empty_body_keeps_polling_the_uploaded_media_id(platform):
+    # Mastodon's documentation shows GET /api/v1/media/:id answering 206 with no body while processing.
+    respx.get(IMAGE_URL).respond(200, content=b"PNGDATA", headers={"Content-Type": "image/png"})
+    respx.post(f"{INSTANCE}/api/v2/media").respond(202, json={"id": "m7", "type": "image", "url": None})
+    poll = respx.get(f"{INSTANCE}/api/v1/media/m7").mock(side_effect=[
+        httpx.Response(206), httpx.Response(206, content=b""),
+        httpx.Response(200, json={"id": "m7", "url": f"{INSTANCE}/media/m7.png"}),
+    ])
+    status = respx.post(f"{INSTANCE}/api/v1/statuses").respond(200, json=STATUS)
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request("look", media=(Media("image", IMAGE_URL),)), http)
+    assert poll.call_count == 3 and published.platform_post_id == "111"
+    assert json.loads(status.calls.last.request.content)["media_ids"] == ["m7"]
+
+
+@respx.mock
 async def test_media_still_processing_at_the_deadline_is_transient_and_no_request_starts_after_it(platform):
     respx.get(IMAGE_URL).respond(200, content=b"MP4", headers={"Content-Type": "video/mp4"})
     respx.post(f"{INSTANCE}/api/v2/media").respond(202, json={"id": "m1", "url": None})

@@ -7,6 +7,7 @@ an ambiguous one (fall back) takes its first occurrence.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,9 @@ MAX_RRULE_LENGTH = 500
 MAX_INTERVAL = 1000
 #: no platform takes a post every second or minute, and rules that fine make every search slow
 FREQUENCIES = ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+#: the closest two occurrences of a rule may be, and how many of its first occurrences are measured
+MIN_GAP = timedelta(hours=1)
+PACE_SAMPLE = 48
 #: the longest each month can be (February: leap years)
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -85,7 +89,19 @@ def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule"
         raise ValidationError("rrule must be a single rule", field=field)
     if parsed.after(wall, inc=True) is None:
         raise ValidationError("rrule has no occurrence at or after scheduled_at", field=field)
+    _check_pace(parsed, field)
     return parsed
+
+
+def _check_pace(parsed: dateutil_rrule.rrule, field: str) -> None:
+    """At most one occurrence an hour, whatever the FREQ says: FREQ=HOURLY;BYMINUTE=0,30 is as
+    frequent as the FREQ=MINUTELY that is refused, so the rule's first occurrences are measured."""
+    first = list(itertools.islice(parsed, PACE_SAMPLE))
+    gaps = [b - a for a, b in zip(first, first[1:])]
+    if gaps and min(gaps) < MIN_GAP:
+        minutes = round(min(gaps).total_seconds() / 60)
+        raise ValidationError(f"rrule repeats {minutes} minutes apart; a post recurs at most once an hour",
+                              field=field)
 
 
 def _check_parts(text: str, field: str) -> None:

@@ -75,6 +75,23 @@ def test_rules_that_would_search_for_ever_are_refused_at_once(rule, says):
     assert err.value.field == "rrule" and says in err.value.message
 
 
+@pytest.mark.parametrize(("rule", "minutes"), [
+    ("FREQ=HOURLY;BYMINUTE=0,30", 30),
+    ("FREQ=HOURLY;BYMINUTE=" + ",".join(str(m) for m in range(60)), 1),  # FREQ=MINUTELY in disguise
+    ("FREQ=DAILY;BYHOUR=9;BYMINUTE=0,15", 15),
+    ("FREQ=WEEKLY;BYDAY=MO;BYHOUR=9,10;BYMINUTE=0,45", 15),
+])
+def test_a_rule_is_limited_by_how_often_it_recurs_not_by_its_freq(rule, minutes):
+    with pytest.raises(ValidationError) as err:
+        parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")
+    assert err.value.field == "rrule" and f"{minutes} minutes apart" in err.value.message
+
+
+@pytest.mark.parametrize("rule", ["FREQ=HOURLY", "FREQ=DAILY;BYHOUR=9,10,17", "FREQ=HOURLY;BYMINUTE=15"])
+def test_once_an_hour_or_less_often_is_fine(rule):
+    parse_rule(rule, start=datetime(2030, 1, 1, tzinfo=UTC), tz_name="UTC")
+
+
 @pytest.mark.parametrize("rule", ["FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29", "FREQ=MONTHLY;BYDAY=FR;BYSETPOS=-1",
                                   "FREQ=MONTHLY;BYMONTH=2,4;BYMONTHDAY=30", "FREQ=HOURLY;INTERVAL=6"])
 def test_rare_but_real_rules_are_kept(rule):

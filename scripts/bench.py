@@ -69,6 +69,15 @@ async def open_store(kind: str):
     return await open_bench_store(kind)
 
 
+def bench_settings(key: str, cron_secret: str, concurrency: int):
+    """One run's settings: loopback hosts allowed, a budget no bench load reaches."""
+    from services.settings import Settings
+
+    return Settings(_env_file=None, herald_encryption_keys=[key], supabase_jwt_secret="b" * 32,
+                    cron_secret=cron_secret, publish_concurrency=concurrency, herald_allow_private_hosts=True,
+                    request_timeout=10, run_budget_seconds=120, lease_seconds=300)
+
+
 async def one_run(kind: str, scenario: str, concurrency: int, latency: float) -> dict:
     import httpx
     from cryptography.fernet import Fernet
@@ -76,7 +85,6 @@ async def one_run(kind: str, scenario: str, concurrency: int, latency: float) ->
     from api.factory import create_app
     from services.domain.models import Content, PostStatus
     from services.security.crypto import TokenCipher
-    from services.settings import Settings
     from services.store.base import NewChannel, NewPost
     from tests.support.simulator import Simulator
 
@@ -100,10 +108,7 @@ async def one_run(kind: str, scenario: str, concurrency: int, latency: float) ->
                 await store.create_post(user, NewPost(content=Content(text=f"bench post {i}"), channel_ids=tuple(ids),
                                                       status=PostStatus.SCHEDULED, scheduled_at=past))
             counting = CountingStore(store)
-            settings = Settings(_env_file=None, herald_encryption_keys=[key], supabase_jwt_secret="b" * 32,
-                                cron_secret=cron_secret, publish_concurrency=concurrency,
-                                herald_allow_private_hosts=True, request_timeout=10, run_budget_seconds=120,
-                                lease_seconds=300)
+            settings = bench_settings(key, cron_secret, concurrency)
             app = create_app(settings, store=counting)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
                 started = time.perf_counter()
@@ -187,7 +192,6 @@ async def mixed_run(kind: str, placement: str, concurrency: int, latency: float)
     from api.factory import create_app
     from services.domain.models import Content, PostStatus
     from services.security.crypto import TokenCipher
-    from services.settings import Settings
     from services.store.base import NewChannel, NewPost
     from tests.support.simulator import Reply, Simulator
     from tests.support.supabase_fixtures import open_bench_database
@@ -223,10 +227,7 @@ async def mixed_run(kind: str, placement: str, concurrency: int, latency: float)
                                                              scheduled_at=later))
                 post_ids.append(post.id)
             counting = CountingStore(store)
-            settings = Settings(_env_file=None, herald_encryption_keys=[key], supabase_jwt_secret="b" * 32,
-                                cron_secret=cron_secret, publish_concurrency=concurrency,
-                                herald_allow_private_hosts=True, request_timeout=10, run_budget_seconds=120,
-                                lease_seconds=300)
+            settings = bench_settings(key, cron_secret, concurrency)
             app = create_app(settings, store=counting)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
                 if known:  # an earlier round on the same accounts, not measured

@@ -281,3 +281,21 @@ grant execute on function public.herald_claim_due_posts_v2(timestamptz, integer,
 revoke all on function public.herald_record_results_v2(jsonb, timestamptz, jsonb, jsonb) from public, anon, authenticated;
 grant execute on function public.herald_record_results_v2(jsonb, timestamptz, jsonb, jsonb) to service_role;
 revoke truncate, references, trigger on herald.platform_pauses from anon, authenticated;
+
+-- --- the _v1 functions, kept for an API instance of the previous release ---------------------------
+
+-- One implementation of each operation: the _v1 forms now answer through their _v2 successors
+-- (same arguments, same answers plus keys an older caller ignores), so a fix is made once.
+create or replace function public.herald_claim_due_posts_v1(
+    p_now timestamptz, p_limit integer, p_lease_seconds integer, p_post_ids uuid[] default null
+) returns jsonb
+language sql volatile set search_path = '' as $$
+    select public.herald_claim_due_posts_v2(p_now, p_limit, p_lease_seconds, p_post_ids)
+$$;
+
+create or replace function public.herald_record_results_v1(
+    p_results jsonb, p_now timestamptz, p_cron_run jsonb default null
+) returns integer
+language sql volatile set search_path = '' as $$
+    select public.herald_record_results_v2(p_results, p_now, p_cron_run)
+$$;

@@ -1,4 +1,4 @@
-"""herald_claim_due_posts_v1 under real concurrency: separate sessions, as the service role."""
+"""herald_claim_due_posts_v2 under real concurrency: separate sessions, as the service role."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def service_session(conninfo: str) -> psycopg.AsyncConnection:
 
 
 async def claim(conn: psycopg.AsyncConnection, *, limit: int, now: datetime = NOW) -> dict:
-    cur = await conn.execute("select herald_claim_due_posts_v1(p_now => %s, p_limit => %s, p_lease_seconds => 60)",
+    cur = await conn.execute("select herald_claim_due_posts_v2(p_now => %s, p_limit => %s, p_lease_seconds => 60)",
                              [now, limit])
     return (await cur.fetchone())[0]
 
@@ -146,7 +146,7 @@ def test_claim_takes_oldest_due_first_and_returns_channels_with_credentials(db):
     due = seed_due_posts(db, 3)
     db.execute("update herald.posts set next_attempt_at = %s where id = %s", [NOW - timedelta(hours=1), due[2]])
     db.execute("set role service_role")
-    result = db.execute("select herald_claim_due_posts_v1(%s, 2, 60)", [NOW]).fetchone()[0]
+    result = db.execute("select herald_claim_due_posts_v2(%s, 2, 60)", [NOW]).fetchone()[0]
     assert [p["post"]["id"] for p in result["posts"]] == [due[2], due[0]]
     assert all(p["channels"][0]["credentials_encrypted"] == "x" for p in result["posts"])
     assert result["recovered"] == []

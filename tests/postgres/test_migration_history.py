@@ -47,7 +47,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -59,7 +59,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from services.store import migrate
-from tests.support.supabase_fixtures import _maintenance, conninfo
+from tests.support.supabase_fixtures import _maintenance
+from tests.support.supabase_fixtures import empty_database as new_database
 
 #: the last file of the first release: what a deployment may already run, with data
 FIRST_RELEASE = "20261124000300"
@@ -71,17 +72,9 @@ NOW = datetime(2030, 1, 15, 12, 0, tzinfo=timezone.utc)
 
 # --- databases --------------------------------------------------------------------------------
 
-@contextmanager
-def empty_database() -> Iterator[str]:
-    """A new empty database on the test server, dropped on exit; yields its superuser connection string."""
-    name = f"herald_history_{uuid.uuid4().hex[:12]}"
-    with _maintenance() as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield conninfo(name)
-    finally:
-        with _maintenance() as admin:
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+def empty_database():
+    """A new empty database, dropped on exit (``with empty_database() as dsn``)."""
+    return new_database("herald_history")
 
 
 def rpc(db: psycopg.Connection, role: str, function: str, user: uuid.UUID | None = None, **args):

@@ -15,7 +15,8 @@ from psycopg.types.json import Jsonb
 from services.domain.models import PostStatus, TargetStatus
 from services.domain.transitions import ALLOWED_FROM, LIVE, conflict_message, derive_post_status
 from tests.postgres.test_rls import acting_as, call
-from tests.support.supabase_fixtures import BOOTSTRAP, MIGRATIONS, _maintenance, apply_schema, conninfo
+from tests.support.supabase_fixtures import BOOTSTRAP, MIGRATIONS, apply_schema
+from tests.support.supabase_fixtures import empty_database as new_database
 
 TABLES = {"channels", "posts", "post_targets", "post_runs", "activity_logs", "cron_runs", "sandbox_outbox",
           "idempotency_keys", "platform_pauses"}
@@ -38,14 +39,8 @@ STATE_COLUMNS = {
 
 @pytest.fixture
 def empty_database():
-    name = f"herald_empty_{uuid.uuid4().hex[:12]}"
-    with _maintenance() as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield conninfo(name)
-    finally:
-        with _maintenance() as admin:
-            admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+    with new_database() as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -137,6 +137,20 @@ def ensure_template() -> str:
     return name
 
 
+@contextmanager
+def empty_database(prefix: str = "herald_empty") -> Iterator[str]:
+    """A new empty database on the test server (no bootstrap, no migrations), dropped on exit;
+    yields its superuser connection string."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with _maintenance() as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield conninfo(name)
+    finally:
+        with _maintenance() as admin:
+            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
 def _create_clone(template: str) -> str:
     name = f"herald_test_{uuid.uuid4().hex[:16]}"
     with _maintenance() as admin:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import httpx
 
 from services.domain.models import Channel, User
 from services.errors import ValidationError
-from services.platforms.base import Platform, PlatformError
+from services.platforms.base import Feature, Platform, PlatformError, VerifyingPlatform, supports
 from services.platforms.registry import platform_named
 from services.security.crypto import TokenCipher
 from services.store.base import NewChannel, Store
@@ -37,10 +37,9 @@ async def connect_channel(
         if not data.credentials.get(name):
             raise ValidationError(f"{data.platform} channels need credentials.{name}", field=f"credentials.{name}")
     account_id, name, metadata = data.account_id, data.name, dict(data.metadata)
-    verify = getattr(platform, "verify", None)
-    if verify is not None:
+    if supports(platform, Feature.VERIFY):
         try:
-            account = await verify(data.credentials, data.metadata, http)
+            account = await cast(VerifyingPlatform, platform).verify(data.credentials, data.metadata, http)
         except PlatformError as exc:
             # A wrong token is a 422 now, not a failed post next week.
             raise ValidationError(f"{data.platform}: {exc.message}", code=exc.code,

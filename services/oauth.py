@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from typing import cast
 from uuid import UUID
 
 import httpx
@@ -20,7 +21,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.domain.models import Channel, User
 from services.errors import ServiceUnavailable, ValidationError
-from services.platforms.base import OAuthPlatform, Platform, PlatformError
+from services.platforms.base import Feature, OAuthPlatform, Platform, PlatformError, supports
 from services.platforms.registry import platform_named
 from services.security.crypto import TokenCipher
 from services.settings import OAUTH_APP_SETTINGS
@@ -49,10 +50,10 @@ def pkce_pair() -> tuple[str, str]:
 
 def oauth_platform(platforms: dict[str, Platform], name: str) -> OAuthPlatform:
     platform = platform_named(platforms, name)
-    if not hasattr(platform, "authorize_url"):
+    if not supports(platform, Feature.OAUTH):
         raise ValidationError(f"{name} accounts are connected with POST /channels and their credentials, not OAuth",
                               code="not_oauth", field="platform")
-    return platform  # type: ignore[return-value]
+    return cast(OAuthPlatform, platform)
 
 
 def _not_configured(name: str, exc: PlatformError) -> ServiceUnavailable:
@@ -65,7 +66,7 @@ def _not_configured(name: str, exc: PlatformError) -> ServiceUnavailable:
 def authorize_url(platforms: dict[str, Platform], keys: list[str], user: User, name: str, *, redirect_uri: str) -> str:
     """Where to send the user's browser to connect a ``name`` account."""
     platform = oauth_platform(platforms, name)
-    verifier, challenge = pkce_pair() if getattr(platform, "uses_pkce", False) else (None, None)
+    verifier, challenge = pkce_pair() if platform.uses_pkce else (None, None)
     state = _fernet(keys).encrypt(json.dumps({
         "u": str(user.id), "p": name, "v": verifier, "n": secrets.token_urlsafe(8),
     }).encode()).decode()

@@ -120,6 +120,8 @@ class Target:
     #: Instagram container id, the WhatsApp recipients already sent to); given back to the adapter
     #: on the next attempt so nothing already done is done twice. Internal: never in the API.
     resume: dict[str, Any] = field(default_factory=dict)
+    #: when a run first marked it sending (the same on every retry); None until then
+    first_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,9 @@ class PostResult:
     next_occurrence_at: datetime | None = None
     #: targets marked sending whose call was never started: back to pending, untouched
     released: tuple[UUID, ...] = ()
+    #: with status PUBLISHING: an answer was lost, and the post stays leased until then, when a
+    #: later run looks it up (targets still marked sending)
+    lookup_at: datetime | None = None
 
 
 @dataclass(frozen=True)

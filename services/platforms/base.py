@@ -14,6 +14,7 @@ do without knowing the platform:
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -45,8 +46,19 @@ class PublishRequest:
     credentials: dict[str, Any]  #: decrypted; never log
     #: stable per target across retries; adapters send it where the platform honours one
     idempotency_key: str
-    #: time.monotonic() value after which the adapter must not start another request (polling)
+    #: time.monotonic() value by which this call must have returned: the earlier of the call's
+    #: REQUEST_TIMEOUT and the run's budget. An adapter that polls stops before it and raises a
+    #: resumable PlatformError; past it the run stops the call and keeps ``progress``.
     deadline: float | None = None
+    #: where this target's previous attempt stopped (its PlatformError.details, or the ``progress``
+    #: of a call that was cut off): a Meta container id, the WhatsApp recipients already sent to
+    resume: dict[str, Any] | None = None
+    #: when the target was first handed to the platform (the first run that marked it sending);
+    #: the same on every retry, for keys that must be both stable and time-based (Bluesky TIDs)
+    first_attempt_at: datetime | None = None
+    #: filled by the adapter as it goes (e.g. ``container_id`` once a container exists), so that a
+    #: call the run had to cut off still leaves what the next attempt needs to resume
+    progress: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -96,18 +108,32 @@ class PlatformError(Exception):
         super().__init__(self.message)
 
 
+class Feature(str, enum.Enum):
+    """What an adapter can do beyond ``validate`` and ``publish``; it declares each in ``features``
+    and implements the protocol named (tests/platforms/test_features.py holds every adapter to it)."""
+
+    REFRESH = "refresh"  #: ``RefreshablePlatform.refresh``: renew an expiring or refused token
+    LOOKUP = "lookup"  #: ``ReconcilingPlatform.lookup``: tell whether a lost answer's post is live
+    VERIFY = "verify"  #: ``VerifyingPlatform.verify``: check credentials when a channel is connected
+    OAUTH = "oauth"  #: ``OAuthPlatform``: connect through OAuth 2.0
+    #: the platform dedupes on ``PublishRequest.idempotency_key``: a maybe-sent call is simply repeated
+    IDEMPOTENCY_KEY = "idempotency_key"
+
+
 class Platform(Protocol):
-    """Optional attributes the engine reads: ``honours_idempotency_key = True`` when the platform
-    dedupes on ``PublishRequest.idempotency_key`` (a maybe-sent call is then simply repeated).
+    """An adapter: ``validate`` and ``publish``, plus the ``features`` it declares.
 
     An adapter whose publish has steps that must not be repeated (a Meta container, messages to
-    several recipients) may take a keyword ``resume`` in ``publish`` and ``lookup``: the engine
-    saves a failed attempt's ``PlatformError.details`` with the target and passes them back there.
+    several recipients) reads ``PublishRequest.resume``: the engine saves a failed attempt's
+    ``PlatformError.details`` (or a cut-off call's ``PublishRequest.progress``) with the target and
+    hands them back on the next attempt.
     """
 
     name: str
     #: credential fields a channel of this platform must provide
     required_credentials: tuple[str, ...]
+    #: the optional protocols below that this adapter implements
+    features: frozenset[Feature]
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         """What this platform would reject in ``content`` (for a channel with ``metadata``); [] if fine.
@@ -147,3 +173,7 @@ class OAuthPlatform(Platform, Protocol):
         self, *, code: str, redirect_uri: str, code_verifier: str | None, http: httpx.AsyncClient
     ) -> tuple[TokenSet, AccountInfo]:
         """Trade the callback's code for tokens, and read who they belong to."""
+
+
+def supports(platform: Platform, feature: Feature) -> bool:
+    return feature in platform.features

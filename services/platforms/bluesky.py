@@ -10,8 +10,8 @@ AuthenticationRequired), raises AUTH; the run then calls ``refresh``, which trad
 (refreshSession) or, when there is none or it is refused, the app password (createSession) for a new
 pair, stores it, and publishes again.
 
-Exactly once: the record key is a TID derived from the idempotency key, so every attempt for a
-target writes the same key. A repeated create collides instead of posting twice, and ``lookup``
+Exactly once: the record key is a TID of the target's first attempt time (stored with the
+target) and its idempotency key, so every attempt for a target writes the same key. A repeated create collides instead of posting twice, and ``lookup``
 (getRecord on that key) tells whether a lost answer's post is live.
 """
 
@@ -27,8 +27,9 @@ from typing import Any
 
 import httpx
 
+from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
 from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url
@@ -45,6 +46,7 @@ _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequire
 
 class BlueskyPlatform:
     name = "bluesky"
+    features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("identifier", "app_password")
 
     def __init__(self, base_url: str = "https://bsky.social", *, allow_private: bool = False):
@@ -100,7 +102,7 @@ class BlueskyPlatform:
         for handle in mentioned_handles(text):
             if did_of_handle := await self._resolve_handle(handle, pds, http):
                 dids[handle] = did_of_handle
-        record: dict[str, Any] = {"$type": COLLECTION, "text": text, "createdAt": _timestamp(datetime.now(timezone.utc))}
+        record: dict[str, Any] = {"$type": COLLECTION, "text": text, "createdAt": _timestamp(clock.utcnow())}
         facets = detect_facets(text, dids)
         if facets:
             record["facets"] = facets
@@ -109,7 +111,7 @@ class BlueskyPlatform:
                 {"alt": media.alt or "", "image": await self._upload_image(media, i, pds, access, http)}
                 for i, media in enumerate(request.content.media)
             ]}
-        rkey = record_key(request.idempotency_key)
+        rkey = record_key(request)
         try:
             # Safe to repeat (idempotent): a second create on the same rkey cannot post twice.
             answer = await self._xrpc(http, "POST", pds, "com.atproto.repo.createRecord", token=access, idempotent=True,
@@ -130,7 +132,7 @@ class BlueskyPlatform:
         """The post for this target's record key, if it exists (getRecord needs no session)."""
         pds = await self._pds(request.metadata)
         did = request.credentials.get("did") or request.account_id
-        rkey = record_key(request.idempotency_key)
+        rkey = record_key(request)
         try:
             answer = await self._xrpc(http, "GET", pds, "com.atproto.repo.getRecord", idempotent=True,
                                       params={"repo": did, "collection": COLLECTION, "rkey": rkey})
@@ -208,14 +210,34 @@ def _error(response: httpx.Response, nsid: str) -> PlatformError:
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 
 
-def record_key(idempotency_key: str) -> str:
-    """The record key for a target: a TID (atproto.com/specs/tid) hashed from its idempotency key.
+def record_key(request: PublishRequest) -> str:
+    """The record key for a target: a TID (atproto.com/specs/tid), the same on every attempt.
 
-    ``app.bsky.feed.post`` declares ``"key": "tid"``: 13 base32-sortable characters of a 64-bit integer
-    with the top bit 0. 60 hashed bits fill the 10-bit clock id and the low 50 bits of the microsecond
-    timestamp, so the key decodes to a time before 2006: never one in the future.
+    ``app.bsky.feed.post`` declares ``"key": "tid"``, and a TID "is derived from the creation time
+    of the record": 13 base32-sortable characters of a 64-bit integer, the top bit 0, then 53 bits
+    of microseconds since the UNIX epoch and a 10-bit clock id. The time is the target's first
+    attempt (stored with it, so a retry writes the same key), and the sub-millisecond digits and
+    the clock id come from a hash of the idempotency key, so two targets first tried in the same
+    run get different keys. A target first tried before that time was stored keeps the key its
+    first attempt used: hashed from the idempotency key alone.
     """
-    value = int.from_bytes(hashlib.sha256(idempotency_key.encode()).digest()[:8], "big") >> 4
+    digest = int.from_bytes(hashlib.sha256(request.idempotency_key.encode()).digest()[:8], "big")
+    if request.first_attempt_at is None:
+        return _tid(digest >> 4)
+    millis = int(request.first_attempt_at.timestamp() * 1000)
+    micros = millis * 1000 + (digest >> 10) % 1000
+    return _tid((micros << 10) | (digest & 0x3FF))
+
+
+def tid_time(tid: str) -> datetime:
+    """When a TID says its record was created (UTC, to the microsecond)."""
+    value = 0
+    for ch in tid:
+        value = value * 32 + _TID_ALPHABET.index(ch)
+    return datetime.fromtimestamp((value >> 10) / 1_000_000, timezone.utc)
+
+
+def _tid(value: int) -> str:
     return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
 
 

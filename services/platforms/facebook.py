@@ -17,7 +17,7 @@ import httpx
 
 from services.domain.models import Content, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
 
 MAX_TEXT = 63_206
 SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts"
@@ -26,6 +26,7 @@ _URL = re.compile(r"https?://\S+")
 
 class FacebookPlatform:
     name = "facebook"
+    features = frozenset({Feature.OAUTH, Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from services import clock
 from services.domain.models import Outcome
 from services.platforms.base import PlatformError
 
@@ -54,7 +55,7 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    return max(0.0, (when - (now or clock.utcnow())).total_seconds())
 
 
 def seconds_until_epoch(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -62,7 +63,7 @@ def seconds_until_epoch(value: str | None, *, now: datetime | None = None) -> fl
     if not value or not value.strip().isdigit():
         return None
     reset = datetime.fromtimestamp(int(value.strip()), tz=timezone.utc)
-    return max(0.0, (reset - (now or datetime.now(timezone.utc))).total_seconds())
+    return max(0.0, (reset - (now or clock.utcnow())).total_seconds())
 
 
 def seconds_until_iso(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -75,7 +76,7 @@ def seconds_until_iso(value: str | None, *, now: datetime | None = None) -> floa
         return None
     if reset.tzinfo is None:
         reset = reset.replace(tzinfo=timezone.utc)
-    return max(0.0, (reset - (now or datetime.now(timezone.utc))).total_seconds())
+    return max(0.0, (reset - (now or clock.utcnow())).total_seconds())
 
 
 def json_or_empty(response: httpx.Response) -> dict[str, Any]:

@@ -7,8 +7,9 @@ choice lives on the channel because ``Content.for_platform`` drops override keys
 text and media before an adapter sees the post.
 
 Resume (see ``meta.Containers.publish``): a failure after the container exists carries
-``details["container_id"]``; pass it back as ``publish(..., resume={"container_id": ...})`` and
-``lookup(..., resume=...)`` so the same container is polled, reconciled or published, never a second.
+``details["container_id"]`` (and ``request.progress`` has it as soon as it exists); the next
+attempt gets it back in ``request.resume`` so the same container is polled, reconciled or
+published, never a second.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import httpx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, PlatformError, Problem, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, TokenSet
 
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
@@ -33,6 +34,7 @@ _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
 class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 

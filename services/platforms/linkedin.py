@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 
 import httpx
 
+from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
 from services.platforms.httpcall import json_or_empty, send
 from services.platforms.mediafile import fetch_media
 
@@ -83,7 +84,7 @@ def _failure(response: httpx.Response) -> PlatformError:
         # application's and the member's (learn.microsoft.com/linkedin/shared/api-guide/concepts/rate-limits),
         # and the 429 does not document which one ran out, so only this account pauses.
         return PlatformError(Outcome.RATE_LIMITED, "rate_limited", message, status,
-                             _next_utc_midnight(datetime.now(timezone.utc)))
+                             _next_utc_midnight(clock.utcnow()))
     if status >= 500:
         return PlatformError(Outcome.TRANSIENT, code.lower(), message, status)
     return PlatformError(Outcome.PERMANENT, code.lower(), message, status)
@@ -91,6 +92,7 @@ def _failure(response: httpx.Response) -> PlatformError:
 
 class LinkedInPlatform:
     name = "linkedin"
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -224,5 +226,5 @@ def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
     if body.get("refresh_token"):
         credentials["refresh_token"] = body["refresh_token"]
     expires_in = body.get("expires_in")
-    expires_at = datetime.now(timezone.utc) + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int) else None
+    expires_at = clock.utcnow() + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int) else None
     return TokenSet(credentials=credentials, expires_at=expires_at)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
 from services.platforms.httpcall import json_or_empty, seconds_until_iso, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url
@@ -38,8 +38,8 @@ _REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w[\w.-]*)@[\w.-]+\w")
 
 class MastodonPlatform:
     name = "mastodon"
+    features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY})
     required_credentials: tuple[str, ...] = ("access_token",)
-    honours_idempotency_key = True
 
     def __init__(self, *, allow_private: bool = False, poll_interval: float = 1.0):
         self._allow_private = allow_private

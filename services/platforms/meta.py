@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from services import clock
 from services.domain.models import Outcome
 from services.platforms.base import ACCOUNT, APP, PlatformError, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, send, status_outcome
@@ -157,7 +158,7 @@ async def long_lived_user_token(http: httpx.AsyncClient, graph: str, *, platform
 
 def token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
     expires_in = body.get("expires_in")
-    expires_at = (datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+    expires_at = (clock.utcnow() + timedelta(seconds=expires_in)
                   if isinstance(expires_in, int) and expires_in > 0 else None)
     return TokenSet(credentials={**previous, "access_token": body["access_token"]}, expires_at=expires_at)
 
@@ -203,24 +204,30 @@ class Containers:
     text_field: str  #: "caption" / "text"
     poll_seconds: float = POLL_SECONDS
 
-    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, create: Callable[[], Awaitable[str]],
-                      *, resume: dict[str, Any] | None) -> Published:
-        """Publish through a container: the one in ``resume["container_id"]`` when still usable, else a new one.
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient,
+                      create: Callable[[], Awaitable[str]]) -> Published:
+        """Publish through a container: the one in ``request.resume["container_id"]`` when still
+        usable, else a new one.
 
         A recorded container already PUBLISHED is returned as Published (never published twice);
-        one that EXPIRED unpublished can never go live, so a new one replaces it. Any PlatformError
-        raised once a container exists carries ``details["container_id"]``.
+        one that EXPIRED unpublished can never go live, so a new one replaces it. Once a container
+        exists its id is in ``request.progress`` (kept even if the run cuts the call off) and in
+        the ``details`` of any PlatformError raised, so the next attempt polls it, never a second.
         """
         token, user = request.credentials["access_token"], request.account_id
-        container = (resume or {}).get("container_id")
+        container = (request.resume or {}).get("container_id")
         try:
+            if container:
+                request.progress["container_id"] = container
             state = await self.settle(http, token, container, request.deadline) if container else None
             if state == "PUBLISHED":
                 return await self.find(http, token, user, container, request.content.text)
             await self.check_quota(http, token, user)
             if state != "FINISHED":
                 container = None  # none recorded, or it expired unpublished: a new one cannot double-post
+                request.progress.pop("container_id", None)
                 container = await create()
+                request.progress["container_id"] = container
                 await self.settle(http, token, container, request.deadline)
             return await self.publish_container(http, request, container)
         except PlatformError as exc:
@@ -303,10 +310,9 @@ class Containers:
         except PlatformError:
             return None
 
-    async def lookup_recorded(self, http: httpx.AsyncClient, request: PublishRequest,
-                              resume: dict[str, Any] | None) -> Published | None:
-        """``lookup`` of the container recorded in ``resume``; UNKNOWN when none was recorded."""
-        container = (resume or {}).get("container_id")
+    async def lookup_recorded(self, http: httpx.AsyncClient, request: PublishRequest) -> Published | None:
+        """``lookup`` of the container recorded in ``request.resume``; UNKNOWN when none was recorded."""
+        container = (request.resume or {}).get("container_id")
         if not container:
             raise PlatformError(Outcome.UNKNOWN, "no_container_recorded", f"{self.platform}: no container id was "
                                 "recorded for this post, so whether it went live cannot be told")
@@ -352,14 +358,12 @@ class ContainerPlatform:
     async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
         raise NotImplementedError
 
-    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                      resume: dict[str, Any] | None = None) -> Published:
-        """Publish; ``resume`` is the ``details`` of this target's previous PlatformError, if any."""
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        """Publish; ``request.resume`` holds what this target's previous attempt left, if anything."""
         async def create() -> str:
             return await self._create(http, request)
-        return await self._containers.publish(request, http, create, resume=resume)
+        return await self._containers.publish(request, http, create)
 
-    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                     resume: dict[str, Any] | None = None) -> Published | None:
+    async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
         """Published if the recorded container went live, None if not; UNKNOWN when none was recorded."""
-        return await self._containers.lookup_recorded(http, request, resume)
+        return await self._containers.lookup_recorded(http, request)

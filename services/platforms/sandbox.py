@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from services import clock
 from services.domain.models import Content, OutboxEntry, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
 
 MAX_TEXT = 10_000
 MAX_MEDIA = 10
@@ -28,6 +29,7 @@ class Outbox(Protocol):
 
 class SandboxPlatform:
     name = "sandbox"
+    features = frozenset({Feature.VERIFY})
     required_credentials: tuple[str, ...] = ()
 
     def __init__(self, outbox: Outbox, *, public_url: str = "http://127.0.0.1:8000"):
@@ -62,7 +64,7 @@ class SandboxPlatform:
             )
         entry = OutboxEntry(
             id=uuid.uuid4(), channel_id=request.channel_id, target_id=request.target_id, text=request.content.text,
-            media=request.content.media, published_at=datetime.now(timezone.utc),
+            media=request.content.media, published_at=clock.utcnow(),
         )
         await self._outbox.deliver_to_outbox(entry)
         return Published(platform_post_id=str(entry.id), url=f"{self._public_url}/api/v1/sandbox/outbox#{entry.id}")

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from services.domain.models import Content, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
 from services.platforms.httpcall import json_or_empty, send
 
 # Pinned from core.telegram.org/bots/api (sendMessage text 1-4096 and caption 0-1024 characters
@@ -48,6 +48,7 @@ _REDACTOR = _TokenRedactor()
 
 class TelegramPlatform:
     name = "telegram"
+    features = frozenset({Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("bot_token",)
 
     def __init__(self, base_url: str = "https://api.telegram.org"):

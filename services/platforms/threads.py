@@ -2,8 +2,8 @@
 
 Channel: ``account_id`` is the Threads user id; ``credentials.access_token`` is a long-lived
 Threads token (60 days, refreshed with ``th_refresh_token``). Resume works as on Instagram
-(``meta.Containers``): a failure after the container exists carries ``details["container_id"]``,
-to be passed back as ``publish(..., resume=...)`` / ``lookup(..., resume=...)``.
+(``meta.Containers``): once the container exists its id is kept (``details["container_id"]``,
+``request.progress``) and handed back in ``request.resume``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 
 from services.domain.models import Content, Media
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Problem, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Feature, Problem, PublishRequest, TokenSet
 
 #: Threads' own API version, separate from the Graph API's
 THREADS_VERSION = "v1.0"
@@ -44,6 +44,7 @@ def text_length(text: str) -> int:
 
 class ThreadsPlatform(meta.ContainerPlatform):
     name = "threads"
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 

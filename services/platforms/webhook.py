@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
+from services import clock
 from services.domain.models import Content, Outcome
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
 from services.platforms.httpcall import json_or_empty, retry_after_seconds, send, status_outcome
 from services.platforms.urls import check_public_url
 
@@ -31,9 +32,9 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 class WebhookPlatform:
     name = "webhook"
+    features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY})
     required_credentials: tuple[str, ...] = ()
     #: receivers dedupe on Idempotency-Key, so a call that may have been sent is safe to repeat
-    honours_idempotency_key = True
 
     def __init__(self, *, allow_private: bool = False):
         self._allow_private = allow_private
@@ -65,7 +66,7 @@ class WebhookPlatform:
                    "User-Agent": "Herald-Webhook/1"}
         secret = request.credentials.get("secret")
         if secret:
-            timestamp = str(int(time.time()))
+            timestamp = str(int(clock.utcnow().timestamp()))
             headers["X-Herald-Timestamp"] = timestamp
             headers["X-Herald-Signature"] = signature(secret, timestamp, body)
         response = await send(http, "POST", url, idempotent=True, content=body, headers=headers)

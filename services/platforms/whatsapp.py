@@ -6,8 +6,9 @@ refresh grant: unconfirmed). A text post is one text message; a post with media 
 per item, the text as the first item's caption.
 
 Partial success: recipients are sent to in order and ``details["sent"]`` maps each recipient to
-the message ids WhatsApp accepted for it (the first k messages of the post). Pass the details
-back as ``publish(..., resume=...)`` and nothing already accepted is sent again. A failure tied
+the message ids WhatsApp accepted for it (the first k messages of the post), kept in
+``request.progress`` as it grows. Handed back in ``request.resume``, nothing already accepted is
+sent again. A failure tied
 to one recipient (outside the 24-hour window, undeliverable) skips that recipient only; any
 other failure stops the run there.
 """
@@ -22,7 +23,7 @@ import httpx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, PlatformError, Problem, Published, PublishRequest
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -56,6 +57,7 @@ def _advised(exc: PlatformError, recipient: str) -> PlatformError:
 
 class WhatsAppPlatform:
     name = "whatsapp"
+    features = frozenset({Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("access_token",)
 
     def __init__(self, base_url: str = "https://graph.facebook.com", *, client_id: str | None = None,
@@ -84,9 +86,8 @@ class WhatsAppPlatform:
             problems.append(Problem("content.text", f"whatsapp: {what} is {len(content.text)} characters; the limit is {limit}"))
         return problems
 
-    async def publish(self, request: PublishRequest, http: httpx.AsyncClient, *,
-                      resume: dict[str, Any] | None = None) -> Published:
-        """Send to every recipient; ``resume`` is the ``details`` of this target's previous PlatformError.
+    async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        """Send to every recipient; ``request.resume`` is what this target's previous attempt left.
 
         Raises with ``details["sent"]`` (all accepted so far, resumed ones included) and
         ``details["failed"]`` (recipient -> error code). Recipient-only failures end PERMANENT once
@@ -98,7 +99,8 @@ class WhatsAppPlatform:
             raise PlatformError(Outcome.PERMANENT, "bad_channel", "whatsapp: the channel needs metadata.phone_number_id "
                                 "and metadata.recipients", details={"field": "metadata"})
         messages = _messages(request.content)
-        sent: dict[str, list[str]] = {r: list(ids) for r, ids in ((resume or {}).get("sent") or {}).items()}
+        sent: dict[str, list[str]] = {r: list(ids) for r, ids in ((request.resume or {}).get("sent") or {}).items()}
+        request.progress["sent"] = sent  # the same lists, kept up to date: a cut-off call still says who got what
         failed: dict[str, PlatformError] = {}
 
         def partial(exc: PlatformError) -> PlatformError:

@@ -19,8 +19,9 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, APP, AccountInfo, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import ACCOUNT, APP, AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
 from services.platforms.httpcall import json_or_empty, send, seconds_until_epoch
 from services.platforms.mediafile import fetch_media
 from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
@@ -112,6 +113,7 @@ def _original_text(post: dict[str, Any]) -> str:
 
 class XPlatform:
     name = "x"
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = True
 
@@ -164,7 +166,7 @@ class XPlatform:
         differently fails to match; resending it then ends as a PERMANENT "duplicate", never twice.
         Raises UNKNOWN when the window holds more than one page (100) of posts.
         """
-        since = (datetime.now(timezone.utc) - LOOKUP_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = (clock.utcnow() - LOOKUP_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
         params = {"max_results": "100", "start_time": since, "exclude": "retweets,replies",
                   "tweet.fields": "entities,attachments,created_at"}
         response = await send(http, "GET", f"{self._base}/2/users/{request.account_id}/tweets", idempotent=True,
@@ -296,6 +298,6 @@ def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
         if body.get(key):
             credentials[key] = body[key]
     expires_in = body.get("expires_in")
-    expires_at = (datetime.now(timezone.utc) + timedelta(seconds=int(expires_in))
+    expires_at = (clock.utcnow() + timedelta(seconds=int(expires_in))
                   if isinstance(expires_in, (int, float)) or str(expires_in).isdigit() else None)
     return TokenSet(credentials=credentials, expires_at=expires_at)

@@ -10,6 +10,8 @@
    the app's) until it resets: that channel's other targets are held back, spending no retry;
 4. a target a dead run may have sent is re-sent only with the same idempotency key on a platform
    that honours one, reconciled where the adapter can look the post up, else held as ``unknown``;
+   a call whose answer is lost on such a platform is decided the same way by a later run, once
+   the platform would list the post (LOOKUP_DELAY): the post stays leased until then;
 5. decide each target's fate in pure code (published, retry later, failed, unknown) and derive the
    post's status; a finished occurrence of a series gets its next occurrence; a post or channel
    whose stored data cannot be read fails on its own, never sent (``unreadable.py``);
@@ -22,14 +24,13 @@ Store round trips per run: 2 + about targets / concurrency marks (+1 per token r
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, cast
 from uuid import UUID
 
 import httpx
@@ -51,7 +52,18 @@ from services.domain.models import (
 from services.domain.transitions import derive_post_status
 from services.errors import HeraldError
 from services.logs import log_event
-from services.platforms.base import ACCOUNT, APP, Platform, PlatformError, Published, PublishRequest
+from services.platforms.base import (
+    ACCOUNT,
+    APP,
+    Feature,
+    Platform,
+    PlatformError,
+    Published,
+    PublishRequest,
+    ReconcilingPlatform,
+    RefreshablePlatform,
+    supports,
+)
 from services.publishing import retry, unreadable
 from services.scheduling import recurrence
 from services.security.crypto import TokenCipher
@@ -59,6 +71,11 @@ from services.store.base import Store
 
 #: refresh a token this close to its expiry before publishing, not after a failure
 REFRESH_MARGIN = timedelta(minutes=5)
+#: after a lost answer, how long until the platform would list the post if it went out (X's
+#: timeline and search lag behind a create by seconds): a later run looks it up then
+LOOKUP_DELAY = timedelta(seconds=60)
+#: past the call's deadline, how long the run waits for an adapter to return before it stops it
+CALL_GRACE_SECONDS = 1.0
 _SERIES_GOES_ON = (PostStatus.PUBLISHED, PostStatus.PARTIAL, PostStatus.FAILED, PostStatus.NEEDS_REVIEW)
 
 
@@ -92,6 +109,8 @@ class RunSummary:
     next_occurrences: int = 0
     #: targets left for later because their account or platform is rate limited
     held: int = 0
+    #: targets whose answer was lost: a later run looks them up (their posts stay publishing)
+    awaiting_lookup: int = 0
     remaining_due: int = 0
     duration_ms: int = 0
     #: this run's published targets: how late they went out (count, p50_ms, p95_ms, max_ms)
@@ -131,6 +150,9 @@ class _Attempt:
     #: when the answer arrived, on the run's clock: a wait the platform asks for counts from here
     answered_at: datetime | None = None
     limit_scope: str = ACCOUNT
+    #: an UNKNOWN outcome a later run can decide: the platform can look the post up, or dedupes
+    #: on the idempotency key, and the lookup itself did not say "cannot tell"
+    decidable_later: bool = False
 
 
 async def publish_due(
@@ -374,8 +396,10 @@ class _Sender:
         target = job.target
         attempt_no = target.attempts + 1
         key = f"herald-{target.id}"
+        progress: dict[str, Any] = {}  #: what the adapter has done so far (a call cut off still keeps it)
+        platform: Platform | None = None
         try:
-            channel, platform, request = await self._prepare(job, key)
+            channel, platform, request = await self._prepare(job, key, progress)
             published = await self._send(job, channel, platform, request)
             finished = clock.utcnow()
             result = TargetResult(
@@ -385,24 +409,30 @@ class _Sender:
                 lag_ms=round((finished - job.due).total_seconds() * 1000),
             )
             attempt = _Attempt(result)
+        except _Undecided as exc:  # a maybe-sent call's lookup gave no verdict
+            attempt = _Attempt(_failure(target, attempt_no, started, Outcome.UNKNOWN, exc.code, exc.message, None, key),
+                               decidable_later=exc.try_later)
         except PlatformError as exc:
             failure = _failure(target, attempt_no, started, exc.outcome, exc.code, exc.message, exc.http_status, key)
-            attempt = _Attempt(replace(failure, resume=exc.details or None), exc.retry_after_seconds,
-                               limit_scope=exc.limit_scope)
+            attempt = _Attempt(replace(failure, resume=exc.details or progress or None), exc.retry_after_seconds,
+                               limit_scope=exc.limit_scope,
+                               decidable_later=exc.outcome is Outcome.UNKNOWN and _decidable(platform))
         except HeraldError as exc:  # e.g. the store refused to save refreshed credentials
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.PERMANENT, exc.code, exc.message, None, key))
-        except asyncio.TimeoutError:
-            attempt = _Attempt(_failure(target, attempt_no, started, Outcome.UNKNOWN, "timeout",
-                                        "no answer within REQUEST_TIMEOUT; the post may or may not be live", None, key))
+        except asyncio.TimeoutError:  # the run stopped the call: keep what the adapter had done
+            failure = _failure(target, attempt_no, started, Outcome.UNKNOWN, "timeout",
+                               "no answer within REQUEST_TIMEOUT; the post may or may not be live", None, key)
+            attempt = _Attempt(replace(failure, resume=progress or None), decidable_later=_decidable(platform))
         except Exception as exc:  # an adapter bug: it may have sent the post, so do not resend blindly
-            attempt = _Attempt(_failure(target, attempt_no, started, Outcome.UNKNOWN, "adapter_error",
-                                        type(exc).__name__, None, key))
+            failure = _failure(target, attempt_no, started, Outcome.UNKNOWN, "adapter_error", type(exc).__name__,
+                               None, key)
+            attempt = _Attempt(replace(failure, resume=progress or None), decidable_later=_decidable(platform))
         attempt = replace(attempt, answered_at=self.clock())
         log_event("publish.target", post_id=str(target.post_id), target_id=str(target.id), platform=target.platform,
                   outcome=attempt.result.outcome.value, attempt=attempt_no, error_code=attempt.result.error_code)
         return attempt
 
-    async def _prepare(self, job: _Job, key: str) -> tuple[Channel, Platform, PublishRequest]:
+    async def _prepare(self, job: _Job, key: str, progress: dict[str, Any]) -> tuple[Channel, Platform, PublishRequest]:
         post, target = job.claimed.post, job.target
         channel = job.claimed.channels.get(target.channel_id) if target.channel_id else None
         if channel is None:
@@ -416,14 +446,16 @@ class _Sender:
         if credentials is None:
             credentials = self._stored[channel.id]  # read before the wave (``_unreadable_channel``)
             expiring = channel.token_expires_at is not None and channel.token_expires_at - self.now < REFRESH_MARGIN
-            if expiring and hasattr(platform, "refresh"):
+            if expiring and supports(platform, Feature.REFRESH):
                 credentials = await self._refresh(channel, platform, credentials)
             self._credentials[channel.id] = credentials
         request = PublishRequest(
             post_id=post.id, target_id=target.id, content=post.content.for_platform(target.platform),
             scheduled_at=post.scheduled_at, timezone=post.timezone, channel_id=channel.id,
             account_id=channel.account_id, metadata=channel.metadata, credentials=credentials,
-            idempotency_key=key, deadline=self.deadline,
+            idempotency_key=key, resume=target.resume or None, progress=progress,
+            # a target marked in this run was marked at ``now`` (``mark_sending`` keeps the first mark)
+            first_attempt_at=target.first_attempt_at or (None if job.maybe_sent else self.now),
         )
         return channel, platform, request
 
@@ -440,35 +472,52 @@ class _Sender:
         return self._unusable.get(target.channel_id)
 
     async def _send(self, job: _Job, channel: Channel, platform: Platform, request: PublishRequest) -> Published:
-        if job.maybe_sent and not getattr(platform, "honours_idempotency_key", False):
-            lookup = getattr(platform, "lookup", None)
-            if lookup is None:
+        if job.maybe_sent and not supports(platform, Feature.IDEMPOTENCY_KEY):
+            if not supports(platform, Feature.LOOKUP):
                 raise PlatformError(Outcome.UNKNOWN, "maybe_sent",
                                     "the run publishing it stopped mid-call; check whether it is live, then resolve it")
-            found = await asyncio.wait_for(lookup(request, self.http, **_resume(lookup, job.target)),
-                                           timeout=self.limits.request_timeout + 1)
+            found = await self._look_up(cast(ReconcilingPlatform, platform), request)
             if found is not None:
                 return found  # it did go out: reconciled, never sent twice
         try:
-            return await self._publish(platform, request, job.target)
+            return await self._publish(platform, request)
         except PlatformError as exc:
-            if exc.outcome is not Outcome.AUTH or not hasattr(platform, "refresh"):
+            if exc.outcome is not Outcome.AUTH or not supports(platform, Feature.REFRESH):
                 if exc.outcome is Outcome.AUTH:
                     await self._needs_reconnect(channel, exc.message)
                 raise
         # The token was refused: refresh once, then try again with the new one.
         credentials = await self._refresh(channel, platform, request.credentials)
         self._credentials[channel.id] = credentials
-        return await self._publish(platform, replace(request, credentials=credentials), job.target)
+        return await self._publish(platform, replace(request, credentials=credentials))
 
-    async def _publish(self, platform: Platform, request: PublishRequest, target: Target) -> Published:
-        # A hard stop a little past the adapter's own timeouts: whatever it sent, we cannot tell.
-        return await asyncio.wait_for(platform.publish(request, self.http, **_resume(platform.publish, target)),
-                                      timeout=self.limits.request_timeout + 1)
+    def _call_deadline(self) -> float:
+        """One deadline per call: the earlier of REQUEST_TIMEOUT from now and the run's budget."""
+        return min(self.monotonic() + self.limits.request_timeout, self.deadline)
 
-    async def _refresh(self, channel: Channel, platform: Any, credentials: dict[str, Any]) -> dict[str, Any]:
+    async def _publish(self, platform: Platform, request: PublishRequest) -> Published:
+        # The adapter is told the call's deadline; a hard stop a little past it catches one that
+        # overruns it: whatever it sent, we cannot tell (what it reported in ``progress`` is kept).
+        deadline = self._call_deadline()
+        return await asyncio.wait_for(platform.publish(replace(request, deadline=deadline), self.http),
+                                      timeout=max(0.0, deadline - self.monotonic()) + CALL_GRACE_SECONDS)
+
+    async def _look_up(self, platform: ReconcilingPlatform, request: PublishRequest) -> Published | None:
+        """Whether a maybe-sent call went out: Published, None (certainly not), or _Undecided."""
+        deadline = self._call_deadline()
         try:
-            tokens = await platform.refresh(credentials, channel.metadata, self.http)
+            return await asyncio.wait_for(platform.lookup(replace(request, deadline=deadline), self.http),
+                                          timeout=max(0.0, deadline - self.monotonic()) + CALL_GRACE_SECONDS)
+        except PlatformError as exc:  # a passing failure (a 5xx, a rate limit) may answer later; others cannot
+            raise _Undecided(exc.code, f"it may have been sent, and looking it up failed: {exc.message}",
+                             try_later=exc.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED)) from exc
+        except asyncio.TimeoutError:
+            raise _Undecided("timeout", "it may have been sent, and looking it up got no answer in time",
+                             try_later=True) from None
+
+    async def _refresh(self, channel: Channel, platform: Platform, credentials: dict[str, Any]) -> dict[str, Any]:
+        try:
+            tokens = await cast(RefreshablePlatform, platform).refresh(credentials, channel.metadata, self.http)
         except PlatformError as exc:
             await self._needs_reconnect(channel, exc.message)
             raise PlatformError(Outcome.AUTH, "reconnect_required",
@@ -484,9 +533,18 @@ class _Sender:
         log_event("channel.needs_reconnect", channel_id=str(channel.id), platform=channel.platform)
 
 
-def _resume(method: Callable[..., Any], target: Target) -> dict[str, Any]:
-    """``resume=`` for adapters that can pick up where the target's last failed attempt stopped."""
-    return {"resume": target.resume or None} if "resume" in inspect.signature(method).parameters else {}
+class _Undecided(Exception):
+    """Looking up a maybe-sent call gave no verdict; ``try_later``: a later lookup may."""
+
+    def __init__(self, code: str, message: str, *, try_later: bool):
+        super().__init__(message)
+        self.code, self.message, self.try_later = code, message, try_later
+
+
+def _decidable(platform: Platform | None) -> bool:
+    """Whether a later run can settle a lost answer: by looking the post up, or by repeating the
+    call under the same idempotency key."""
+    return platform is not None and (supports(platform, Feature.LOOKUP) or supports(platform, Feature.IDEMPOTENCY_KEY))
 
 
 def _unreadable_attempt(target: Target, problem: str, maybe_sent: bool) -> _Attempt:
@@ -513,7 +571,7 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
     """Decide each target's new status and derive the post's: pure, given the attempts and the
     targets held back by a rate-limit pause (until when)."""
     post = claimed.post
-    results, statuses, retry_times, errors, released = [], [], [], [], []
+    results, statuses, retry_times, errors, released, lookups = [], [], [], [], [], []
     has_unstarted = False
     for target in post.targets:
         attempt = attempts.get(target.id)
@@ -534,6 +592,11 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
         result = attempt.result
         if result.outcome is Outcome.PUBLISHED:
             status = TargetStatus.PUBLISHED
+        elif result.outcome is Outcome.UNKNOWN and attempt.decidable_later and result.attempt <= limits.max_retries + 1:
+            # answer lost: still marked sending; a run looks it up once the platform would list it
+            status = TargetStatus.PUBLISHING
+            lookups.append((attempt.answered_at or now) + LOOKUP_DELAY)
+            result = replace(result, error_message=f"{result.error_message}; a later run checks whether it went out")
         elif result.outcome is Outcome.UNKNOWN:
             status = TargetStatus.UNKNOWN
         else:
@@ -550,6 +613,10 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
             errors.append(f"{target.platform}: {result.error_message}")
         results.append(replace(result, status=status))
         statuses.append(status)
+    if lookups:  # the post stays publishing, leased until its lost answers can be looked up
+        return PostResult(post_id=post.id, lease_id=claimed.lease_id, status=PostStatus.PUBLISHING,
+                          error="; ".join(errors) or None, targets=tuple(results), released=tuple(released),
+                          lookup_at=max(lookups))
     post_status = derive_post_status(statuses)
     next_attempt_at = min(retry_times) if post_status is PostStatus.SCHEDULED and retry_times and not has_unstarted else None
     return PostResult(
@@ -628,6 +695,7 @@ def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None,
     if any(t.status is TargetStatus.PENDING for t in result.targets):
         summary.retry_scheduled += 1
     summary.rate_limited += sum(t.outcome is Outcome.RATE_LIMITED for t in result.targets)
+    summary.awaiting_lookup += sum(t.status is TargetStatus.PUBLISHING for t in result.targets)
     summary.next_occurrences += result.next_occurrence_at is not None
     unstarted = []
     if claimed is not None:

@@ -12,6 +12,7 @@ from uuid import UUID
 import httpx
 import jwt
 
+from services import clock
 from services.domain.models import User
 from services.errors import AuthenticationError
 
@@ -95,6 +96,6 @@ def _find(jwks: jwt.PyJWKSet, kid: str | None) -> object | None:
 
 def issue_token(user_id: UUID | str, secret: str, *, ttl_seconds: int = 3600, now: float | None = None) -> str:
     """An HS256 token shaped like Supabase's: for local development and tests only."""
-    issued = int(now if now is not None else time.time())
+    issued = int(now if now is not None else clock.utcnow().timestamp())
     claims = {"sub": str(user_id), "aud": AUDIENCE, "role": "authenticated", "iat": issued, "exp": issued + ttl_seconds}
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -100,6 +100,7 @@ def target_from_row(row: dict[str, Any]) -> Target:
         error_code=row.get("error_code"),
         publish_lag_ms=_int_or_none(row.get("publish_lag_ms")),
         resume=_json_object(row.get("resume")),
+        first_attempt_at=parse_time(row.get("first_attempt_at")),
     )
 
 
@@ -416,6 +417,7 @@ def results_to_rows(results: list[PostResult]) -> list[dict[str, Any]]:
             "next_attempt_at": format_time(r.next_attempt_at),
             "next_occurrence_at": format_time(r.next_occurrence_at),
             "released": [str(t) for t in r.released],
+            "lookup_at": format_time(r.lookup_at),
             "targets": [
                 {
                     "target_id": str(t.target_id),

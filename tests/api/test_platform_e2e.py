@@ -196,23 +196,27 @@ async def test_instagram_lost_publish_answer_is_reconciled_through_the_container
     assert (target["platform_post_id"], target["platform_post_url"]) == (IG_POST, PERMALINK)
 
 
-async def test_instagram_lost_publish_answer_without_proof_is_held_for_review(client, alice, sim, later):
+async def test_instagram_lost_publish_answer_is_looked_up_later_and_its_container_published_once(
+        client, alice, sim, later):
     channel = await instagram_channel(client, alice, sim)
-    # The container still says FINISHED: the publish may yet land, so nothing tells whether it is live.
+    # The container still says FINISHED after the lost answer: the publish may yet land, so the run
+    # cannot tell now. The post waits, and a run after LOOKUP_DELAY asks the container again.
     instagram_platform(sim)
     sim.script(IG_PUBLISH, Reply(drop=True))
     post = await schedule(client, alice, channel, {"text": "Sofa time #cats", "media": [IMAGE]})
 
     first = await cron(client)
+    waiting = await fetch(client, alice, post)
     later(LEASE_SECONDS + 3600)
     second = await cron(client)
 
-    assert first["needs_review"] == 1 and first["published"] == 0, first
-    assert second["claimed"] == 0, second
-    assert calls(sim, "POST", IG_PUBLISH) == 1
+    assert first["awaiting_lookup"] == 1 and first["needs_review"] == 0 and first["published"] == 0, first
+    assert waiting["status"] == "publishing" and waiting["targets"][0]["status"] == "publishing"
+    assert second["published"] == 1, second
+    # the container never went live, so the same container is published: still one post
+    assert calls(sim, "POST", IG_MEDIA) == 1 and calls(sim, "POST", IG_PUBLISH) == 2
     after = await fetch(client, alice, post)
-    assert after["status"] == "needs_review" and after["targets"][0]["status"] == "unknown"
-    assert after["targets"][0]["platform_post_id"] is None
+    assert after["status"] == "published" and after["targets"][0]["status"] == "published"
 
 
 async def test_instagram_run_killed_during_media_publish_is_not_published_again(client, alice, sim, later):
@@ -306,17 +310,41 @@ async def test_x_rate_limit_then_server_error_still_has_its_retry(store, sim, al
     assert after["status"] == "scheduled", after
 
 
-async def test_x_lost_answer_is_held_for_review_never_posted_twice(client, alice, sim, later):
+async def test_x_lost_answer_is_looked_up_among_recent_posts_by_a_later_run(client, alice, sim, later):
     channel = await x_channel(client, alice, sim)
-    sim.script(TWEETS, Reply(drop=True))
+    sim.script(TWEETS, Reply(drop=True))  # X applied it; the answer was lost
+    sim.answer(f"/2/users/{X_USER}/tweets", Reply(body={
+        "data": [{"id": "1900000000000000088", "text": "Only once, please",
+                  "edit_history_tweet_ids": ["1900000000000000088"], "created_at": "2026-01-01T10:00:00.000Z"}],
+        "meta": {"result_count": 1, "newest_id": "1900000000000000088"}}))
     post = await schedule(client, alice, channel, {"text": "Only once, please"})
 
     first = await cron(client)
+    waiting = await fetch(client, alice, post)
     later(LEASE_SECONDS + 3600)
     second = await cron(client)
 
-    assert first["needs_review"] == 1 and first["published"] == 0 and first["retry_scheduled"] == 0, first
-    assert second["claimed"] == 0, second
+    assert first["awaiting_lookup"] == 1 and first["needs_review"] == 0 and first["retry_scheduled"] == 0, first
+    assert waiting["status"] == "publishing" and "a later run checks" in waiting["targets"][0]["error"]
+    assert second["published"] == 1 and second["reconciled"] == 1, second
+    assert calls(sim, "POST", TWEETS) == 1  # found, never posted twice
+    after = await fetch(client, alice, post)
+    assert after["status"] == "published" and after["targets"][0]["platform_post_id"] == "1900000000000000088"
+
+
+async def test_x_lost_answer_the_lookup_cannot_settle_is_held_for_review(client, alice, sim, later):
+    channel = await x_channel(client, alice, sim)
+    sim.script(TWEETS, Reply(drop=True))
+    sim.answer(f"/2/users/{X_USER}/tweets", Reply(body={  # more recent posts than one page: cannot be sure
+        "data": [{"id": "1900000000000000066", "text": "an older post"}],
+        "meta": {"result_count": 100, "next_token": "7140dibdnow9c7btw3w29grvxfcgvpb9n9coehpk7xz5i"}}))
+    post = await schedule(client, alice, channel, {"text": "Only once, please"})
+
+    await cron(client)
+    later(LEASE_SECONDS + 3600)
+    second = await cron(client)
+
+    assert second["needs_review"] == 1, second
     assert calls(sim, "POST", TWEETS) == 1
     after = await fetch(client, alice, post)
     assert after["status"] == "needs_review" and after["targets"][0]["status"] == "unknown"

@@ -16,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from services.domain.models import Content, PostStatus, TargetStatus
-from services.platforms.base import Published
+from services.platforms.base import Feature, Published
 from services.platforms.sandbox import SandboxPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.publishing.run import RunLimits, publish_due
@@ -54,8 +54,7 @@ class KillingPlatform:
     def __init__(self, inner, when: str | None):
         self._inner, self._when = inner, when
         self.name, self.required_credentials = inner.name, inner.required_credentials
-        if hasattr(inner, "honours_idempotency_key"):
-            self.honours_idempotency_key = inner.honours_idempotency_key
+        self.features = inner.features - {Feature.LOOKUP, Feature.REFRESH}  # only publish is wrapped
 
     def validate(self, content, metadata=None):
         return self._inner.validate(content, metadata)
@@ -74,6 +73,7 @@ class Ledger:
 
     name = "ledger"
     required_credentials: tuple[str, ...] = ()
+    features = frozenset({Feature.LOOKUP})
 
     def __init__(self):
         self.posts: dict[str, int] = {}

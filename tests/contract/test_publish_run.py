@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from services.domain.models import Content, Outcome, PostStatus, TargetStatus
 from services.domain.transitions import ALLOWED_FROM
 from services.errors import ConflictError
-from services.platforms.base import PlatformError, Published, TokenSet
+from services.platforms.base import Feature, PlatformError, Published, TokenSet
 from services.platforms.sandbox import SandboxPlatform
 from services.publishing.run import RunLimits, publish_due
 from services.security.crypto import TokenCipher
@@ -129,6 +129,7 @@ class Rotating:
 
     name = "rotating"
     required_credentials = ("access_token",)
+    features = frozenset({Feature.REFRESH})
 
     def __init__(self, *, refusable: bool = True):
         self.refreshes = 0
@@ -212,6 +213,7 @@ class Stepwise:
 
     name = "stepwise"
     required_credentials = ("access_token",)
+    features: frozenset = frozenset()
 
     def __init__(self):
         self.done: list[str] = []
@@ -220,9 +222,9 @@ class Stepwise:
     def validate(self, content, metadata=None):
         return []
 
-    async def publish(self, request, http, *, resume=None):
-        self.resumes.append(resume)
-        done = list((resume or {}).get("done", []))
+    async def publish(self, request, http):
+        self.resumes.append(request.resume)
+        done = list((request.resume or {}).get("done", []))
         for step in ("a", "b", "c"):
             if step in done:
                 continue
@@ -258,6 +260,7 @@ class Scripted:
 
     name = "scripted"
     required_credentials = ("access_token",)
+    features: frozenset = frozenset()
 
     def __init__(self, *outcomes: Outcome):
         self.outcomes = list(outcomes)
@@ -309,3 +312,31 @@ async def test_a_post_live_on_one_channel_cannot_be_edited_moved_or_deleted(harn
     with pytest.raises(ConflictError, match="already live"):
         await harness.store.delete_post(user, post.id, allowed_from=ALLOWED_FROM["delete"])
     assert await harness.store.get_post(user, post.id) == live
+
+
+class Remembering(Scripted):
+    """Scripted, and notes the first-attempt time each attempt is given (Bluesky's record keys)."""
+
+    def __init__(self, *outcomes: Outcome):
+        super().__init__(*outcomes)
+        self.first_attempts: list[datetime | None] = []
+
+    async def publish(self, request, http):
+        self.first_attempts.append(request.first_attempt_at)
+        return await super().publish(request, http)
+
+
+async def test_every_attempt_of_a_target_carries_the_time_of_its_first(harness):
+    user, now = harness.new_user(), datetime.now(timezone.utc).replace(microsecond=0)
+    channel = await harness.store.create_channel(user, NewChannel(
+        platform="scripted", account_id="acct", name="s", credentials_encrypted=CIPHER.encrypt({"access_token": "t"})))
+    post = await harness.store.create_post(user, NewPost(content=Content(text="x"), channel_ids=(channel.id,),
+                                                         status=PostStatus.SCHEDULED, scheduled_at=now))
+    platform = Remembering(Outcome.TRANSIENT)
+    limits = RunLimits(retry_base_seconds=60)
+    async with httpx.AsyncClient() as http:
+        for at in (now, now + timedelta(minutes=5)):
+            await publish_due(harness.store, {"scripted": platform}, CIPHER, http, limits, trigger="manual", now=at)
+    assert platform.first_attempts == [now, now]  # the retry is told when the first attempt was
+    stored = await harness.store.get_post(user, post.id)
+    assert stored.status is PostStatus.PUBLISHED and stored.targets[0].first_attempt_at == now

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.platforms import httpcall, linkedin
+from services import clock
 
 #: when the frozen clock says a platform's answer arrived
 ANSWERED_AT = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -14,13 +14,9 @@ ANSWERED_AT = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def answered_at(monkeypatch) -> datetime:
-    """Freeze the clock the adapters read when an answer arrives, so a wait is exact: reset - ANSWERED_AT."""
+    """Freeze the clock the adapters read when an answer arrives, so a wait is exact: reset - ANSWERED_AT.
 
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return ANSWERED_AT.astimezone(tz) if tz else ANSWERED_AT.replace(tzinfo=None)
-
-    for module in (httpcall, linkedin):  # the modules that turn a reset time into a wait
-        monkeypatch.setattr(module, "datetime", Frozen)
+    ``services.clock`` is the only place Herald reads the wall clock, so freezing it freezes them all.
+    """
+    monkeypatch.setattr(clock, "utcnow", lambda: ANSWERED_AT)
     return ANSWERED_AT

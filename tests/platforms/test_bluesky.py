@@ -7,7 +7,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -15,24 +15,30 @@ import respx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
-from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key
+from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key, tid_time
 
 PDS = "https://pds.example.com"
 XRPC = f"{PDS}/xrpc"
 DID = "did:plc:author"
 KEY = "herald-3f1c2a9e-0000-4000-8000-000000000001"
-RKEY = record_key(KEY)
 IMAGE_URL = "https://cdn.example.com/cat.png"
 
 
-def request(text: str = "Hello", media: tuple[Media, ...] = (), **credentials) -> PublishRequest:
+FIRST_ATTEMPT = datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=timezone.utc)
+
+
+def request(text: str = "Hello", media: tuple[Media, ...] = (), *, first_attempt_at=FIRST_ATTEMPT,
+            key: str = KEY, **credentials) -> PublishRequest:
     return PublishRequest(
         post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=Content(text=text, media=media),
         scheduled_at=None, timezone="UTC", channel_id=uuid.uuid4(), account_id=DID, metadata={"pds_url": PDS},
         credentials={"identifier": "author.bsky.social", "app_password": "app-pass", "access_jwt": "access-1",
                      "refresh_jwt": "refresh-1", "did": DID, **credentials},
-        idempotency_key=KEY,
+        idempotency_key=key, first_attempt_at=first_attempt_at,
     )
+
+
+RKEY = record_key(request())
 
 
 def jwt(exp: int) -> str:
@@ -272,14 +278,23 @@ async def test_a_private_pds_url_is_refused():
     assert err.value.outcome is Outcome.PERMANENT and err.value.code == "private_address"
 
 
-def test_record_keys_are_stable_valid_tids_in_the_past():
-    tid = record_key(KEY)
-    assert tid == record_key(KEY) and tid != record_key(KEY + "x")
-    assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", tid)
-    value = 0
-    for ch in tid:
-        value = value * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(ch)
-    assert value >> 63 == 0 and (value >> 10) < time.time() * 1_000_000  # top bit 0; timestamp not in the future
+def test_record_keys_are_tids_of_the_first_attempt_and_the_same_on_every_retry():
+    tid = record_key(request())
+    assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", tid)  # top bit 0
+    assert tid == record_key(request(text="retried"))  # same target, same first attempt: same key
+    # "derived from the creation time of the record" (atproto.com/specs/tid): the first attempt's
+    # millisecond, not a hash that decodes to 1970-1994
+    assert abs(tid_time(tid) - FIRST_ATTEMPT) < timedelta(milliseconds=1)
+    # two targets first tried in the same run get different keys
+    assert record_key(request(key="herald-other")) != tid
+    later = record_key(request(first_attempt_at=FIRST_ATTEMPT + timedelta(seconds=1)))
+    assert later > tid  # TIDs sort by time
+
+
+def test_a_target_first_tried_before_first_attempts_were_stored_keeps_its_old_key():
+    legacy = record_key(request(first_attempt_at=None))
+    assert legacy == record_key(request(first_attempt_at=None)) and legacy != record_key(request())
+    assert tid_time(legacy).year < 2006  # what the earlier release wrote: a retry must find it
 
 
 def test_facet_links_drop_trailing_punctuation_and_unbalanced_parentheses():

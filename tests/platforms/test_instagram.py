@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -21,11 +22,11 @@ VIDEO = Media("video", "https://cdn.example.com/b.mp4")
 QUOTA_OK = {"data": [{"quota_usage": 2, "config": {"quota_total": 50, "quota_duration": 86400}}]}
 
 
-def request(content: Content, *, metadata=None, deadline=None) -> PublishRequest:
+def request(content: Content, *, metadata=None, deadline=None, resume=None) -> PublishRequest:
     return PublishRequest(
         post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=content, scheduled_at=None, timezone="UTC",
         channel_id=uuid.uuid4(), account_id="ig1", metadata=metadata or {}, credentials={"access_token": "tok"},
-        idempotency_key="herald-k", deadline=deadline,
+        idempotency_key="herald-k", deadline=deadline, resume=resume,
     )
 
 
@@ -145,10 +146,31 @@ async def test_resumed_container_still_processing_is_polled_never_recreated(plat
     respx.get(f"{GRAPH}/c7").respond(200, json={"status_code": "IN_PROGRESS"})
     async with httpx.AsyncClient() as http:
         with pytest.raises(PlatformError) as err:
-            await platform.publish(request(Content(media=(VIDEO,)), deadline=time.monotonic() + 0.05), http,
-                                   resume={"container_id": "c7"})
+            await platform.publish(request(Content(media=(VIDEO,)), deadline=time.monotonic() + 0.05,
+                                           resume={"container_id": "c7"}), http)
     assert err.value.code == "container_not_ready" and err.value.details == {"container_id": "c7"}
     assert not create.called
+
+
+@respx.mock
+async def test_a_container_is_in_progress_as_soon_as_it_exists_so_a_call_cut_off_keeps_it(platform):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c7b"})
+    polled = asyncio.Event()
+
+    async def processing(_request):
+        polled.set()
+        await asyncio.sleep(60)  # the poll hangs: the run stops the call before it returns
+
+    respx.get(f"{GRAPH}/c7b").mock(side_effect=processing)
+    publishing = request(Content(media=(VIDEO,)))
+    async with httpx.AsyncClient() as http:
+        call = asyncio.create_task(platform.publish(publishing, http))
+        await asyncio.wait_for(polled.wait(), 5)
+        call.cancel()  # what asyncio.wait_for does at the run's hard stop
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    assert publishing.progress == {"container_id": "c7b"}  # what the run saves for the next attempt
 
 
 @respx.mock
@@ -158,7 +180,7 @@ async def test_resumed_finished_container_is_published_without_a_new_one(platfor
     respx.get(f"{GRAPH}/c8").respond(200, json={"status_code": "FINISHED"})
     publish = mock_publish("m8")
     async with httpx.AsyncClient() as http:
-        published = await platform.publish(request(Content(media=(IMAGE,))), http, resume={"container_id": "c8"})
+        published = await platform.publish(request(Content(media=(IMAGE,)), resume={"container_id": "c8"}), http)
     assert published.platform_post_id == "m8" and quota.called and not create.called
     assert form(publish.calls.last) == {"creation_id": "c8"}
 
@@ -171,8 +193,7 @@ async def test_resumed_published_container_is_found_not_published_again(platform
         {"id": "m9", "caption": "Hello", "permalink": "https://www.instagram.com/p/new/"}]})
     publish = respx.post(f"{GRAPH}/ig1/media_publish")
     async with httpx.AsyncClient() as http:
-        published = await platform.publish(request(Content(text="Hello", media=(IMAGE,))), http,
-                                           resume={"container_id": "c9"})
+        published = await platform.publish(request(Content(text="Hello", media=(IMAGE,)), resume={"container_id": "c9"}), http)
     assert (published.platform_post_id, published.url) == ("m9", "https://www.instagram.com/p/new/")
     assert query(listing.calls.last) == {"fields": "id,permalink,caption", "limit": "10"}
     assert not publish.called
@@ -186,7 +207,7 @@ async def test_resumed_expired_container_is_replaced_by_a_new_one(platform):
     respx.get(f"{GRAPH}/c10").respond(200, json={"status_code": "FINISHED"})
     publish = mock_publish("m10")
     async with httpx.AsyncClient() as http:
-        await platform.publish(request(Content(media=(IMAGE,))), http, resume={"container_id": "old"})
+        await platform.publish(request(Content(media=(IMAGE,)), resume={"container_id": "old"}), http)
     assert create.call_count == 1 and form(publish.calls.last) == {"creation_id": "c10"}
 
 
@@ -222,7 +243,7 @@ async def test_published_container_without_a_matching_post_stands_in_with_its_id
     respx.get(f"{GRAPH}/c13").respond(200, json={"status_code": "PUBLISHED"})
     respx.get(f"{GRAPH}/ig1/media").respond(200, json={"data": [{"id": "m0", "caption": "other"}]})
     async with httpx.AsyncClient() as http:
-        found = await platform.lookup(request(Content(text="Mine", media=(IMAGE,))), http, resume={"container_id": "c13"})
+        found = await platform.lookup(request(Content(text="Mine", media=(IMAGE,)), resume={"container_id": "c13"}), http)
     assert (found.platform_post_id, found.url) == ("c13", None)
 
 
@@ -235,7 +256,7 @@ async def test_lookup_reads_the_recorded_containers_status(platform, state, publ
     respx.get(f"{GRAPH}/c14").respond(200, json={"status_code": state})
     respx.get(f"{GRAPH}/ig1/media").respond(200, json={"data": [{"id": "m14", "caption": "Hi", "permalink": "https://i/p"}]})
     async with httpx.AsyncClient() as http:
-        found = await platform.lookup(request(Content(text="Hi", media=(IMAGE,))), http, resume={"container_id": "c14"})
+        found = await platform.lookup(request(Content(text="Hi", media=(IMAGE,)), resume={"container_id": "c14"}), http)
     assert (found is not None) is published
     if published:
         assert found.platform_post_id == "m14"

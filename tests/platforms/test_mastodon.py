@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, Feature, PlatformError, PublishRequest
 from services.platforms.mastodon import MastodonPlatform
 
 INSTANCE = "https://mastodon.example"
@@ -171,7 +171,7 @@ async def test_a_status_timeout_is_transient_because_the_idempotency_key_makes_r
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(), http)
     assert err.value.outcome is Outcome.TRANSIENT
-    assert platform.honours_idempotency_key
+    assert Feature.IDEMPOTENCY_KEY in platform.features
 
 
 @respx.mock

@@ -21,11 +21,11 @@ VIDEO = Media("video", "https://cdn.example.com/b.mp4")
 QUOTA_OK = {"data": [{"quota_usage": 4, "config": {"quota_total": 250, "quota_duration": 86400}}]}
 
 
-def request(content: Content, *, deadline=None) -> PublishRequest:
+def request(content: Content, *, deadline=None, resume=None) -> PublishRequest:
     return PublishRequest(
         post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=content, scheduled_at=None, timezone="UTC",
         channel_id=uuid.uuid4(), account_id="th1", metadata={}, credentials={"access_token": "tok"},
-        idempotency_key="herald-k", deadline=deadline,
+        idempotency_key="herald-k", deadline=deadline, resume=resume,
     )
 
 
@@ -146,7 +146,7 @@ async def test_resumed_published_container_is_not_published_again(platform):
     publish = respx.post(f"{GRAPH}/th1/threads_publish")
     create = respx.post(f"{GRAPH}/th1/threads")
     async with httpx.AsyncClient() as http:
-        published = await platform.publish(request(Content(text="Once")), http, resume={"container_id": "c5"})
+        published = await platform.publish(request(Content(text="Once"), resume={"container_id": "c5"}), http)
     assert published.platform_post_id == "t5" and not publish.called and not create.called
 
 
@@ -154,7 +154,7 @@ async def test_resumed_published_container_is_not_published_again(platform):
 async def test_lookup_finished_container_is_not_published(platform):
     respx.get(f"{GRAPH}/c6").respond(200, json={"status": "FINISHED"})
     async with httpx.AsyncClient() as http:
-        assert await platform.lookup(request(Content(text="x")), http, resume={"container_id": "c6"}) is None
+        assert await platform.lookup(request(Content(text="x"), resume={"container_id": "c6"}), http) is None
 
 
 @respx.mock

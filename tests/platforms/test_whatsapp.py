@@ -20,11 +20,11 @@ VIDEO = Media("video", "https://cdn.example.com/b.mp4")
 CHANNEL = {"phone_number_id": "pn1", "recipients": ["15550001", "15550002", "15550003"]}
 
 
-def request(content: Content, *, metadata=None, deadline=None) -> PublishRequest:
+def request(content: Content, *, metadata=None, deadline=None, resume=None) -> PublishRequest:
     return PublishRequest(
         post_id=uuid.uuid4(), target_id=uuid.uuid4(), content=content, scheduled_at=None, timezone="UTC",
         channel_id=uuid.uuid4(), account_id="pn1", metadata=metadata or CHANNEL, credentials={"access_token": "sys"},
-        idempotency_key="herald-k", deadline=deadline,
+        idempotency_key="herald-k", deadline=deadline, resume=resume,
     )
 
 
@@ -125,7 +125,7 @@ async def test_resume_sends_only_the_missing_messages_never_what_was_accepted(pl
     route = respx.post(MESSAGES).mock(side_effect=[accepted("w2b"), accepted("w3a"), accepted("w3b")])
     resume = {"sent": {"15550001": ["w1a", "w1b"], "15550002": ["w2a"]}}
     async with httpx.AsyncClient() as http:
-        published = await platform.publish(request(Content(text="two", media=(IMAGE, VIDEO))), http, resume=resume)
+        published = await platform.publish(request(Content(text="two", media=(IMAGE, VIDEO)), resume=resume), http)
     assert published.platform_post_id == "w1a"
     assert [(b["to"], b["type"]) for b in bodies(route)] == [
         ("15550002", "video"), ("15550003", "image"), ("15550003", "video")]

@@ -3,6 +3,7 @@ Supabase-shaped tokens who exist in ``auth.users`` (as every signed-in Supabase 
 
 from __future__ import annotations
 
+import socket
 import uuid
 from dataclasses import dataclass
 
@@ -41,6 +42,24 @@ def make_settings(**overrides) -> Settings:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def dns(monkeypatch) -> dict[str, str]:
+    """Name resolution without the network, as tests/platforms/test_urls.py does it: a name in the
+    returned table resolves to its address, an address literal to itself, and any other name fails
+    as one that does not exist. Herald's media URL check (getaddrinfo in the loop's executor) sees it."""
+    table: dict[str, str] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        try:
+            return real(table.get(host, host), port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host}: not in the test's DNS table") from None
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return table
 
 
 @pytest.fixture

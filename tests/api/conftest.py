@@ -44,19 +44,26 @@ def settings() -> Settings:
     return make_settings()
 
 
+#: names reserved for examples and tests (RFC 2606, RFC 6761): the ones tests put in URLs
+TEST_DOMAINS = ("example", "example.com", "example.net", "example.org", "test", "invalid")
+
+
 @pytest.fixture
 def dns(monkeypatch) -> dict[str, str]:
-    """Name resolution without the network, as tests/platforms/test_urls.py does it: a name in the
-    returned table resolves to its address, an address literal to itself, and any other name fails
-    as one that does not exist. Herald's media URL check (getaddrinfo in the loop's executor) sees it."""
+    """Name resolution for test URLs without the network, as tests/platforms/test_urls.py does it:
+    a name in the returned table resolves to its address, any other name under TEST_DOMAINS fails as
+    one that does not exist, and everything else (the test database's host) resolves as usual.
+    Herald's media URL check (getaddrinfo in the loop's executor) sees it."""
     table: dict[str, str] = {}
     real = socket.getaddrinfo
 
     def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-        try:
-            return real(table.get(host, host), port, family, type, proto, flags | socket.AI_NUMERICHOST)
-        except socket.gaierror:
-            raise socket.gaierror(socket.EAI_NONAME, f"{host}: not in the test's DNS table") from None
+        if host in table:
+            return real(table[host], port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        name = str(host or "").lower().rstrip(".")
+        if any(name == d or name.endswith(f".{d}") for d in TEST_DOMAINS):
+            raise socket.gaierror(socket.EAI_NONAME, f"{host}: not in the test's DNS table")
+        return real(host, port, family, type, proto, flags)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return table

@@ -1,21 +1,24 @@
 """Post use cases: validate a user's request completely, then make one store call.
 
-Validation happens before anything is written: time zone, time, recurrence rule, channels and the
-content against every targeted platform's own rules. The store's compare-and-set settles races.
+Validation happens before anything is written: time zone, time, recurrence rule, channels, the
+content against every targeted platform's own rules, and every media URL against the rule Herald
+applies before fetching one (https, public address). The store's compare-and-set settles races.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from services.domain.models import Channel, Content, Post, PostStatus, User
+from services.domain.models import Channel, Content, Outcome, Post, PostStatus, User
 from services.domain.transitions import ALLOWED_FROM, conflict_message
 from services.errors import ConflictError, ValidationError
-from services.platforms.base import Platform
+from services.platforms.base import Platform, PlatformError
 from services.platforms.registry import platform_named
+from services.platforms.urls import check_public_url, shared_resolver
 from services.scheduling import recurrence
 from services.store.base import UNSET, NewPost, PostChanges, Store
 
@@ -36,12 +39,13 @@ class PostInput:
 
 async def create_posts(
     store: Store, platforms: dict[str, Platform], user: User, items: list[PostInput], *, now: datetime,
-    idempotency_key: str | None = None, request_hash: str | None = None,
+    idempotency_key: str | None = None, request_hash: str | None = None, allow_private: bool = False,
 ) -> tuple[list[Post], bool]:
     """Validate every post, then store them all or none. Returns (posts, replayed).
 
     Raises ValidationError for the first invalid post (``field`` prefixed ``posts.<i>.`` when more
     than one), with every item's problem listed under ``items`` for a bulk request.
+    ``allow_private`` (HERALD_ALLOW_PRIVATE_HOSTS) lets media URLs be http or private addresses.
     """
     mine = {c.id: c for c in await store.list_channels(user)}
     news, problems = [], []
@@ -50,6 +54,10 @@ async def create_posts(
             news.append(validate_new_post(mine, platforms, item, now=now))
         except ValidationError as exc:
             problems.append((index, exc))
+    refused = {i for i, _ in problems}
+    checked = [i for i in range(len(items)) if i not in refused]
+    media = await _media_url_problems([items[i].content for i in checked], allow_private=allow_private)
+    problems = sorted(problems + [(i, exc) for i, exc in zip(checked, media) if exc is not None], key=lambda p: p[0])
     if problems:
         index, first = problems[0]
         if len(items) == 1:
@@ -61,21 +69,23 @@ async def create_posts(
     return await store.create_posts(user, news, idempotency_key=idempotency_key, request_hash=request_hash)
 
 
-async def create_post(store: Store, platforms: dict[str, Platform], user: User, data: PostInput, *, now: datetime) -> Post:
-    posts, _ = await create_posts(store, platforms, user, [data], now=now)
+async def create_post(store: Store, platforms: dict[str, Platform], user: User, data: PostInput, *, now: datetime,
+                      allow_private: bool = False) -> Post:
+    posts, _ = await create_posts(store, platforms, user, [data], now=now, allow_private=allow_private)
     return posts[0]
 
 
 async def update_post(
     store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, fields: dict[str, Any], *, now: datetime,
-    occurrence_only: bool = False,
+    occurrence_only: bool = False, allow_private: bool = False,
 ) -> Post:
     """Edit the fields present in ``fields`` (content, channel_ids, scheduled_at, timezone, rrule).
 
     A null ``scheduled_at`` turns a scheduled post back into a draft. Changing only ``timezone``
     keeps the instant. 409 for a post that is publishing, published, partial or in review. With
     ``occurrence_only`` a recurring post's edit stays with this occurrence: later ones keep the
-    series' content and timing (the rule itself can only change for the whole series).
+    series' content and timing (the rule itself can only change for the whole series). New content
+    has its media URLs checked as at creation (``allow_private`` as there).
     """
     current = await store.get_post(user, post_id)
     if occurrence_only and "rrule" in fields:
@@ -112,6 +122,10 @@ async def update_post(
     if "content" in fields or "channel_ids" in fields:
         channels = await _owned_channels(store, user, channel_ids, required=status is PostStatus.SCHEDULED)
         _check_content(platforms, content, channels)
+    if "content" in fields:
+        [problem] = await _media_url_problems([content], allow_private=allow_private)
+        if problem is not None:
+            raise problem
     if not changes:
         return current
     if occurrence_only and current.rrule:
@@ -211,6 +225,50 @@ def _refuse_nul(content: Content) -> None:
     for field, text in texts:
         if "\x00" in text:
             raise ValidationError("text cannot contain a NUL character (\\u0000)", field=field)
+
+
+def _media_urls(content: Content) -> list[tuple[str, str]]:
+    """(field, url) of every media item in the request: the shared ones, then each override's."""
+    found = [(f"content.media[{i}].url", m.url) for i, m in enumerate(content.media)]
+    for name, override in content.platforms.items():
+        found += [(f"content.platforms.{name}.media[{i}].url", str(m.get("url") or ""))
+                  for i, m in enumerate(override.get("media") or ())]
+    return found
+
+
+async def _media_url_problems(contents: list[Content], *, allow_private: bool) -> list[ValidationError | None]:
+    """For each content, its first media URL that Herald would refuse to fetch, as a ValidationError; else None.
+
+    The rule is the publish path's own (check_public_url): https, and a host whose every address is
+    public. Every URL is checked at once, each host looked up once (off the event loop, bounded by
+    DNS_TIMEOUT_SECONDS). A host that does not resolve, or not in time, is not refused: it may not
+    exist yet (a bucket set up before the post goes out) or the resolver may be down for a moment;
+    at publish time Herald checks the URL again before each fetch of its own, and a platform that
+    fetches it itself fails the post if it is still unreachable.
+    """
+    resolver = shared_resolver()
+    fields = [_media_urls(content) for content in contents]
+    answers = await asyncio.gather(*(
+        check_public_url(url, allow_private=allow_private, field=field, resolver=resolver)
+        for found in fields for field, url in found
+    ), return_exceptions=True)
+    in_order = iter(answers)
+    problems: list[ValidationError | None] = []
+    for found in fields:
+        refusals = [_media_refusal(next(in_order)) for _ in found]
+        problems.append(next((r for r in refusals if r is not None), None))
+    return problems
+
+
+def _media_refusal(answer: object) -> ValidationError | None:
+    """check_public_url's answer as a refusal at the door: a PERMANENT one only."""
+    if isinstance(answer, PlatformError):
+        if answer.outcome is Outcome.TRANSIENT:  # dns_failed: may resolve by publish time, checked again then
+            return None
+        return ValidationError(answer.message, code=answer.code, field=answer.details.get("field"))
+    if isinstance(answer, BaseException):  # not a verdict on the URL (cancelled, a bug): not ours to hide
+        raise answer
+    return None
 
 
 def _request_field(field: str, override: dict, platform: str) -> str:

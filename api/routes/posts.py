@@ -72,7 +72,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 async def _create(rt: RuntimeDep, user: CurrentUser, items: list[posts.PostInput], body: BaseModel, response: Response,
                   idempotency_key: str | None) -> list:
     created, replayed = await posts.create_posts(rt.store, rt.platforms, user, items, now=clock.utcnow(),
-                                                 idempotency_key=idempotency_key, request_hash=_request_hash(body))
+                                                 idempotency_key=idempotency_key, request_hash=_request_hash(body),
+                                                 allow_private=rt.settings.herald_allow_private_hosts)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return created
@@ -175,7 +176,8 @@ async def update_post(
 ) -> PostOut:
     """Edit content, channels, time, time zone or rule; 409 once publishing has begun."""
     post = await posts.update_post(rt.store, rt.platforms, user, post_id, body.changes(), now=clock.utcnow(),
-                                   occurrence_only=scope == "occurrence")
+                                   occurrence_only=scope == "occurrence",
+                                   allow_private=rt.settings.herald_allow_private_hosts)
     return PostOut.of(post)
 
 

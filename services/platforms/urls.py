@@ -1,7 +1,9 @@
-"""User-supplied URLs (webhooks, Mastodon instances, Bluesky PDSes) must be https and public.
+"""User-supplied URLs (webhooks, Mastodon instances, Bluesky PDSes, media) must be https and public.
 
-Checked when a channel is connected and again before every call, since DNS can change between the
-two. ``allow_private`` (HERALD_ALLOW_PRIVATE_HOSTS) lifts both rules, for local testing only.
+Checked when a channel is connected or a post is written, and again before every call, since DNS
+can change in between. ``allow_private`` (HERALD_ALLOW_PRIVATE_HOSTS) lifts both rules, for local
+testing only. Names are resolved in the event loop's executor (getaddrinfo blocks), each lookup
+bounded by ``DNS_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,20 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 
 import httpx
 
 from services.domain.models import Outcome
 from services.platforms.base import PlatformError
 
+
+#: how long one name may take to resolve: a stuck resolver must hold neither a request nor a run.
+#: glibc's own per-try timeout, so a resolver that answers at all answers well within it.
+DNS_TIMEOUT_SECONDS = 5.0
+
+#: (host, port) -> the addresses it resolves to; raises socket.gaierror or TimeoutError
+Resolver = Callable[[str, int], Awaitable[set[str]]]
 
 #: IPv6 forms that carry an IPv4 address in their last 32 bits, which a gateway may reach: NAT64's
 #: well-known prefix (RFC 6052), IPv4-compatible (RFC 4291, deprecated) and IPv4-translated (RFC 2765)
@@ -47,8 +57,34 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_public_url(url: str, *, allow_private: bool, field: str = "metadata.url") -> str:
-    """Return ``url`` if Herald may call it; PlatformError(PERMANENT) saying why not otherwise."""
+async def resolve_host(host: str, port: int) -> set[str]:
+    """The addresses ``host`` resolves to, looked up off the event loop within DNS_TIMEOUT_SECONDS."""
+    lookup = asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = await asyncio.wait_for(lookup, DNS_TIMEOUT_SECONDS)
+    return {info[4][0] for info in infos}
+
+
+def shared_resolver() -> Resolver:
+    """A resolver that looks each (host, port) up once however many URLs name it: for checking a batch
+    of URLs at once (a bulk of posts, all on one media host) within one lookup's time."""
+    lookups: dict[tuple[str, int], asyncio.Future[set[str]]] = {}
+
+    def lookup(host: str, port: int) -> asyncio.Future[set[str]]:
+        if (host, port) not in lookups:
+            lookups[(host, port)] = asyncio.ensure_future(resolve_host(host, port))
+        return lookups[(host, port)]
+
+    return lookup
+
+
+async def check_public_url(url: str, *, allow_private: bool, field: str = "metadata.url",
+                           resolver: Resolver = resolve_host) -> str:
+    """Return ``url`` if Herald may call it; PlatformError saying why not otherwise.
+
+    PERMANENT for a URL that is not https (``invalid_url``, ``insecure_url``) or whose host resolves
+    to any non-public address (``private_address``); TRANSIENT ``dns_failed`` when the host does not
+    resolve, or not within DNS_TIMEOUT_SECONDS (it may later). The error's ``details.field`` is ``field``.
+    """
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -60,10 +96,12 @@ async def check_public_url(url: str, *, allow_private: bool, field: str = "metad
     if parsed.scheme != "https":
         raise PlatformError(Outcome.PERMANENT, "insecure_url", f"{field} must use https", details={"field": field})
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parsed.host, parsed.port or 443, type=socket.SOCK_STREAM)
+        addresses = await resolver(parsed.host, parsed.port or 443)
     except socket.gaierror as exc:
         raise PlatformError(Outcome.TRANSIENT, "dns_failed", f"cannot resolve {parsed.host}", details={"field": field}) from exc
-    addresses = {info[4][0] for info in infos}
+    except TimeoutError as exc:
+        raise PlatformError(Outcome.TRANSIENT, "dns_failed", f"resolving {parsed.host} took over {DNS_TIMEOUT_SECONDS:g} s",
+                            details={"field": field}) from exc
     if not addresses or not all(_is_public(a) for a in addresses):
         raise PlatformError(Outcome.PERMANENT, "private_address",
                             f"{field} resolves to a private or local address; Herald only calls public hosts",

@@ -3,6 +3,7 @@ Supabase-shaped tokens who exist in ``auth.users`` (as every signed-in Supabase 
 
 from __future__ import annotations
 
+import socket
 import uuid
 from dataclasses import dataclass
 
@@ -41,6 +42,31 @@ def make_settings(**overrides) -> Settings:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+#: names reserved for examples and tests (RFC 2606, RFC 6761): the ones tests put in URLs
+TEST_DOMAINS = ("example", "example.com", "example.net", "example.org", "test", "invalid")
+
+
+@pytest.fixture
+def dns(monkeypatch) -> dict[str, str]:
+    """Name resolution for test URLs without the network, as tests/platforms/test_urls.py does it:
+    a name in the returned table resolves to its address, any other name under TEST_DOMAINS fails as
+    one that does not exist, and everything else (the test database's host) resolves as usual.
+    Herald's media URL check (getaddrinfo in the loop's executor) sees it."""
+    table: dict[str, str] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        if host in table:
+            return real(table[host], port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        name = str(host or "").lower().rstrip(".")
+        if any(name == d or name.endswith(f".{d}") for d in TEST_DOMAINS):
+            raise socket.gaierror(socket.EAI_NONAME, f"{host}: not in the test's DNS table")
+        return real(host, port, family, type, proto, flags)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return table
 
 
 @pytest.fixture

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
-from tests.api.conftest import CRON, sandbox_channel
+from api.factory import create_app
+from services.platforms import urls
+from tests.api.conftest import CRON, make_settings, sandbox_channel
 
 
 def future(**delta) -> datetime:
@@ -20,7 +26,8 @@ async def create(client, who, channel_ids, **body):
 
 
 class TestCreate:
-    async def test_scheduled_post_answers_with_its_targets_and_local_time(self, client, alice):
+    async def test_scheduled_post_answers_with_its_targets_and_local_time(self, client, alice, dns):
+        dns["cdn.example.com"] = "93.184.215.14"
         channel = await sandbox_channel(client, alice)
         response = await create(client, alice, [channel["id"]], scheduled_at="2030-07-01T10:00:00",
                                 timezone="Europe/Berlin", content={"text": "hi", "media": [
@@ -90,6 +97,112 @@ class TestCreate:
                                 content={"text": "ok", "platforms": {"sandbox": {"text": "x" * 10_001}}})
         assert response.status_code == 422
         assert response.json()["error"]["field"] == "content.platforms.sandbox.text"
+
+
+def image(url: str) -> dict:
+    return {"type": "image", "url": url}
+
+
+PUBLIC_CDN = "https://cdn.example.com/a.jpg"
+
+
+class TestMediaUrls:
+    """Every media URL, shared or in an override, meets the rule Herald applies before fetching one
+    (https, a public address) when the post is written, not first when it is published."""
+
+    @pytest.fixture(autouse=True)
+    def names(self, dns):
+        dns.update({"cdn.example.com": "93.184.215.14", "intranet.example.com": "10.0.0.5",
+                    "nat64.example.com": "64:ff9b::a9fe:a9fe"})
+
+    @pytest.mark.parametrize(("content", "field", "code"), [
+        # plain http: Herald would fetch it in the clear
+        ({"media": [image("http://cdn.example.com/a.jpg")]}, "content.media[0].url", "insecure_url"),
+        # the second item's host resolves to a private address
+        ({"media": [image(PUBLIC_CDN), image("https://intranet.example.com/b.jpg")]}, "content.media[1].url",
+         "private_address"),
+        # cloud metadata, as an address literal
+        ({"media": [image("https://169.254.169.254/latest/meta-data")]}, "content.media[0].url", "private_address"),
+        # loopback
+        ({"media": [image("https://127.0.0.1:8000/a.jpg")]}, "content.media[0].url", "private_address"),
+        # an IPv6 address carrying a private IPv4 one (NAT64)
+        ({"media": [image("https://nat64.example.com/a.jpg")]}, "content.media[0].url", "private_address"),
+        # in an override, even one for a platform the post does not target (yet)
+        ({"platforms": {"instagram": {"media": [image(PUBLIC_CDN), image("https://intranet.example.com/b.jpg")]}}},
+         "content.platforms.instagram.media[1].url", "private_address"),
+    ])
+    async def test_a_media_url_herald_would_not_fetch_is_refused_at_creation(self, client, alice, content, field,
+                                                                           code):
+        channel = await sandbox_channel(client, alice)
+        response = await create(client, alice, [channel["id"]], scheduled_at=future().isoformat(),
+                                content={"text": "hi", **content})
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert (error["field"], error["code"]) == (field, code)
+        assert field in error["message"]
+        assert (await client.get("/api/v1/posts", headers=alice.headers)).json()["total"] == 0
+
+    async def test_a_host_that_does_not_resolve_yet_is_accepted(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        content = {"text": "hi", "media": [image("https://bucket-made-tomorrow.example.com/a.jpg")]}
+        response = await create(client, alice, [channel["id"]], scheduled_at=future().isoformat(), content=content)
+        assert response.status_code == 201, response.text
+
+    async def test_a_resolver_that_hangs_holds_the_request_no_longer_than_the_dns_timeout(self, client, alice,
+                                                                                         monkeypatch):
+        channel = await sandbox_channel(client, alice)
+        release = threading.Event()
+        real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: (
+            release.wait(10) and [] if host == "slow.example.com" else real(host, *args, **kwargs)))
+        monkeypatch.setattr(urls, "DNS_TIMEOUT_SECONDS", 0.1)
+        started = time.monotonic()
+        try:
+            response = await create(client, alice, [channel["id"]],
+                                    content={"text": "hi", "media": [image("https://slow.example.com/a.jpg")]})
+        finally:
+            release.set()
+        assert response.status_code == 201, response.text
+        assert time.monotonic() - started < 5
+
+    async def test_an_edit_to_a_refused_media_url_changes_nothing(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        post = (await create(client, alice, [channel["id"]], scheduled_at=future().isoformat(),
+                             content={"text": "hi", "media": [image(PUBLIC_CDN)]})).json()
+        for content, field in [
+            ({"text": "v2", "media": [image(PUBLIC_CDN), image("https://10.1.2.3/b.jpg")]}, "content.media[1].url"),
+            ({"text": "v2", "platforms": {"x": {"media": [image("http://cdn.example.com/a.jpg")]}}},
+             "content.platforms.x.media[0].url"),
+        ]:
+            response = await client.patch(f"/api/v1/posts/{post['id']}", json={"content": content},
+                                          headers=alice.headers)
+            assert response.status_code == 422, response.text
+            assert response.json()["error"]["field"] == field
+        assert (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json() == post
+        fine = await client.patch(f"/api/v1/posts/{post['id']}", headers=alice.headers,
+                                  json={"content": {"text": "v2", "media": [image("https://cdn.example.com/b.jpg")]}})
+        assert fine.status_code == 200, fine.text
+
+    async def test_a_bulk_create_with_one_refused_media_url_stores_none(self, client, alice):
+        channel = await sandbox_channel(client, alice)
+        ok = {"content": {"text": "ok", "media": [image(PUBLIC_CDN)]}, "channel_ids": [channel["id"]]}
+        bad = {"content": {"text": "bad", "media": [image("https://intranet.example.com/b.jpg")]},
+               "channel_ids": [channel["id"]]}
+        response = await client.post("/api/v1/posts/bulk", headers=alice.headers, json={"posts": [ok, bad, ok]})
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["field"] == "posts.1.content.media[0].url" and error["code"] == "private_address"
+        assert [(i["index"], i["field"]) for i in error["items"]] == [(1, "content.media[0].url")]
+        assert (await client.get("/api/v1/posts", headers=alice.headers)).json()["total"] == 0
+
+    async def test_private_and_http_media_are_allowed_when_private_hosts_are(self, store, alice):
+        app = create_app(make_settings(herald_allow_private_hosts=True), store=store)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://herald.test") as local:
+            channel = await sandbox_channel(local, alice)
+            response = await create(local, alice, [channel["id"]],
+                                    content={"text": "hi", "media": [image("http://127.0.0.1:9000/a.jpg")]})
+            await app.state.runtime.http.aclose()
+        assert response.status_code == 201, response.text
 
 
 class TestReadAndList:

@@ -6,13 +6,17 @@ The same check guards webhook URLs, Mastodon instance URLs, Bluesky PDS URLs and
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
+import time
 
 import pytest
 
 from services.domain.models import Outcome
+from services.platforms import urls
 from services.platforms.base import PlatformError
-from services.platforms.urls import check_public_url
+from services.platforms.urls import check_public_url, shared_resolver
 
 FIELDS = ["metadata.url", "metadata.instance_url", "metadata.pds_url", "content.media[0].url"]
 
@@ -64,3 +68,46 @@ async def test_a_public_host_is_allowed(monkeypatch, field, address):
     resolving_to(monkeypatch, address)
     url = "https://public.example/hook"
     assert await check_public_url(url, allow_private=False, field=field) == url, PUBLIC[address]
+
+
+async def test_a_host_that_does_not_resolve_is_transient_since_it_may_resolve_later(monkeypatch):
+    def nxdomain(host, port, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", nxdomain)
+    with pytest.raises(PlatformError) as err:
+        await check_public_url("https://cdn.typo.example/a.jpg", allow_private=False, field="content.media[0].url")
+    assert (err.value.outcome, err.value.code, err.value.details) == (
+        Outcome.TRANSIENT, "dns_failed", {"field": "content.media[0].url"})
+
+
+async def test_a_resolver_that_hangs_is_given_up_on_after_the_dns_timeout(monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: release.wait(10) and [])
+    monkeypatch.setattr(urls, "DNS_TIMEOUT_SECONDS", 0.05)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PlatformError) as err:
+            await check_public_url("https://slow.example/hook", allow_private=False)
+    finally:
+        release.set()  # let the executor thread still waiting on the "resolver" finish
+    assert time.monotonic() - started < 2
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "dns_failed")
+    assert "slow.example" in err.value.message
+
+
+async def test_a_shared_resolver_looks_each_host_up_once_for_many_urls(monkeypatch):
+    looked_up = []
+
+    def public(host, port, *args, **kwargs):
+        looked_up.append((host, port))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", public)
+    resolver = shared_resolver()
+    checked = ["https://cdn.example/a.jpg", "https://cdn.example/b.jpg", "https://cdn.example/a.jpg",
+               "https://other.example/c.mp4", "https://cdn.example:8443/d.jpg"]
+    answers = await asyncio.gather(*(check_public_url(u, allow_private=False, field="f", resolver=resolver)
+                                     for u in checked))
+    assert answers == checked
+    assert sorted(looked_up) == [("cdn.example", 443), ("cdn.example", 8443), ("other.example", 443)]

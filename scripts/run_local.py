@@ -81,13 +81,16 @@ async def demo_channel(store, user) -> str:
     existing = [c for c in await store.list_channels(user) if c.platform == "sandbox"]
     if existing:
         return str(existing[0].id)
+    import httpx
+
     cipher = TokenCipher(os.environ["HERALD_ENCRYPTION_KEYS"].split(","))
-    channel = await connect_channel(
-        store, build_platforms(outbox=store, public_url=os.environ["HERALD_PUBLIC_URL"]), cipher, user,
-        ChannelInput(platform="sandbox", name="Local sandbox", account_id="local-sandbox",
-                     credentials={"access_token": "placeholder"}),
-        http=None,
-    )
+    async with httpx.AsyncClient() as http:  # the sandbox makes no call; others would
+        channel = await connect_channel(
+            store, build_platforms(outbox=store, public_url=os.environ["HERALD_PUBLIC_URL"]), cipher, user,
+            ChannelInput(platform="sandbox", name="Local sandbox", account_id="local-sandbox",
+                         credentials={"access_token": "placeholder"}),
+            http=http,
+        )
     return str(channel.id)
 
 
@@ -138,7 +141,9 @@ Herald is running at {base}  (API docs: {base}/docs)
 Try it (the token is valid for 30 days): schedule a post a minute from now, then watch it publish.
   export TOKEN={token}
   export CHANNEL={channel_id} CRON_SECRET={os.environ['CRON_SECRET']}
-  curl -s -X POST {base}/api/v1/posts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"content":{{"text":"Hello from Herald"}},"channel_ids":["{channel_id}"],"scheduled_at":"'$(date -u -v+1M +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)'"}}'
+  curl -s -X POST {base}/api/v1/posts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{{"content":{{"text":"Hello from Herald"}},"channel_ids":["{channel_id}"],'\\
+'"scheduled_at":"'$(date -u -v+1M +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)'"}}'
   curl -s {base}/api/v1/posts -H "Authorization: Bearer $TOKEN"              # status: scheduled, then published
   curl -s {base}/api/v1/sandbox/outbox -H "Authorization: Bearer $TOKEN"     # what the sandbox published
 """, flush=True)

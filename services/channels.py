@@ -33,9 +33,10 @@ async def connect_channel(
 ) -> Channel:
     """Check the credentials (with the platform itself where it can tell), encrypt them, store the channel."""
     platform = platform_named(platforms, data.platform)
-    for name in platform.required_credentials:
-        if not data.credentials.get(name):
-            raise ValidationError(f"{data.platform} channels need credentials.{name}", field=f"credentials.{name}")
+    for credential in platform.required_credentials:
+        if not data.credentials.get(credential):
+            raise ValidationError(f"{data.platform} channels need credentials.{credential}",
+                                  field=f"credentials.{credential}")
     account_id, name, metadata = data.account_id, data.name, dict(data.metadata)
     if supports(platform, Feature.VERIFY):
         try:

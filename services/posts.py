@@ -57,7 +57,7 @@ async def create_posts(
     refused = {i for i, _ in problems}
     checked = [i for i in range(len(items)) if i not in refused]
     media = await _media_url_problems([items[i].content for i in checked], allow_private=allow_private)
-    problems = sorted(problems + [(i, exc) for i, exc in zip(checked, media) if exc is not None], key=lambda p: p[0])
+    problems = sorted(problems + [(i, exc) for i, exc in zip(checked, media, strict=True) if exc is not None], key=lambda p: p[0])
     if problems:
         index, first = problems[0]
         if len(items) == 1:
@@ -107,7 +107,7 @@ async def update_post(
             _check_future(scheduled_at, now)
     status = changes.get("status", current.status)
     if "rrule" in fields or "scheduled_at" in fields or "timezone" in fields:
-        rule = fields["rrule"] if "rrule" in fields else current.rrule
+        rule = fields.get("rrule", current.rrule)
         checked = _check_rule(rule, scheduled_at or now, tz_name)
         if "rrule" in fields:
             changes["rrule"] = checked

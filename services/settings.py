@@ -10,12 +10,11 @@ from __future__ import annotations
 import importlib.util
 import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "your-secret", "xxx", "todo"}
 

@@ -11,7 +11,8 @@ AuthenticationRequired), raises AUTH; the run then calls ``refresh``, which trad
 pair, stores it, and publishes again.
 
 Exactly once: the record key is a TID of the target's first attempt time (stored with the
-target) and its idempotency key, so every attempt for a target writes the same key. A repeated create collides instead of posting twice, and ``lookup``
+target) and its idempotency key, so every attempt for a target writes the same key. A repeated
+create collides instead of posting twice, and ``lookup``
 (getRecord on that key) tells whether a lost answer's post is live.
 """
 
@@ -29,7 +30,7 @@ import httpx
 
 from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url

@@ -17,7 +17,7 @@ import httpx
 
 from services.domain.models import Content, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
 
 MAX_TEXT = 63_206
 SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts"

@@ -64,11 +64,13 @@ class InstagramPlatform(meta.ContainerPlatform):
                 problems.append(Problem("content.text", "instagram: stories have no caption; set the Instagram text to empty"))
             return problems
         if not media:
-            problems.append(Problem("content.media", "instagram: posts need at least 1 image or video; text-only posts are not possible"))
+            problems.append(Problem("content.media",
+                                    "instagram: posts need at least 1 image or video; text-only posts are not possible"))
         elif len(media) > MAX_CAROUSEL:
             problems.append(Problem("content.media", f"instagram: {len(media)} media; a carousel takes at most {MAX_CAROUSEL}"))
         if len(content.text) > MAX_CAPTION:
-            problems.append(Problem("content.text", f"instagram: caption is {len(content.text)} characters; the limit is {MAX_CAPTION}"))
+            problems.append(Problem("content.text",
+                                    f"instagram: caption is {len(content.text)} characters; the limit is {MAX_CAPTION}"))
         if len(_HASHTAG.findall(content.text)) > MAX_HASHTAGS:
             problems.append(Problem("content.text", f"instagram: more than {MAX_HASHTAGS} hashtags"))
         if len(_MENTION.findall(content.text)) > MAX_MENTIONS:

@@ -9,7 +9,7 @@ for partner apps only, ``refresh_token``. Video is not supported yet: validate()
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +17,7 @@ import httpx
 
 from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, send
 from services.platforms.mediafile import fetch_media
 
@@ -202,7 +202,8 @@ class LinkedInPlatform:
 
     def _require_client(self) -> str:
         if not self._client_id or not self._client_secret:
-            raise PlatformError(Outcome.PERMANENT, "oauth_not_configured", "linkedin: no OAuth client id and secret are configured")
+            raise PlatformError(Outcome.PERMANENT, "oauth_not_configured",
+                                "linkedin: no OAuth client id and secret are configured")
         return self._client_id
 
     async def _token(self, http: httpx.AsyncClient, form: dict[str, str]) -> dict[str, Any]:
@@ -217,7 +218,8 @@ class LinkedInPlatform:
                                 response.status_code)
         if not response.is_success or not body.get("access_token"):
             reason = body.get("error_description") or body.get("error") or response.reason_phrase
-            raise PlatformError(Outcome.AUTH, "token_refused", f"linkedin refused the token request: {reason}", response.status_code)
+            raise PlatformError(Outcome.AUTH, "token_refused", f"linkedin refused the token request: {reason}",
+                                response.status_code)
         return body
 
 

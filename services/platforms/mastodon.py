@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 from services.platforms.httpcall import json_or_empty, seconds_until_iso, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url

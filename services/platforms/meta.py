@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -215,15 +215,17 @@ class Containers:
         the ``details`` of any PlatformError raised, so the next attempt polls it, never a second.
         """
         token, user = request.credentials["access_token"], request.account_id
-        container = (request.resume or {}).get("container_id")
+        recorded = (request.resume or {}).get("container_id")
+        container: str | None = str(recorded) if recorded else None
         try:
+            state = None
             if container:
                 request.progress["container_id"] = container
-            state = await self.settle(http, token, container, request.deadline) if container else None
-            if state == "PUBLISHED":
-                return await self.find(http, token, user, container, request.content.text)
+                state = await self.settle(http, token, container, request.deadline)
+                if state == "PUBLISHED":
+                    return await self.find(http, token, user, container, request.content.text)
             await self.check_quota(http, token, user)
-            if state != "FINISHED":
+            if state != "FINISHED" or not container:
                 container = None  # none recorded, or it expired unpublished: a new one cannot double-post
                 request.progress.pop("container_id", None)
                 container = await create()

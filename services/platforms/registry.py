@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.errors import ValidationError
 from services.platforms.base import Platform
 from services.platforms.bluesky import BlueskyPlatform
@@ -37,10 +39,10 @@ def build_platforms(
     urls = base_urls or {}
     apps = oauth_apps or {}
 
-    def base(name: str) -> dict[str, str]:
+    def base(name: str) -> dict[str, Any]:
         return {"base_url": urls[name]} if name in urls else {}
 
-    def app(name: str) -> dict[str, str | None]:
+    def app(name: str) -> dict[str, Any]:
         client_id, client_secret = apps.get(name, (None, None))
         return {"client_id": client_id, "client_secret": client_secret}
 

@@ -7,14 +7,13 @@ A channel's ``metadata.fail`` (``"permanent"``, ``"transient"``, ``"rate_limited
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import httpx
 
 from services import clock
 from services.domain.models import Content, OutboxEntry, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 
 MAX_TEXT = 10_000
 MAX_MEDIA = 10

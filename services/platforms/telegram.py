@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from services.domain.models import Content, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 from services.platforms.httpcall import json_or_empty, send
 
 # Pinned from core.telegram.org/bots/api (sendMessage text 1-4096 and caption 0-1024 characters
@@ -160,7 +160,8 @@ def _error(status: int, body: dict[str, Any], method: str, token: str) -> Platfo
         return PlatformError(Outcome.PERMANENT, "bot_not_allowed",
                              f"telegram {method}: {description}; add the bot to the chat as an admin allowed to post",
                              http_status=status)
-    outcome = Outcome.TRANSIENT if code >= 500 else Outcome.PERMANENT  # 400: chat not found, message too long, ...
+    # 400: chat not found, message too long, ...
+    outcome = Outcome.TRANSIENT if code is not None and code >= 500 else Outcome.PERMANENT
     return PlatformError(outcome, f"http_{code}", f"telegram {method}: {description}", http_status=status)
 
 

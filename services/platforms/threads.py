@@ -74,7 +74,8 @@ class ThreadsPlatform(meta.ContainerPlatform):
         if any(m.type not in ("image", "video") for m in content.media):
             problems.append(Problem("content.media", "threads: media must be images or videos"))
         if len(content.media) > MAX_CAROUSEL:
-            problems.append(Problem("content.media", f"threads: {len(content.media)} media; a carousel takes at most {MAX_CAROUSEL}"))
+            problems.append(Problem("content.media",
+                                    f"threads: {len(content.media)} media; a carousel takes at most {MAX_CAROUSEL}"))
         return problems
 
     async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:

@@ -18,7 +18,6 @@ import httpx
 from services.domain.models import Outcome
 from services.platforms.base import PlatformError
 
-
 #: how long one name may take to resolve: a stuck resolver must hold neither a request nor a run.
 #: glibc's own per-try timeout, so a resolver that answers at all answers well within it.
 DNS_TIMEOUT_SECONDS = 5.0
@@ -61,7 +60,7 @@ async def resolve_host(host: str, port: int) -> set[str]:
     """The addresses ``host`` resolves to, looked up off the event loop within DNS_TIMEOUT_SECONDS."""
     lookup = asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     infos = await asyncio.wait_for(lookup, DNS_TIMEOUT_SECONDS)
-    return {info[4][0] for info in infos}
+    return {str(info[4][0]) for info in infos}
 
 
 def shared_resolver() -> Resolver:

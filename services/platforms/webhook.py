@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
 
 import httpx
 
 from services import clock
 from services.domain.models import Content, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 from services.platforms.httpcall import json_or_empty, retry_after_seconds, send, status_outcome
 from services.platforms.urls import check_public_url
 

@@ -23,7 +23,7 @@ import httpx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published
+from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -50,7 +50,8 @@ def _media(media: Media, caption: str) -> dict[str, str]:
 
 def _advised(exc: PlatformError, recipient: str) -> PlatformError:
     code = exc.details.get("graph_code")
-    advice = _ADVICE.get(code) or (_TEMPLATE_ADVICE if isinstance(code, int) and 132000 <= code <= 132999 else None)
+    advice = (_ADVICE.get(code) if isinstance(code, int) else None) or (
+        _TEMPLATE_ADVICE if isinstance(code, int) and 132000 <= code <= 132999 else None)
     message = f"{exc.message} for {recipient}" + (f": {advice}" if advice else "")
     return dataclasses.replace(exc, message=message)
 
@@ -75,7 +76,8 @@ class WhatsAppPlatform:
             problems.append(Problem("metadata.phone_number_id", "whatsapp: the channel needs metadata.phone_number_id"))
         recipients = metadata.get("recipients")
         if not isinstance(recipients, list) or not recipients or not all(isinstance(r, str) and r for r in recipients):
-            problems.append(Problem("metadata.recipients", "whatsapp: the channel needs metadata.recipients, a list of phone numbers"))
+            problems.append(Problem("metadata.recipients",
+                                    "whatsapp: the channel needs metadata.recipients, a list of phone numbers"))
         if not content.text.strip() and not content.media:
             problems.append(Problem("content.text", "whatsapp: a message needs text or media"))
         if any(m.type not in ("image", "video") for m in content.media):

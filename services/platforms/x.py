@@ -13,7 +13,7 @@ import asyncio
 import html
 import time
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,8 +21,18 @@ import httpx
 
 from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, APP, AccountInfo, Feature, PlatformError, Problem, PublishRequest, Published, TokenSet
-from services.platforms.httpcall import json_or_empty, send, seconds_until_epoch
+from services.platforms.base import (
+    ACCOUNT,
+    APP,
+    AccountInfo,
+    Feature,
+    PlatformError,
+    Problem,
+    Published,
+    PublishRequest,
+    TokenSet,
+)
+from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
 
@@ -90,7 +100,8 @@ def _failure(response: httpx.Response) -> PlatformError:
     if status == 403 and problem_type.endswith("client-forbidden"):
         # The X app (not the user's token) lacks the access this needs: refreshing or reconnecting
         # the account cannot fix it, so it is not AUTH, which would mark the channel for reconnection.
-        return PlatformError(Outcome.PERMANENT, "client_forbidden", f"x: the Herald X app is not allowed this call: {detail}", status)
+        return PlatformError(Outcome.PERMANENT, "client_forbidden",
+                             f"x: the Herald X app is not allowed this call: {detail}", status)
     if status == 402:
         return PlatformError(Outcome.PERMANENT, "payment_required", f"x: the X app has no API credits left: {detail}", status)
     if status >= 500:
@@ -138,7 +149,8 @@ class XPlatform:
             problems.append(Problem("content.media", f"x: {len(content.media)} images; the limit is {MAX_IMAGES}"))
         for i, media in enumerate(content.media):
             if media.alt and len(media.alt) > MAX_ALT:
-                problems.append(Problem(f"content.media[{i}].alt", f"x: alt text is {len(media.alt)} characters; the limit is {MAX_ALT}"))
+                problems.append(Problem(f"content.media[{i}].alt",
+                                        f"x: alt text is {len(media.alt)} characters; the limit is {MAX_ALT}"))
         return problems
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
@@ -279,7 +291,8 @@ class XPlatform:
         if response.status_code == 429:  # a throttle, not a refusal: reconnecting would not help
             raise _failure(response)
         if response.status_code >= 500:
-            raise PlatformError(Outcome.TRANSIENT, f"http_{response.status_code}", "x: the token endpoint failed", response.status_code)
+            raise PlatformError(Outcome.TRANSIENT, f"http_{response.status_code}", "x: the token endpoint failed",
+                                response.status_code)
         if not response.is_success or not body.get("access_token"):
             reason = body.get("error_description") or body.get("error") or response.reason_phrase
             raise PlatformError(Outcome.AUTH, "token_refused", f"x refused the token request: {reason}", response.status_code)
@@ -298,6 +311,7 @@ def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
         if body.get(key):
             credentials[key] = body[key]
     expires_in = body.get("expires_in")
-    expires_at = (clock.utcnow() + timedelta(seconds=int(expires_in))
-                  if isinstance(expires_in, (int, float)) or str(expires_in).isdigit() else None)
+    seconds = (expires_in if isinstance(expires_in, (int, float))
+               else int(expires_in) if isinstance(expires_in, str) and expires_in.isdigit() else None)
+    expires_at = clock.utcnow() + timedelta(seconds=seconds) if seconds is not None else None
     return TokenSet(credentials=credentials, expires_at=expires_at)

@@ -24,13 +24,14 @@ Store round trips per run: 2 + about targets / concurrency marks (+1 per token r
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, cast
+from typing import Any, cast
 from uuid import UUID
 
 import httpx
@@ -193,7 +194,7 @@ async def publish_due(
                      monotonic=monotonic, now=now, platform_pauses=claim.platform_pauses)
     attempts = await sender.run(claim.posts)
     results = [_post_result(c, attempts, sender.held, limits, now) for c in claim.posts]
-    for result, claimed in zip(results, claim.posts):
+    for result, claimed in zip(results, claim.posts, strict=True):
         _count(summary, result, claimed, sender.held)
     for entry in claim.unreadable:
         results.append(unreadable.post_result(entry, now=now))
@@ -303,13 +304,12 @@ class _Sender:
                         continue
                     marking, marked = asyncio.create_task(self.store.mark_sending(to_mark, now=self.now)), picks
             waiting = set(running) | ({marking} if marking is not None else set())
+            timeout = None if wake_at is None else max(0.0, (wake_at - self.clock()).total_seconds())
             if not waiting:
                 if ready and can_start:
                     continue
-                if wake_at is None or not can_start:
+                if timeout is None or not can_start:
                     break  # done, or out of budget: what is left goes back untouched
-            timeout = None if wake_at is None else max(0.0, (wake_at - self.clock()).total_seconds())
-            if not waiting:
                 await asyncio.sleep(min(timeout, max(0.0, self.deadline - self.monotonic())))
                 continue
             done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -419,7 +419,7 @@ class _Sender:
                                decidable_later=exc.outcome is Outcome.UNKNOWN and _decidable(platform))
         except HeraldError as exc:  # e.g. the store refused to save refreshed credentials
             attempt = _Attempt(_failure(target, attempt_no, started, Outcome.PERMANENT, exc.code, exc.message, None, key))
-        except asyncio.TimeoutError:  # the run stopped the call: keep what the adapter had done
+        except TimeoutError:  # the run stopped the call: keep what the adapter had done
             failure = _failure(target, attempt_no, started, Outcome.UNKNOWN, "timeout",
                                "no answer within REQUEST_TIMEOUT; the post may or may not be live", None, key)
             attempt = _Attempt(replace(failure, resume=progress or None), decidable_later=_decidable(platform))
@@ -469,7 +469,7 @@ class _Sender:
                 self._stored[channel.id] = unreadable.read_credentials(self.cipher, channel)
             except HeraldError as exc:
                 self._unusable[channel.id] = exc.message
-        return self._unusable.get(target.channel_id)
+        return self._unusable.get(target.channel_id) if target.channel_id is not None else None
 
     async def _send(self, job: _Job, channel: Channel, platform: Platform, request: PublishRequest) -> Published:
         if job.maybe_sent and not supports(platform, Feature.IDEMPOTENCY_KEY):
@@ -511,7 +511,7 @@ class _Sender:
         except PlatformError as exc:  # a passing failure (a 5xx, a rate limit) may answer later; others cannot
             raise _Undecided(exc.code, f"it may have been sent, and looking it up failed: {exc.message}",
                              try_later=exc.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED)) from exc
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _Undecided("timeout", "it may have been sent, and looking it up got no answer in time",
                              try_later=True) from None
 
@@ -607,7 +607,7 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
                                     base_seconds=limits.retry_base_seconds,
                                     retry_after_seconds=attempt.retry_after_seconds)
             status = TargetStatus.PENDING if decision.retry else TargetStatus.FAILED
-            if decision.retry:
+            if decision.at is not None:
                 retry_times.append(decision.at)
         if result.error_message:
             errors.append(f"{target.platform}: {result.error_message}")
@@ -641,10 +641,11 @@ def _due_at(post: Any) -> datetime:
 
 def _retry_at(attempt: _Attempt, limits: RunLimits) -> datetime:
     """When a rate limit ends: the platform's wait (or one backoff step), from the answer's arrival."""
-    decision = retry.decide(Outcome.RATE_LIMITED, attempt=1, rate_limited=1, now=attempt.answered_at,
+    answered = attempt.answered_at or clock.utcnow()
+    decision = retry.decide(Outcome.RATE_LIMITED, attempt=1, rate_limited=1, now=answered,
                             max_retries=limits.max_retries, base_seconds=limits.retry_base_seconds,
                             retry_after_seconds=attempt.retry_after_seconds)
-    return decision.at
+    return decision.at or answered
 
 
 def _lag_summary(results: list[PostResult]) -> dict[str, Any]:

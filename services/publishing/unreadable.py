@@ -43,7 +43,8 @@ def post_result(entry: UnreadablePost, *, now: datetime) -> PostResult:
     cannot be read gives no next time at all); the user fixes the post and retries it.
     """
     message = f"the stored post cannot be read: {entry.reason}"
-    results, statuses = [], []
+    results: list[TargetResult] = []
+    statuses: list[TargetStatus] = []
     for target in entry.targets:
         if target.id in entry.maybe_sent:
             outcome, status, text = Outcome.UNKNOWN, TargetStatus.UNKNOWN, f"{message}; {MAYBE_SENT}"
@@ -57,10 +58,10 @@ def post_result(entry: UnreadablePost, *, now: datetime) -> PostResult:
             target_id=target.id, outcome=outcome, status=status, attempt=target.attempts + 1, started_at=now,
             finished_at=now, error_code=UNREADABLE_POST, error_message=text,
         ))
-    status = derive_post_status(statuses)
-    if status is PostStatus.CANCELLED:  # no target left (or all cancelled): the post itself failed
-        status = PostStatus.FAILED
-    return PostResult(post_id=entry.post_id, lease_id=entry.lease_id, status=status,
+    post_status = derive_post_status(statuses)
+    if post_status is PostStatus.CANCELLED:  # no target left (or all cancelled): the post itself failed
+        post_status = PostStatus.FAILED
+    return PostResult(post_id=entry.post_id, lease_id=entry.lease_id, status=post_status,
                       error=f"{UNREADABLE_POST}: {message}", targets=tuple(results))
 
 

@@ -7,6 +7,7 @@ The algorithm is chosen from the token header, never by trying keys in turn. ``e
 from __future__ import annotations
 
 import time
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -40,7 +41,7 @@ class TokenVerifier:
         if alg == "HS256":
             if not self._secret:
                 raise AuthenticationError("HS256 tokens are not accepted: SUPABASE_JWT_SECRET is not set")
-            key: object = self._secret
+            key: Any = self._secret
         elif alg in _ASYMMETRIC:
             key = await self._signing_key(header.get("kid"))
         else:
@@ -58,7 +59,7 @@ class TokenVerifier:
         except ValueError as exc:
             raise AuthenticationError("token subject is not a user id") from exc
 
-    async def _signing_key(self, kid: str | None) -> object:
+    async def _signing_key(self, kid: str | None) -> Any:
         if not self._jwks_url:
             raise AuthenticationError("asymmetric tokens need SUPABASE_URL to find the project's JWKS")
         jwks = await self._load_jwks(force=False)
@@ -75,6 +76,8 @@ class TokenVerifier:
             return self._jwks
         http = self._http or httpx.AsyncClient(timeout=10)
         try:
+            if self._jwks_url is None:
+                raise AuthenticationError("no JWKS URL is configured for asymmetric tokens")
             response = await http.get(self._jwks_url)
             response.raise_for_status()
             self._jwks = jwt.PyJWKSet.from_dict(response.json())
@@ -87,7 +90,7 @@ class TokenVerifier:
         return self._jwks
 
 
-def _find(jwks: jwt.PyJWKSet, kid: str | None) -> object | None:
+def _find(jwks: jwt.PyJWKSet, kid: str | None) -> Any:
     for key in jwks.keys:
         if kid is None or key.key_id == kid:
             return key.key

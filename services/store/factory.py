@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from services.settings import Settings
+from services.settings import ConfigurationError, Settings
 
 
 def open_store(settings: Settings, *, http: httpx.AsyncClient | None = None):
@@ -12,8 +12,10 @@ def open_store(settings: Settings, *, http: httpx.AsyncClient | None = None):
     if settings.herald_store == "supabase":
         from services.store.supabase import SupabaseStore  # imported lazily: supabase-py is slow to import
 
-        return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key, settings.supabase_anon_key,
-                             http=http)
+        url, service_key, anon_key = settings.supabase_url, settings.supabase_service_role_key, settings.supabase_anon_key
+        if not (url and service_key and anon_key):  # Settings.check() refuses this: a caller skipped it
+            raise ConfigurationError("HERALD_STORE=supabase needs SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY and SUPABASE_ANON_KEY")
+        return SupabaseStore(url, service_key, anon_key, http=http)
     from services.store.migrate import apply_migrations
     from services.store.postgres import PostgresStore
 
@@ -21,7 +23,9 @@ def open_store(settings: Settings, *, http: httpx.AsyncClient | None = None):
         from services.store.embedded import start_embedded
 
         url = start_embedded(settings.herald_embedded_dir)
-    else:
+    elif settings.herald_database_url:
         url = settings.herald_database_url
+    else:  # Settings.check() refuses this: a caller skipped it
+        raise ConfigurationError("HERALD_STORE=postgres needs HERALD_DATABASE_URL")
     apply_migrations(url)
     return PostgresStore(url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "supabase" / "migrations"
@@ -45,7 +46,7 @@ def apply_migrations(conninfo: str, *, directory: Path = MIGRATIONS, until: str 
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", [_LOCK])
         try:
-            if conn.execute("select to_regclass('auth.users') is null").fetchone()[0]:
+            if _scalar(conn.execute("select to_regclass('auth.users') is null").fetchone()):
                 with conn.transaction():
                     conn.execute(BOOTSTRAP.read_text())
             with conn.transaction():
@@ -84,3 +85,10 @@ def _refuse_out_of_order(files: list[tuple[str, str, Path]], done: set[str]) -> 
         raise ValueError(f"{', '.join(late)}: older than the newest applied migration ({newest}); "
                          "rename it with a later timestamp (supabase migration new) so every database applies "
                          "the files in the same order")
+
+
+def _scalar(row: tuple[Any, ...] | None) -> Any:
+    """The first column of a row a query always returns."""
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row[0]

@@ -80,7 +80,7 @@ class PostgresStore(RpcStore):
             if len(found) != 1:  # PostgREST's PGRST202: no such function (or an ambiguous overload)
                 raise StoreError(f"the database has no function public.{fn}; are the migrations applied?")
             names, types, returns_void, is_read_only = found[0]
-            self._signatures[fn] = _Signature(dict(zip(names, types)), returns_void, is_read_only)
+            self._signatures[fn] = _Signature(dict(zip(names, types, strict=True)), returns_void, is_read_only)
         return self._signatures[fn]
 
     def _statement(self, fn: str, signature: _Signature, params: dict[str, Any]) -> sql.Composed:
@@ -113,7 +113,7 @@ class PostgresStore(RpcStore):
                 raise StoreError("the database could not be reached") from exc
             diag = exc.diag
             raise error_for(exc.sqlstate, diag.message_primary, diag.message_detail, diag.message_hint) from exc
-        return None if signature.returns_void else row[0]
+        return None if signature.returns_void or row is None else row[0]
 
     async def _as_user(self, user: User, fn: str, params: dict[str, Any] | None = None) -> Any:
         if not user.token:

@@ -38,6 +38,14 @@ from services.logs import log_event
 from services.scheduling import recurrence
 
 
+def required_time(value: str | datetime) -> datetime:
+    """A timestamp column that is never null; TypeError (an unreadable row) if it is."""
+    moment = parse_time(value)
+    if moment is None:
+        raise TypeError("a required timestamp is null")
+    return moment
+
+
 def parse_time(value: str | datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -127,8 +135,8 @@ def post_from_row(row: dict[str, Any]) -> Post:
         status=PostStatus(row["status"]),
         attempts=int(row.get("attempts") or 0),
         error=row.get("error"),
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         targets=tuple(targets),
         next_attempt_at=parse_time(row.get("next_attempt_at")),
         series_id=_uuid(row.get("series_id")),
@@ -148,8 +156,8 @@ def channel_from_row(row: dict[str, Any]) -> Channel:
         metadata=row.get("metadata") or {},
         status=row["status"],
         token_expires_at=parse_time(row.get("token_expires_at")),
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
+        created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]),
         credentials_encrypted=row.get("credentials_encrypted"),
         rate_limited_until=parse_time(row.get("rate_limited_until")),
         typical_call_ms=_int_or_none(row.get("typical_call_ms")),
@@ -166,8 +174,8 @@ def run_from_row(row: dict[str, Any]) -> Run:
         http_status=row.get("http_status"),
         error_code=row.get("error_code"),
         error_message=row.get("error_message"),
-        started_at=parse_time(row["started_at"]),
-        finished_at=parse_time(row["finished_at"]),
+        started_at=required_time(row["started_at"]),
+        finished_at=required_time(row["finished_at"]),
         duration_ms=int(row["duration_ms"]),
     )
 
@@ -178,7 +186,7 @@ def activity_from_row(row: dict[str, Any]) -> Activity:
         post_id=_uuid(row.get("post_id")),
         event=row["event"],
         details=row.get("details") or {},
-        created_at=parse_time(row["created_at"]),
+        created_at=required_time(row["created_at"]),
     )
 
 
@@ -203,7 +211,7 @@ def claim_from_row(row: dict[str, Any]) -> Claim:
     pauses = {}
     for platform, until in (row.get("platform_pauses") or {}).items():
         try:
-            pauses[str(platform)] = parse_time(until)
+            pauses[str(platform)] = required_time(until)
         except (TypeError, ValueError):
             continue  # a pause that cannot be read holds nothing back
     return Claim(posts=tuple(posts), recovered=_uuids(row.get("recovered")), unreadable=tuple(unreadable),
@@ -395,8 +403,8 @@ def cron_run_from_row(row: dict[str, Any]) -> CronRun:
     return CronRun(
         id=UUID(str(row["id"])),
         trigger=row["trigger"],
-        started_at=parse_time(row["started_at"]),
-        finished_at=parse_time(row["finished_at"]),
+        started_at=required_time(row["started_at"]),
+        finished_at=required_time(row["finished_at"]),
         claimed=int(row["claimed"]),
         published=int(row["published"]),
         failed=int(row["failed"]),
@@ -451,5 +459,5 @@ def outbox_from_row(row: dict[str, Any]) -> OutboxEntry:
         target_id=UUID(str(row["target_id"])),
         text=row["text"],
         media=tuple(Media(type=m["type"], url=m["url"], alt=m.get("alt")) for m in row.get("media") or ()),
-        published_at=parse_time(row["published_at"]),
+        published_at=required_time(row["published_at"]),
     )

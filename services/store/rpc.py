@@ -27,8 +27,8 @@ from services.domain.models import (
     OutboxEntry,
     Post,
     PostResult,
-    RateLimitPause,
     PostStatus,
+    RateLimitPause,
     Run,
     User,
 )

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from postgrest import APIError, AsyncPostgrestClient
 from postgrest.constants import DEFAULT_POSTGREST_CLIENT_HEADERS
-from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from services.domain.models import User
 from services.errors import AuthenticationError, HeraldError, StoreError
 from services.store.rpc import RpcStore, error_for
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 #: PostgREST's own codes for a JWT it refused.
 _JWT_REFUSED = {"PGRST301", "PGRST302", "PGRST303"}

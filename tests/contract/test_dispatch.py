@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from uuid import UUID
 
 import httpx
 import pytest
 
 from services.domain.models import Content, Outcome, PostStatus, TargetStatus, User
-from services.platforms.base import APP, PlatformError, Published
+from services.platforms.base import APP, PlatformError
 from services.platforms.sandbox import SandboxPlatform
 from services.publishing.run import RunLimits, publish_due
-from services.store.base import NewChannel, NewPost, PostFilter
+from services.store.base import NewChannel, NewPost
 from tests.contract.test_publish_run import CIPHER
 
 #: a deadlock guard, not a speed target: a run that waits on the wrong call never ends
 GUARD = 60
+DEFAULT_LIMITS = RunLimits()
 
 
 class Scripted(SandboxPlatform):
@@ -72,7 +72,7 @@ class CountingStore:
         return counted
 
 
-async def run(store, platform, *, now, limits=RunLimits(), monotonic=None):
+async def run(store, platform, *, now, limits=DEFAULT_LIMITS, monotonic=None):
     async with httpx.AsyncClient() as http:
         kwargs = {"monotonic": monotonic} if monotonic else {}
         return await asyncio.wait_for(publish_due(store, {"sandbox": platform}, CIPHER, http, limits,

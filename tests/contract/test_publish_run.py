@@ -21,6 +21,7 @@ from services.security.crypto import TokenCipher
 from services.store.base import NewChannel, NewPost, PostChanges, PostFilter
 
 CIPHER = TokenCipher([Fernet.generate_key().decode()])
+DEFAULT_LIMITS = RunLimits()
 
 
 class SlowSandbox(SandboxPlatform):
@@ -51,7 +52,7 @@ async def seed(harness, *, posts: int, channels: int = 1, metadata=None, due=Non
     return user, now
 
 
-async def run(store, *, now, limits=RunLimits(), delay=0.0, monotonic=None):
+async def run(store, *, now, limits=DEFAULT_LIMITS, delay=0.0, monotonic=None):
     async with httpx.AsyncClient() as http:
         kwargs = {"monotonic": monotonic} if monotonic else {}
         return await publish_due(store, {"sandbox": SlowSandbox(store, delay)}, CIPHER, http, limits,

@@ -23,6 +23,7 @@ from services.store.base import NewChannel, NewPost
 
 KEY = Fernet.generate_key()
 CIPHER = TokenCipher([KEY.decode()])
+DEFAULT_LIMITS = RunLimits()
 #: a token no configured key decrypts (a key was removed, or it came from another deployment)
 FOREIGN_TOKEN = TokenCipher([Fernet.generate_key().decode()]).encrypt({"access_token": "foreign-secret"})
 
@@ -52,7 +53,7 @@ async def post(harness, user, channels, *, due: datetime, text: str = "hello", r
         scheduled_at=due, timezone="Europe/Berlin", rrule=rrule))
 
 
-async def run(harness, *, now: datetime, limits: RunLimits = RunLimits()):
+async def run(harness, *, now: datetime, limits: RunLimits = DEFAULT_LIMITS):
     async with httpx.AsyncClient() as http:
         return await publish_due(harness.store, {"sandbox": SandboxPlatform(harness.store)}, CIPHER, http, limits,
                                  trigger="manual", now=now)
@@ -134,7 +135,7 @@ async def test_an_unreadable_post_fails_alone_and_the_batch_publishes(harness, d
 
     assert summary.claimed == 3 and summary.published == 2 and summary.failed == 1
     assert [p["outcome"] for p in summary.posts if p["id"] == str(bad.id)] == ["failed"]
-    for user, p in zip((alice, bob), good):
+    for user, p in zip((alice, bob), good, strict=True):
         assert post_row(db, p.id)["status"] == "published"
         assert len(await harness.store.list_outbox(user)) == 1
     row = post_row(db, bad.id)

@@ -172,7 +172,7 @@ def test_every_function_is_callable_by_exactly_one_api_role(pg_catalog):
         " where n.nspname = 'public' and p.proname like 'herald\\_%'"
     ).fetchall()
     assert len(rows) > 20
-    callers = {name: {role for role, can in zip(("anon", "authenticated", "service_role"), flags) if can}
+    callers = {name: {role for role, can in zip(("anon", "authenticated", "service_role"), flags, strict=True) if can}
                for name, *flags in rows}
     assert callers.pop("herald_ping_v1()") == {"anon", "authenticated", "service_role"}
     wrong = {name: roles for name, roles in callers.items() if roles not in ({"authenticated"}, {"service_role"})}

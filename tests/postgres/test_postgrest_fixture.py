@@ -20,8 +20,7 @@ from services.domain.models import User
 from services.errors import AuthenticationError, StoreError
 from services.store.supabase import SupabaseStore
 from tests.support.postgrest import PostgrestRpc, exposed_schemas
-from tests.support.supabase_fixtures import (ANON_KEY, JWT_SECRET, SERVICE_ROLE_KEY, SUPABASE_URL, cloned_database,
-                                             user_token)
+from tests.support.supabase_fixtures import ANON_KEY, JWT_SECRET, SERVICE_ROLE_KEY, SUPABASE_URL, cloned_database, user_token
 
 #: Every table Herald keeps; none may be reachable at /rest/v1/<table>.
 HERALD_TABLES = ["channels", "posts", "post_targets", "post_runs", "activity_logs", "cron_runs",

@@ -207,7 +207,7 @@ class PostgrestRpc:
         return _Caller(role=role, claims=claims, schema=schema)
 
     async def _run(self, conn: psycopg.AsyncConnection, caller: _Caller, read_only: bool,
-                   query: sql.Composable, params: list | None) -> tuple | Response:
+                   query: sql.Composed, params: list | None) -> tuple | Response:
         """The request's one transaction, as PostgREST runs it (references/transactions): its row, or the error."""
         search_path = ", ".join(sql.Identifier(s).as_string(conn) for s in [caller.schema, *self._extra_search_path])
         try:
@@ -218,7 +218,7 @@ class PostgrestRpc:
                     "search_path": search_path, "claims": json.dumps(caller.claims), "role": caller.role})
                 await conn.execute(sql.SQL("set local role {}").format(sql.Identifier(caller.role)))
                 cur = await conn.execute(query, params)
-                return await cur.fetchone()
+                return await cur.fetchone() or (None,)  # each query selects exactly one row
         except psycopg.Error as exc:
             sqlstate = exc.sqlstate or "XX000"
             diag = exc.diag
@@ -240,7 +240,7 @@ class PostgrestRpc:
             else:
                 names, types, returns, _, volatility = found[0]
                 self._functions[schema, name] = _Function(
-                    args=dict(zip(names, types)), returns=returns, read_only=volatility in ("s", "i"))
+                    args=dict(zip(names, types, strict=True)), returns=returns, read_only=volatility in ("s", "i"))
         return self._functions[schema, name]
 
     async def _rpc(self, request: Request) -> Response:
@@ -276,7 +276,7 @@ class PostgrestRpc:
             if body:
                 record = sql.SQL(", ").join(
                     sql.SQL("{} {}").format(sql.Identifier(a), sql.SQL(function.args[a])) for a in body)
-                source = sql.SQL(" from json_to_record(%s::json) as _args({})").format(record)
+                source: sql.Composable = sql.SQL(" from json_to_record(%s::json) as _args({})").format(record)
             else:
                 source = sql.SQL("")
             if function.returns == _VOID:

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,14 +209,10 @@ def _stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)  # the supervisor stops its workers, each finishing its requests
-    try:
+    with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # the group started above: the supervisor and its workers
-    except ProcessLookupError:
-        pass
     process.wait(timeout=5)
 
 

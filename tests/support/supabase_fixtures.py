@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -64,7 +64,7 @@ def server_url() -> str:
     url = start_embedded(ROOT / ".herald" / "test-postgres")
     with psycopg.connect(url, autocommit=True) as conn:
         # A throwaway test server: durability costs time and buys nothing (reloadable settings).
-        if conn.execute("select current_setting('fsync')").fetchone()[0] == "on":
+        if (conn.execute("select current_setting('fsync')").fetchone() or ("off",))[0] == "on":
             conn.execute("alter system set fsync = off")
             conn.execute("alter system set synchronous_commit = off")
             conn.execute("alter system set full_page_writes = off")
@@ -77,7 +77,7 @@ def conninfo(dbname: str, user: str = "postgres") -> str:
 
 
 def _maintenance_db() -> str:
-    return conninfo_to_dict(server_url()).get("dbname") or "postgres"
+    return str(conninfo_to_dict(server_url()).get("dbname") or "postgres")
 
 
 def user_token(user_id: uuid.UUID, *, expires_in: int = 3600) -> str:
@@ -130,10 +130,8 @@ def ensure_template() -> str:
         for (stale,) in admin.execute(
             "select datname from pg_database where datname like 'herald\\_template\\_%%' and datname <> %s", [name]
         ).fetchall():
-            try:
+            with suppress(psycopg.Error):  # in use by another session: leave it
                 admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(stale)))
-            except psycopg.Error:
-                pass  # in use by another session: leave it
     return name
 
 
@@ -207,21 +205,24 @@ class _Clones:
         while not self.ready.empty():
             item = self.ready.get_nowait()
             if isinstance(item, str):
-                try:
+                with suppress(psycopg.Error):
                     _drop_clone(item)
-                except psycopg.Error:
-                    pass
 
 
 _clones: dict[str, _Clones] = {}
 _clones_lock = threading.Lock()
 
 
+def _close_all() -> None:
+    for clones in list(_clones.values()):
+        clones.close()
+
+
 def _clones_of(template: str) -> _Clones:
     with _clones_lock:
         if template not in _clones:
             if not _clones:
-                atexit.register(lambda: [c.close() for c in list(_clones.values())])
+                atexit.register(_close_all)
             _clones[template] = _Clones(template)
         return _clones[template]
 

@@ -118,6 +118,7 @@ class Feature(str, enum.Enum):
     OAUTH = "oauth"  #: ``OAuthPlatform``: connect through OAuth 2.0
     #: the platform dedupes on ``PublishRequest.idempotency_key``: a maybe-sent call is simply repeated
     IDEMPOTENCY_KEY = "idempotency_key"
+    METRICS = "metrics"  #: ``MeasuringPlatform.metrics``: read a live post's engagement
 
 
 class Platform(Protocol):
@@ -154,6 +155,42 @@ class RefreshablePlatform(Platform, Protocol):
 class ReconcilingPlatform(Platform, Protocol):
     async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
         """Find the post a lost answer may have created: Published if live, None if certainly not."""
+
+
+@dataclass(frozen=True)
+class MetricsRequest:
+    """One live post to measure: what the run stored when it was published, and the channel."""
+
+    platform_post_id: str
+    platform_post_url: str | None
+    published_at: datetime | None
+    channel_id: UUID
+    account_id: str
+    metadata: dict[str, Any]
+    credentials: dict[str, Any]  #: decrypted; never log
+    #: time.monotonic() value by which the call must have returned (as PublishRequest.deadline)
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A live post's engagement as its platform counts it at one moment. A figure the platform
+    does not give is None (not 0): "no shares counted" and "shares unknown" differ."""
+
+    likes: int | None = None  #: likes, favourites, reactions
+    comments: int | None = None  #: comments, replies
+    shares: int | None = None  #: shares, reposts, retweets, boosts, quotes
+    impressions: int | None = None  #: impressions or views, whichever the platform counts
+    clicks: int | None = None  #: link or post clicks
+    saves: int | None = None  #: saves, bookmarks
+    #: the platform's own figures as it named them (for what the columns above do not hold)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class MeasuringPlatform(Platform, Protocol):
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """The post's current figures; PlatformError (RATE_LIMITED, AUTH, PERMANENT when the post
+        is gone or the app may not read them) otherwise. Reads only: never spends a publish quota."""
 
 
 class VerifyingPlatform(Platform, Protocol):

@@ -10,6 +10,7 @@ import pytest
 
 from services.platforms.base import (
     Feature,
+    MeasuringPlatform,
     OAuthPlatform,
     Platform,
     ReconcilingPlatform,
@@ -21,7 +22,7 @@ from services.platforms.registry import build_platforms
 PLATFORMS = build_platforms(outbox=None, public_url="http://localhost")  # type: ignore[arg-type]
 #: the methods (and attributes) each feature's protocol adds to Platform's
 PROTOCOLS = {Feature.REFRESH: RefreshablePlatform, Feature.LOOKUP: ReconcilingPlatform,
-             Feature.VERIFY: VerifyingPlatform, Feature.OAUTH: OAuthPlatform}
+             Feature.VERIFY: VerifyingPlatform, Feature.OAUTH: OAuthPlatform, Feature.METRICS: MeasuringPlatform}
 
 
 def _added(protocol: type) -> set[str]:

@@ -27,6 +27,9 @@ FREQUENCIES = ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 #: the closest two occurrences of a rule may be, and how many of its first occurrences are measured
 MIN_GAP = timedelta(hours=1)
 PACE_SAMPLE = 48
+#: more than the largest jump of a zone's clock since 2000 (Samoa and Tokelau skipped 30 December
+#: 2011, 24 h): a wall-clock instance further than this before an instant falls before it
+MAX_CLOCK_JUMP = timedelta(hours=26)
 #: the longest each month can be (February: leap years)
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -146,12 +149,9 @@ def next_occurrence(rule: str, *, start: datetime, tz_name: str, after: datetime
     tz = zone(tz_name)
     parsed = parse_rule(rule, start=start, tz_name=tz_name)
     # Compare in wall-clock time; step past instances that localize to an instant not after ``after``.
-    cursor = after.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)
-    while True:
-        wall = parsed.after(cursor, inc=False)
-        if wall is None:
-            return None
+    cursor = after.astimezone(tz).replace(tzinfo=None) - MAX_CLOCK_JUMP
+    for wall in parsed.xafter(cursor, inc=False):
         instant = localize(wall, tz).astimezone(timezone.utc)
         if instant > after:
             return instant
-        cursor = wall
+    return None

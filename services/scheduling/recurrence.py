@@ -77,6 +77,16 @@ def local_time(moment: datetime, tz_name: str) -> datetime:
 
 def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule") -> dateutil_rrule.rrule:
     """The rule anchored at ``start``'s wall-clock time in ``tz_name``; ValidationError if invalid."""
+    parsed = read_rule(rule, start=start, tz_name=tz_name, field=field)
+    if parsed.after(start.astimezone(zone(tz_name)).replace(tzinfo=None), inc=True) is None:
+        raise ValidationError("rrule has no occurrence at or after scheduled_at", field=field)
+    _check_pace(parsed, field)
+    return parsed
+
+
+def read_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule") -> dateutil_rrule.rrule:
+    """``parse_rule`` without the checks that iterate the rule (it has an occurrence, at most one an
+    hour): for a rule that passed them when it was saved. ValidationError if it is unreadable."""
     text = rule.strip()
     if text.upper().startswith("RRULE:"):
         text = text[6:]
@@ -90,9 +100,6 @@ def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule"
         raise ValidationError(f"invalid rrule: {exc}", field=field) from None
     if not isinstance(parsed, dateutil_rrule.rrule):
         raise ValidationError("rrule must be a single rule", field=field)
-    if parsed.after(wall, inc=True) is None:
-        raise ValidationError("rrule has no occurrence at or after scheduled_at", field=field)
-    _check_pace(parsed, field)
     return parsed
 
 

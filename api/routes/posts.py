@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, RuntimeDep, run_limits
 from api.schemas.common import InstantIn
@@ -104,14 +105,21 @@ async def calendar(
     to: InstantIn,
     timezone: Annotated[str, Query(max_length=64)] = "UTC",
 ) -> CalendarOut:
-    """Posts in [from, to] by local day in `timezone`, with future occurrences of series (virtual)."""
+    """Posts in [from, to] by local day in `timezone`, with future occurrences of series (virtual).
+
+    Occurrences per series and items in all are capped: `truncated` says when some were left
+    out, and `next_from` and `capped_series` which.
+    """
     start, end = recurrence.to_utc(from_, timezone, field="from"), recurrence.to_utc(to, timezone, field="to")
     if end < start or end - start > timedelta(days=366):
         raise ValidationError("to must be after from, and the range at most 366 days", field="to")
     found = await _all_posts(rt, user, PostFilter(scheduled_from=start, scheduled_to=end, limit=100))
     found += await _all_posts(rt, user, PostFilter(statuses=(PostStatus.SCHEDULED,), recurring=True,
                                                    scheduled_to=end, limit=100))
-    return CalendarOut(timezone=timezone, days=calendar_days(found, start=start, end=end, tz_name=timezone))
+    # CPU work (bounded, but up to a second for thousands of series): in a worker thread, so that
+    # the event loop keeps serving other requests meanwhile
+    listing = await run_in_threadpool(calendar_days, found, start=start, end=end, tz_name=timezone)
+    return CalendarOut.of(timezone, listing)
 
 
 async def _all_posts(rt: RuntimeDep, user: CurrentUser, query: PostFilter, *, cap: int = 2000) -> list:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from api.schemas.common import Instant, InstantIn
 from services.domain.models import Content, Media, Post, Run
+from services.scheduling.calendar import MAX_ITEMS, MAX_PER_SERIES, Calendar
+from services.scheduling.occurrences import MAX_COUNT_WALK
 from services.scheduling.recurrence import local_time
 
 MAX_TEXT = 100_000
@@ -254,6 +256,26 @@ class CalendarDayOut(BaseModel):
     items: list[CalendarItemOut]
 
 
+class CappedSeriesOut(BaseModel):
+    post_id: UUID
+    reason: Literal["max_per_series", "count_unresolved"] = Field(description=(
+        f"max_per_series: the series has more than {MAX_PER_SERIES} occurrences in the range, and the first "
+        f"{MAX_PER_SERIES} are listed; count_unresolved: the series has a COUNT that may end it in the range, and "
+        f"counting its occurrences before the range would take this request past {MAX_COUNT_WALK:,} occurrences "
+        "walked (over all the series it expands), so none is listed"))
+    next_at: Instant | None = Field(description="the first occurrence left out (max_per_series)")
+
+
 class CalendarOut(BaseModel):
     timezone: str
     days: list[CalendarDayOut]
+    truncated: bool = Field(description="true when items in the range are left out: see next_from and capped_series")
+    next_from: Instant | None = Field(description=(
+        f"when the range holds more than {MAX_ITEMS} items: the first {MAX_ITEMS} are listed, and this is the "
+        "instant of the first left out; ask again with it as `from` (items at that very instant may be listed twice)"))
+    capped_series: list[CappedSeriesOut] = Field(description="series whose occurrences in the range are not all listed")
+
+    @classmethod
+    def of(cls, timezone: str, calendar: Calendar) -> CalendarOut:
+        return cls(timezone=timezone, days=calendar.days, truncated=calendar.is_truncated,
+                   next_from=calendar.next_from, capped_series=calendar.capped_series)

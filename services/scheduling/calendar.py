@@ -1,54 +1,94 @@
-"""The calendar: posts and future occurrences of their series, grouped by local day. Pure."""
+"""The calendar: posts and future occurrences of their series, grouped by local day. Pure.
+
+Its work is bounded whatever the range and however old the series: each series is expanded from
+the window on (``occurrences.occurrences_between``), at most MAX_PER_SERIES occurrences of a
+series and MAX_ITEMS items in all are listed, and what is left out is named.
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.domain.models import Post, PostStatus
-from services.scheduling import recurrence
+from services.scheduling import occurrences, recurrence
 
-#: virtual occurrences listed per series at most (a minutely rule over a year would be absurd)
+#: virtual occurrences listed per series at most (an hourly series over a year would be absurd)
 MAX_PER_SERIES = 500
+#: items listed per calendar at most; the rest are named by ``Calendar.next_from``
+MAX_ITEMS = 2000
 
 
-def calendar_days(posts: list[Post], *, start: datetime, end: datetime, tz_name: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Calendar:
+    """What a calendar lists, by local day, and what it leaves out."""
+
+    days: list[dict[str, Any]]
+    #: when MAX_ITEMS cut the list: the instant of the first item left out (asking again from it
+    #: lists the rest, and again any item at that very instant)
+    next_from: datetime | None
+    #: the series whose occurrences in the range were not all listed: ``{post_id, reason, next_at}``
+    #: with reason ``max_per_series`` (next_at: the first left out) or ``count_unresolved`` (none
+    #: listed: see occurrences.CountUnresolved; the walk budget is the whole calendar's)
+    capped_series: list[dict[str, Any]]
+
+    @property
+    def is_truncated(self) -> bool:
+        return self.next_from is not None or bool(self.capped_series)
+
+
+def calendar_days(posts: list[Post], *, start: datetime, end: datetime, tz_name: str) -> Calendar:
     """Every post scheduled in [start, end], plus the occurrences its series will create after it.
 
     ``posts`` holds the posts scheduled in the range and the scheduled heads of series (recurring
     posts), which may start before it. Items are in time order within each local day.
     """
     tz = recurrence.zone(tz_name)
-    items: list[tuple[datetime, dict[str, Any]]] = []
-    seen = set()
+    unique: dict[Any, Post] = {}
     for post in posts:
-        if post.scheduled_at is None or post.id in seen:
-            continue
-        seen.add(post.id)
-        if start <= post.scheduled_at <= end:
-            items.append((post.scheduled_at, _item(post, post.scheduled_at, tz, virtual=False)))
-        if post.rrule and post.status is PostStatus.SCHEDULED:
-            for at in _future(post, start=start, end=end):
-                items.append((at, _item(post, at, tz, virtual=True)))
+        if post.scheduled_at is not None:
+            unique.setdefault(post.id, post)
+    posts = list(unique.values())
+    scheduled = sorted(((post.scheduled_at, post, False) for post in posts if start <= post.scheduled_at <= end),
+                       key=_order)
+    capped: list[dict[str, Any]] = []
+    budget = occurrences.WalkBudget()
+    series = [_future(post, start=start, end=end, budget=budget, capped=capped) for post in posts
+              if post.rrule and post.status is PostStatus.SCHEDULED]
+    listed = list(itertools.islice(heapq.merge(scheduled, *series, key=_order), MAX_ITEMS + 1))
+    next_from = listed.pop()[0] if len(listed) > MAX_ITEMS else None
     days: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for at, item in sorted(items, key=lambda pair: (pair[0], pair[1]["post_id"])):
-        days[at.astimezone(tz).date().isoformat()].append(item)
-    return [{"date": day, "items": days[day]} for day in sorted(days)]
+    for at, post, virtual in listed:
+        days[at.astimezone(tz).date().isoformat()].append(_item(post, at, tz, virtual=virtual))
+    return Calendar(days=[{"date": day, "items": days[day]} for day in sorted(days)], next_from=next_from,
+                    capped_series=sorted(capped, key=lambda entry: entry["post_id"]))
 
 
-def _future(post: Post, *, start: datetime, end: datetime) -> list[datetime]:
-    found: list[datetime] = []
-    cursor = post.scheduled_at
-    anchor = post.series_start_at or post.scheduled_at
-    while len(found) < MAX_PER_SERIES:
-        nxt = recurrence.next_occurrence(post.rrule, start=anchor, tz_name=post.timezone, after=cursor)
-        if nxt is None or nxt > end:
-            break
-        if nxt >= start:
-            found.append(nxt)
-        cursor = nxt
-    return found
+def _order(entry: tuple[datetime, Post, bool]) -> tuple[datetime, str]:
+    return entry[0], str(entry[1].id)
+
+
+def _future(post: Post, *, start: datetime, end: datetime, budget: occurrences.WalkBudget,
+            capped: list[dict[str, Any]]) -> Iterator[tuple[datetime, Post, bool]]:
+    """The series' occurrences after the post and in [start, end], lazily; noted in ``capped`` when cut."""
+    # an instant later than start less a microsecond (the smallest step) is one at or after start
+    after = max(post.scheduled_at, start - timedelta(microseconds=1))
+    try:
+        found = occurrences.occurrences_between(post.rrule, start=post.series_start_at or post.scheduled_at,
+                                                tz_name=post.timezone, after=after, until=end, budget=budget)
+    except occurrences.CountUnresolved:
+        capped.append({"post_id": str(post.id), "reason": "count_unresolved", "next_at": None})
+        return
+    for number, at in enumerate(found):
+        if number == MAX_PER_SERIES:
+            capped.append({"post_id": str(post.id), "reason": "max_per_series", "next_at": at})
+            return
+        yield at, post, True
 
 
 def _item(post: Post, at: datetime, tz: Any, *, virtual: bool) -> dict[str, Any]:

@@ -27,6 +27,9 @@ FREQUENCIES = ("HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 #: the closest two occurrences of a rule may be, and how many of its first occurrences are measured
 MIN_GAP = timedelta(hours=1)
 PACE_SAMPLE = 48
+#: more than the largest jump of a zone's clock since 2000 (Samoa and Tokelau skipped 30 December
+#: 2011, 24 h): a wall-clock instance further than this before an instant falls before it
+MAX_CLOCK_JUMP = timedelta(hours=26)
 #: the longest each month can be (February: leap years)
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -74,6 +77,16 @@ def local_time(moment: datetime, tz_name: str) -> datetime:
 
 def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule") -> dateutil_rrule.rrule:
     """The rule anchored at ``start``'s wall-clock time in ``tz_name``; ValidationError if invalid."""
+    parsed = read_rule(rule, start=start, tz_name=tz_name, field=field)
+    if parsed.after(start.astimezone(zone(tz_name)).replace(tzinfo=None), inc=True) is None:
+        raise ValidationError("rrule has no occurrence at or after scheduled_at", field=field)
+    _check_pace(parsed, field)
+    return parsed
+
+
+def read_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule") -> dateutil_rrule.rrule:
+    """``parse_rule`` without the checks that iterate the rule (it has an occurrence, at most one an
+    hour): for a rule that passed them when it was saved. ValidationError if it is unreadable."""
     text = rule.strip()
     if text.upper().startswith("RRULE:"):
         text = text[6:]
@@ -87,9 +100,6 @@ def parse_rule(rule: str, *, start: datetime, tz_name: str, field: str = "rrule"
         raise ValidationError(f"invalid rrule: {exc}", field=field) from None
     if not isinstance(parsed, dateutil_rrule.rrule):
         raise ValidationError("rrule must be a single rule", field=field)
-    if parsed.after(wall, inc=True) is None:
-        raise ValidationError("rrule has no occurrence at or after scheduled_at", field=field)
-    _check_pace(parsed, field)
     return parsed
 
 
@@ -146,12 +156,9 @@ def next_occurrence(rule: str, *, start: datetime, tz_name: str, after: datetime
     tz = zone(tz_name)
     parsed = parse_rule(rule, start=start, tz_name=tz_name)
     # Compare in wall-clock time; step past instances that localize to an instant not after ``after``.
-    cursor = after.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)
-    while True:
-        wall = parsed.after(cursor, inc=False)
-        if wall is None:
-            return None
+    cursor = after.astimezone(tz).replace(tzinfo=None) - MAX_CLOCK_JUMP
+    for wall in parsed.xafter(cursor, inc=False):
         instant = localize(wall, tz).astimezone(timezone.utc)
         if instant > after:
             return instant
-        cursor = wall
+    return None

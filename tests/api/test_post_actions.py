@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.routes import posts as posts_routes
+from services.scheduling.calendar import calendar_days
 from tests.api.conftest import CRON, sandbox_channel
 
 PATH = "/api/v1/cron/publish-scheduled"
@@ -139,6 +144,58 @@ async def test_calendar_range_is_validated(client, alice):
     response = await client.get("/api/v1/posts/calendar", headers=alice.headers,
                                 params={"from": "2030-01-02T00:00:00Z", "to": "2030-01-01T00:00:00Z"})
     assert response.status_code == 422 and response.json()["error"]["field"] == "to"
+
+
+async def test_calendar_a_year_after_an_hourly_series_starts_lists_that_day(client, alice):
+    # Stepping from the series' start, this did not answer in ten minutes (issue 12).
+    channel = await sandbox_channel(client, alice)
+    series = await create(client, alice, [channel["id"]], scheduled_at="2030-01-06T09:00:00",
+                          timezone="Europe/Berlin", rrule="FREQ=HOURLY")
+    response = await client.get("/api/v1/posts/calendar", headers=alice.headers, params={
+        "from": "2031-01-06T00:00:00", "to": "2031-01-06T23:59:59", "timezone": "Europe/Berlin"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [day] = body["days"]
+    assert day["date"] == "2031-01-06" and len(day["items"]) == 24
+    assert {(i["post_id"], i["virtual"]) for i in day["items"]} == {(series["id"], True)}
+    assert day["items"][9]["local_time"] == "2031-01-06T09:00:00+01:00"
+    assert (body["truncated"], body["next_from"], body["capped_series"]) == (False, None, [])
+
+
+async def test_calendar_names_a_series_it_lists_only_in_part(client, alice):
+    channel = await sandbox_channel(client, alice)
+    series = await create(client, alice, [channel["id"]], scheduled_at="2030-01-06T09:00:00Z", rrule="FREQ=HOURLY")
+    response = await client.get("/api/v1/posts/calendar", headers=alice.headers,
+                                params={"from": "2030-01-06T00:00:00Z", "to": "2030-02-06T00:00:00Z"})
+    body = response.json()
+    assert response.status_code == 200 and body["truncated"] is True and body["next_from"] is None
+    assert body["capped_series"] == [{"post_id": series["id"], "reason": "max_per_series",
+                                      "next_at": "2030-01-27T06:00:00+00:00"}]  # 500 hours after the first
+    assert sum(len(d["items"]) for d in body["days"]) == 501
+
+
+async def test_health_answers_while_a_calendar_is_being_worked_out(client, alice, monkeypatch):
+    """The calendar's CPU work runs in a worker thread: the event loop keeps answering meanwhile."""
+    working = threading.Event()
+
+    def slow_calendar_days(*args, **kwargs):
+        working.set()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:  # CPU-bound, as expanding many series is
+            pass
+        return calendar_days(*args, **kwargs)
+
+    monkeypatch.setattr(posts_routes, "calendar_days", slow_calendar_days)
+    request = asyncio.create_task(client.get("/api/v1/posts/calendar", headers=alice.headers, params={
+        "from": "2030-01-01T00:00:00Z", "to": "2030-12-31T00:00:00Z"}))
+    while not working.is_set():
+        await asyncio.sleep(0.01)
+    began = time.monotonic()
+    health = await client.get("/health")
+    answered_in = time.monotonic() - began
+    assert health.status_code == 200 and answered_in < 1
+    assert not request.done()  # the calendar is still being worked out
+    assert (await request).status_code == 200
 
 
 async def test_a_published_occurrence_creates_the_next_one_in_local_time(client, alice):

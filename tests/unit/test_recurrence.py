@@ -39,6 +39,15 @@ def test_daily_rule_keeps_local_time_across_spring_forward():
     assert nxt == datetime(2026, 3, 29, 8, 0, tzinfo=UTC)  # 10:00 CEST
 
 
+def test_an_hourly_rule_loses_no_hour_on_a_day_the_zone_skipped():
+    # Samoa skipped 30 December 2011 (24 hours): that day's wall-clock hours land on the 31st's.
+    # Looking back only 3 hours from the 31st's 00:00, the next instance found was 22:00.
+    start = to_utc(datetime(2011, 12, 29, 0, 0), "Pacific/Apia")
+    midnight = to_utc(datetime(2011, 12, 31, 0, 0), "Pacific/Apia")
+    nxt = next_occurrence("FREQ=HOURLY", start=start, tz_name="Pacific/Apia", after=midnight)
+    assert nxt == to_utc(datetime(2011, 12, 31, 1, 0), "Pacific/Apia")
+
+
 def test_count_ends_the_series():
     start = to_utc(datetime(2030, 1, 1, 9, 0), "UTC")
     assert next_occurrence("FREQ=DAILY;COUNT=2", start=start, tz_name="UTC", after=start) is not None

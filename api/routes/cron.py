@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Annotated
 
@@ -10,8 +11,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import CronCaller, RuntimeDep, run_limits
+from api.events import render_event
 from services import clock
 from services.errors import HeraldError, ValidationError
+from services.events.delivery import deliver_due
 from services.logs import log_event
 from services.publishing.burst import PARENT_HEADER, runs_needed, start_runs
 from services.publishing.run import publish_due
@@ -61,7 +64,7 @@ async def _publish(
                 "posts": [{"id": str(p.id), "scheduled_at": p.scheduled_at.isoformat(),
                            "next_attempt_at": p.next_attempt_at.isoformat() if p.next_attempt_at else None,
                            "platforms": sorted({t.platform for t in p.targets})} for p in due]}
-    run_id, settings = uuid.uuid4(), rt.settings
+    run_id, settings, started = uuid.uuid4(), rt.settings, time.monotonic()
     helpers: list[asyncio.Task] = []
 
     async def drain_a_burst(claimed: int) -> None:
@@ -89,6 +92,11 @@ async def _publish(
                                 trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now,
                                 run_id=run_id, parent_run_id=parent_run_id, after_claim=drain_a_burst)
     answer = summary.to_dict()
+    # Published and recorded: now the events (this run's, and what earlier runs left), with what is
+    # left of the budget. A slow receiver only lengthens this call, never a publish.
+    answer["events"] = (await deliver_due(rt.store, rt.cipher, rt.http, render_event,
+                                          deadline=started + settings.run_budget_seconds,
+                                          allow_private=settings.herald_allow_private_hosts)).to_dict()
     if parent_run_id is not None:
         answer["parent_run_id"] = str(parent_run_id)
     if helpers:

@@ -1,7 +1,8 @@
 """The Store protocol: every read and write Herald makes, in domain verbs.
 
-Two implementations pass one contract suite (``tests/contract``): ``SqliteStore`` (embedded
-default) and ``SupabaseStore`` (production, one SQL function per method). User-facing methods take
+One implementation, ``RpcStore`` (one SQL function per method), over two transports held to one
+contract suite (``tests/contract``): ``PostgresStore`` (psycopg: the embedded default and any
+PostgreSQL URL) and ``SupabaseStore`` (production). User-facing methods take
 the calling ``User`` and apply its id themselves; nothing else filters by owner. Methods that the
 publish run calls take no user: they run with the service role.
 
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from services.domain.events import ClaimedDelivery, DeliveryAttempt, DeliveryLogEntry, WebhookEndpoint
 from services.domain.models import (
     Activity,
     Channel,
@@ -128,7 +130,37 @@ class PublishLag:
     max_ms: int | None
 
 
-class Store(Protocol):
+class WebhookStore(Protocol):
+    """Event webhooks: the user's endpoints, and the delivery outbox the runs drain."""
+
+    async def create_webhook(self, user: User, *, url: str, events: tuple[str, ...], description: str | None,
+                             secret_encrypted: str) -> WebhookEndpoint: ...
+
+    async def list_webhooks(self, user: User) -> list[WebhookEndpoint]: ...
+
+    async def get_webhook(self, user: User, endpoint_id: UUID) -> WebhookEndpoint: ...
+
+    async def update_webhook(self, user: User, endpoint_id: UUID, *, events: tuple[str, ...] | None = None,
+                             description: str | None = None, status: str | None = None) -> WebhookEndpoint:
+        """Change what it receives or its status ("active" re-enables, clearing the failure clock)."""
+
+    async def delete_webhook(self, user: User, endpoint_id: UUID) -> None: ...
+
+    async def test_webhook(self, user: User, endpoint_id: UUID) -> ClaimedDelivery:
+        """A ``webhook.test`` event for this endpoint only, its delivery leased to the caller."""
+
+    async def list_deliveries(self, user: User, endpoint_id: UUID, *, limit: int = 50,
+                              offset: int = 0) -> tuple[list[DeliveryLogEntry], int]:
+        """The endpoint's attempts, newest first, and how many there are."""
+
+    async def claim_deliveries(self, *, now: datetime, limit: int, lease_seconds: int) -> list[ClaimedDelivery]:
+        """Due deliveries to active endpoints, leased so that overlapping runs never send one twice at once."""
+
+    async def record_deliveries(self, attempts: list[DeliveryAttempt], *, now: datetime) -> None:
+        """Each attempt, its delivery's new state, and the endpoint's failure clock (or its disabling)."""
+
+
+class Store(WebhookStore, Protocol):
     # --- health -------------------------------------------------------------------------------
     async def ping(self) -> None:
         """Raise if the store cannot be reached."""

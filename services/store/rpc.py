@@ -42,6 +42,7 @@ from services.errors import (
 )
 from services.store import rows
 from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, PublishLag, Statistics
+from services.store.webhooks import WebhookCalls
 
 _fmt = rows.format_time
 
@@ -94,7 +95,7 @@ def error_for(code: str | None, message: str | None, details: str | None, hint: 
     return StoreError(f"the database refused the request (code {code or 'unknown'})")
 
 
-class RpcStore:
+class RpcStore(WebhookCalls):
     """The Store protocol over the SQL functions; subclasses supply the transport."""
 
     async def _as_user(self, user: User, fn: str, params: dict[str, Any] | None = None) -> Any:

@@ -131,6 +131,14 @@ async def test_idempotent_platform_is_resent_with_the_same_key(harness, step):
         assert keys == {f"herald-{post.targets[0].id}"}  # however many requests, one key: the receiver dedupes
     after = await harness.store.get_post(user, post.id)
     assert after.status is PostStatus.PUBLISHED and after.targets[0].status is TargetStatus.PUBLISHED
+    assert events_of(harness, post.id) == ["post.published"]  # the dead run recorded nothing: no event of its own
+
+
+def events_of(harness, post_id) -> list[str]:
+    """The outcome events stored for a post (the outbox), oldest first."""
+    found = harness.sql("select e.type from herald.events e where e.subject -> 'post' ->> 'id' = %s"
+                        " order by e.created_at, e.id", [str(post_id)])
+    return [row[0] for row in found]
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -141,6 +149,7 @@ async def test_reconcilable_platform_is_looked_up_not_resent(harness, step):
     assert summary.published == 1, summary
     assert list(ledger.posts.values()) == [1]  # published exactly once
     assert (await harness.store.get_post(user, post.id)).status is PostStatus.PUBLISHED
+    assert events_of(harness, post.id) == ["post.published"]
 
 
 @pytest.mark.parametrize(
@@ -163,6 +172,7 @@ async def test_platform_without_key_or_lookup_is_held_for_review_never_resent(ha
         assert after.targets[0].status is TargetStatus.UNKNOWN and summary.needs_review == 1
     else:
         assert len(outbox) == 1
+    assert events_of(harness, post.id) == [f"post.{expected.value}"]
 
 
 async def test_a_recovered_post_is_never_lost(harness):

@@ -43,6 +43,13 @@ USER_FUNCTIONS = [
     "public.herald_post_statistics_v1()",
     "public.herald_post_statistics_v2(timestamptz)",
     "public.herald_list_outbox_v1(integer)",
+    "public.herald_create_webhook_v1(text, text[], text, text)",
+    "public.herald_list_webhooks_v1()",
+    "public.herald_get_webhook_v1(uuid)",
+    "public.herald_update_webhook_v1(uuid, text[], text, text)",
+    "public.herald_delete_webhook_v1(uuid)",
+    "public.herald_test_webhook_v1(uuid)",
+    "public.herald_list_deliveries_v1(uuid, integer, integer)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

@@ -19,9 +19,9 @@ from tests.support.supabase_fixtures import BOOTSTRAP, MIGRATIONS, apply_schema
 from tests.support.supabase_fixtures import empty_database as new_database
 
 TABLES = {"channels", "posts", "post_targets", "post_runs", "activity_logs", "cron_runs", "sandbox_outbox",
-          "idempotency_keys", "platform_pauses"}
-#: the tables 20261201000100_private_schema.sql moved (platform_pauses came after it)
-MOVED_TABLES = TABLES - {"platform_pauses"}
+          "idempotency_keys", "platform_pauses", "webhook_endpoints", "events", "webhook_deliveries", "webhook_attempts"}
+#: the tables 20261201000100_private_schema.sql moved (the others came after it)
+MOVED_TABLES = TABLES - {"platform_pauses", "webhook_endpoints", "events", "webhook_deliveries", "webhook_attempts"}
 
 #: every CHECK-constrained state column, with the SQL that makes a valid row to update
 STATE_COLUMNS = {
@@ -34,6 +34,14 @@ STATE_COLUMNS = {
     ("post_runs", "outcome"): "insert into herald.post_runs (post_id, target_id, attempt, outcome, started_at,"
                               " finished_at, duration_ms)"
                               " values (%(post)s, %(target)s, 1, 'published', now(), now(), 0) returning id",
+    ("webhook_endpoints", "status"): "insert into herald.webhook_endpoints (user_id, url, events, secret_encrypted)"
+                                     " values (%(user)s, 'https://example.com/h', '{post.failed}', 'x') returning id",
+    ("webhook_deliveries", "status"): "with w as (insert into herald.webhook_endpoints (user_id, url, events,"
+                                      " secret_encrypted) values (%(user)s, 'https://example.com/h', '{*}', 'x')"
+                                      " returning id), e as (insert into herald.events (user_id, type, subject)"
+                                      " values (%(user)s, 'post.failed', '{}') returning id)"
+                                      " insert into herald.webhook_deliveries (event_id, endpoint_id, user_id)"
+                                      " select e.id, w.id, %(user)s from e, w returning id",
 }
 
 

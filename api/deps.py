@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from services.domain.models import User
 from services.errors import AuthenticationError
 from services.platforms.base import Platform
+from services.events.delivery import DeliveryLimits
 from services.platforms.registry import build_platforms
 from services.publishing.run import RunLimits
 from services.security.cron_secret import check_cron_secret, presented_secret
@@ -41,12 +42,14 @@ async def get_runtime(request: Request) -> Runtime:
         if getattr(app.state, "runtime", None) is None:
             settings: Settings = app.state.settings
             # Enough connections for every run this process may host at once (a tick's started runs
-            # can land on the same instance) plus the calls that start them: a platform call must
-            # never wait for a free connection, or it fails as not sent and spends a retry.
+            # can land on the same instance), the calls that start them and event deliveries: a
+            # platform call must never wait for a free connection, or it fails as not sent and
+            # spends a retry.
             runs = settings.max_parallel_runs
+            connections = settings.publish_concurrency * runs + runs + DeliveryLimits().concurrency
             http = app.state.http or httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.request_timeout),
-                limits=httpx.Limits(max_connections=max(settings.publish_concurrency * runs + runs, 20)),
+                limits=httpx.Limits(max_connections=connections),
             )
             store = app.state.store or open_store(settings, http=http)
             public_url = settings.herald_public_url or str(request.base_url).rstrip("/")

@@ -11,6 +11,9 @@ Scenarios (each measured in a fresh process, so peak RSS is that run's alone):
 - webhook: 50 due posts x 2 channels (100 distinct webhook channels) against the loopback
   platform simulator answering after 300 ms, at the default PUBLISH_CONCURRENCY and at 1;
 - sandbox: 50 due sandbox posts, one channel each (the embedded setup's platform);
+- events: the webhook scenario with an event webhook endpoint subscribed to every event that
+  answers after 2 s: the publish part (claim to recorded results, the run's ``duration_ms``) and
+  the whole call (which then delivers the run's events), against the same run with no endpoint;
 - mixed latency: the same 50 x 2, but 8 of the 100 accounts answer after 4 s (the rest after
   300 ms), at PUBLISH_CONCURRENCY=16: the slow accounts spread through the batch, and all first
   in due order. Besides wall time, round trips and the publish lag (p50, p99 from the targets'
@@ -78,6 +81,9 @@ def bench_settings(key: str, cron_secret: str, concurrency: int):
                     request_timeout=10, run_budget_seconds=120, lease_seconds=300)
 
 
+EVENT_RECEIVER_LATENCY = 2.0
+
+
 async def one_run(kind: str, scenario: str, concurrency: int, latency: float) -> dict:
     import httpx
     from cryptography.fernet import Fernet
@@ -88,21 +94,28 @@ async def one_run(kind: str, scenario: str, concurrency: int, latency: float) ->
     from services.store.base import NewChannel, NewPost
     from tests.support.simulator import Simulator
 
+    from services.events.signing import new_secret
+
     key = Fernet.generate_key().decode()
     cipher = TokenCipher([key])
     cron_secret = "bench-cron-secret-0123456789"
-    with Simulator(latency=latency) as sim:
+    events = scenario == "events"
+    platform = "webhook" if events else scenario
+    with Simulator(latency=latency) as sim, Simulator(latency=EVENT_RECEIVER_LATENCY) as receiver:
         store, new_user, close = await open_store(kind)
         try:
             user = new_user()
+            if events:
+                await store.create_webhook(user, url=f"{receiver.url}/events", events=("*",), description=None,
+                                           secret_encrypted=cipher.encrypt({"secret": new_secret()}))
             past = datetime.now(timezone.utc) - timedelta(minutes=1)
-            channels_per_post = 2 if scenario == "webhook" else 1
+            channels_per_post = 2 if platform == "webhook" else 1
             for i in range(50):
                 ids = []
                 for j in range(channels_per_post):
-                    metadata = {"url": f"{sim.url}/hook/{i}/{j}"} if scenario == "webhook" else {}
+                    metadata = {"url": f"{sim.url}/hook/{i}/{j}"} if platform == "webhook" else {}
                     channel = await store.create_channel(user, NewChannel(
-                        platform=scenario, account_id=f"acct-{i}-{j}", name=f"bench {i}/{j}",
+                        platform=platform, account_id=f"acct-{i}-{j}", name=f"bench {i}/{j}",
                         credentials_encrypted=cipher.encrypt({}), metadata=metadata))
                     ids.append(channel.id)
                 await store.create_post(user, NewPost(content=Content(text=f"bench post {i}"), channel_ids=tuple(ids),
@@ -122,6 +135,8 @@ async def one_run(kind: str, scenario: str, concurrency: int, latency: float) ->
     outbox_calls = counting.calls.pop("deliver_to_outbox", 0)
     return {
         "store": kind, "scenario": scenario, "concurrency": concurrency, "wall_s": round(wall, 3),
+        "publish_s": summary["duration_ms"] / 1000, "events": summary["events"],
+        "events_received": len(receiver.received("/events")),
         "store_round_trips": sum(counting.calls.values()), "calls": dict(counting.calls),
         "sandbox_outbox_writes": outbox_calls,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -371,7 +386,7 @@ def main() -> None:
         elif scenario == "burst":
             result = burst_run(kind, int(concurrency), args.latency)
         else:
-            latency = args.latency if scenario == "webhook" else 0.0
+            latency = args.latency if scenario in ("webhook", "events") else 0.0
             result = one_run(kind, scenario, int(concurrency), latency)
         print(json.dumps(asyncio.run(result)))
         return
@@ -392,6 +407,13 @@ def main() -> None:
               f"peak RSS under 128 MB {ok(fast['peak_rss_mb'] < 128)}")
         print(f"{kind}: 50 sandbox posts: {sandbox['wall_s']:.2f} s wall, {sandbox['store_round_trips']} store round trips "
               f"+ {sandbox['sandbox_outbox_writes']} outbox writes, peak RSS {sandbox['peak_rss_mb']} MB")
+        events = child([kind, "events", "16"])
+        slower = events["publish_s"] / fast["publish_s"] - 1
+        print(f"{kind}: the same 50 x 2 with an event webhook endpoint answering after {EVENT_RECEIVER_LATENCY:.0f} s")
+        print(f"  publishing (claim to recorded): {events['publish_s']:.2f} s, without an endpoint {fast['publish_s']:.2f} s "
+              f"({slower:+.0%}; target within 10%: {ok(slower <= 0.10)})")
+        print(f"  the whole call, delivering the run's {events['events_received']} events after recording: "
+              f"{events['wall_s']:.2f} s (without an endpoint {fast['wall_s']:.2f} s); deliveries {events['events']}")
 
         print(f"{kind}: mixed latency, 50 posts x 2 webhook channels (100 accounts), 8 accounts answer after "
               f"{SLOW_LATENCY:.0f} s and the rest after {ms}, PUBLISH_CONCURRENCY=16")

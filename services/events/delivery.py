@@ -48,8 +48,11 @@ Render = Callable[[Event], dict[str, Any]]
 
 @dataclass(frozen=True)
 class DeliveryLimits:
-    max_deliveries: int = 100  #: claimed per run
-    concurrency: int = 16
+    max_deliveries: int = 200  #: claimed per run
+    #: at most this many to one endpoint per run: a dead receiver's backlog never crowds out the others
+    per_endpoint: int = 50
+    #: all at once, as a rule: each attempt only waits on its receiver
+    concurrency: int = 100
     timeout_seconds: float = 10.0  #: per attempt: a receiver should answer at once and work later
     lease_seconds: int = 120
 
@@ -83,7 +86,8 @@ async def deliver_due(store: Store, cipher: TokenCipher, http: httpx.AsyncClient
         return summary
     now = clock.utcnow()
     try:
-        claimed = await store.claim_deliveries(now=now, limit=limits.max_deliveries, lease_seconds=limits.lease_seconds)
+        claimed = await store.claim_deliveries(now=now, limit=limits.max_deliveries, lease_seconds=limits.lease_seconds,
+                                               per_endpoint=limits.per_endpoint)
     except HeraldError as exc:  # events wait in the outbox; publishing is done already
         log_event("events.claim_failed", error=exc.code)
         return summary

@@ -153,8 +153,10 @@ class WebhookStore(Protocol):
                               offset: int = 0) -> tuple[list[DeliveryLogEntry], int]:
         """The endpoint's attempts, newest first, and how many there are."""
 
-    async def claim_deliveries(self, *, now: datetime, limit: int, lease_seconds: int) -> list[ClaimedDelivery]:
-        """Due deliveries to active endpoints, leased so that overlapping runs never send one twice at once."""
+    async def claim_deliveries(self, *, now: datetime, limit: int, lease_seconds: int,
+                               per_endpoint: int = 10) -> list[ClaimedDelivery]:
+        """Due deliveries to active endpoints (at most ``per_endpoint`` to one), leased so that
+        overlapping runs never send one twice at once."""
 
     async def record_deliveries(self, attempts: list[DeliveryAttempt], *, now: datetime) -> None:
         """Each attempt, its delivery's new state, and the endpoint's failure clock (or its disabling)."""

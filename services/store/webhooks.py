@@ -52,9 +52,11 @@ class WebhookCalls:
             "p_endpoint_id": str(endpoint_id), "p_limit": limit, "p_offset": offset})
         return [log_entry_from_row(r) for r in page["items"]], int(page["total"])
 
-    async def claim_deliveries(self, *, now: datetime, limit: int, lease_seconds: int) -> list[ClaimedDelivery]:
+    async def claim_deliveries(self, *, now: datetime, limit: int, lease_seconds: int,
+                               per_endpoint: int = 10) -> list[ClaimedDelivery]:
         found = await self._as_service("herald_claim_deliveries_v1", {
-            "p_now": format_time(now), "p_limit": limit, "p_lease_seconds": lease_seconds})
+            "p_now": format_time(now), "p_limit": limit, "p_lease_seconds": lease_seconds,
+            "p_per_endpoint": per_endpoint})
         return [delivery_from_row(r) for r in found]
 
     async def record_deliveries(self, attempts: list[DeliveryAttempt], *, now: datetime) -> None:

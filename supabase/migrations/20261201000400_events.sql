@@ -349,19 +349,27 @@ $$;
 
 -- --- delivering (the service) --------------------------------------------------------------------------
 
--- Deliveries due at p_now to active endpoints, oldest first, each leased for p_lease_seconds so
--- that overlapping runs never send the same one at once; with the endpoint and the event.
-create function public.herald_claim_deliveries_v1(p_now timestamptz, p_limit integer, p_lease_seconds integer)
+-- Deliveries due at p_now to active endpoints, oldest first, at most p_per_endpoint to any one
+-- endpoint (a dead receiver's backlog never crowds out the others), each leased for
+-- p_lease_seconds so that overlapping runs never send the same one at once; with the endpoint and
+-- the event.
+create function public.herald_claim_deliveries_v1(p_now timestamptz, p_limit integer, p_lease_seconds integer,
+                                                  p_per_endpoint integer default 10)
 returns jsonb
 language plpgsql volatile set search_path = '' as $$
 declare
     v_ids uuid[];
 begin
-    with picked as materialized (
-        select d.id from herald.webhook_deliveries d
+    with due as (
+        select d.id, d.next_attempt_at,
+               row_number() over (partition by d.endpoint_id order by d.next_attempt_at, d.id) as place
+          from herald.webhook_deliveries d
           join herald.webhook_endpoints w on w.id = d.endpoint_id
          where d.status = 'pending' and d.next_attempt_at <= p_now
            and (d.lease_expires_at is null or d.lease_expires_at < p_now) and w.status = 'active'
+    ), picked as materialized (
+        select d.id from herald.webhook_deliveries d
+         where d.id in (select due.id from due where due.place <= greatest(p_per_endpoint, 1))
          order by d.next_attempt_at, d.id
          limit greatest(p_limit, 0)
            for update of d skip locked
@@ -578,9 +586,9 @@ revoke all on function herald_private.emit(uuid, text, jsonb), herald_private.em
 grant execute on function herald_private.emit(uuid, text, jsonb), herald_private.emit_post(uuid, text, uuid),
     herald_private.emit_channel(uuid, text, uuid, jsonb), herald_private.endpoint_json(herald.webhook_endpoints)
     to authenticated, service_role;
-revoke all on function public.herald_claim_deliveries_v1(timestamptz, integer, integer),
+revoke all on function public.herald_claim_deliveries_v1(timestamptz, integer, integer, integer),
     public.herald_record_deliveries_v1(jsonb, timestamptz) from public, anon, authenticated;
-grant execute on function public.herald_claim_deliveries_v1(timestamptz, integer, integer),
+grant execute on function public.herald_claim_deliveries_v1(timestamptz, integer, integer, integer),
     public.herald_record_deliveries_v1(jsonb, timestamptz) to service_role;
 revoke all on function public.herald_create_webhook_v1(text, text[], text, text), public.herald_list_webhooks_v1(),
     public.herald_get_webhook_v1(uuid), public.herald_update_webhook_v1(uuid, text[], text, text),

@@ -14,6 +14,8 @@ Exactly once: the record key is a TID of the target's first attempt time (stored
 target) and its idempotency key, so every attempt for a target writes the same key. A repeated
 create collides instead of posting twice, and ``lookup``
 (getRecord on that key) tells whether a lost answer's post is live.
+
+Metrics: ``app.bsky.feed.getPosts`` through the PDS with the session (see ``metrics``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,19 @@ import httpx
 
 from services import clock
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
-from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
+from services.platforms.base import (
+    AccountInfo,
+    Feature,
+    Metrics,
+    MetricsRequest,
+    PlatformError,
+    Problem,
+    Published,
+    PublishRequest,
+    TokenSet,
+)
+from services.platforms.figures import count, total
+from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url
 
@@ -47,7 +60,7 @@ _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequire
 
 class BlueskyPlatform:
     name = "bluesky"
-    features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
+    features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("identifier", "app_password")
 
     def __init__(self, base_url: str = "https://bsky.social", *, allow_private: bool = False):
@@ -143,6 +156,33 @@ class BlueskyPlatform:
             raise
         return Published(platform_post_id=answer.get("uri") or f"at://{did}/{COLLECTION}/{rkey}",
                          url=post_url(did, rkey), http_status=200)
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """``GET /xrpc/app.bsky.feed.getPosts?uris=<at-uri>`` on the account's PDS, with the session.
+
+        The PDS proxies ``app.bsky.*`` reads to the Bluesky AppView ("it is often simpler for
+        authenticated clients to make all requests via the PDS", docs.bsky.app/docs/advanced-guides/
+        api-directory), so the channel's own host and session serve, refreshed like publish's (no
+        session or an expired one: AUTH). The ``postView`` (lexicon app.bsky.feed.defs) carries
+        likeCount, replyCount, repostCount, quoteCount and bookmarkCount, each optional; a deleted
+        post is simply missing from ``posts``: PERMANENT. Bluesky counts no views or clicks.
+        """
+        access = request.credentials.get("access_jwt")
+        if not access:
+            raise PlatformError(Outcome.AUTH, "no_session", "bluesky: no session yet; one is created from the app password")
+        pds = await self._pds(request.metadata)
+        check_deadline(request.deadline, self.name)
+        answer = await self._xrpc(http, "GET", pds, "app.bsky.feed.getPosts", token=access, idempotent=True,
+                                  params={"uris": request.platform_post_id})
+        views = [p for p in answer.get("posts") or [] if isinstance(p, dict)]  # one uri asked: one view at most
+        if not views:
+            raise PlatformError(Outcome.PERMANENT, "post_not_found",
+                                f"bluesky: {request.platform_post_id} is not found (deleted, or hidden by moderation)")
+        post = views[0]
+        names = ("likeCount", "replyCount", "repostCount", "quoteCount", "bookmarkCount")
+        return Metrics(likes=count(post.get("likeCount")), comments=count(post.get("replyCount")),
+                       shares=total(post.get("repostCount"), post.get("quoteCount")), saves=count(post.get("bookmarkCount")),
+                       raw={name: post[name] for name in names if name in post})
 
     async def _pds(self, metadata: dict[str, Any]) -> str:
         # The operator's base_url is trusted; a PDS the user typed must be https and public.

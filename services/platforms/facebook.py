@@ -4,7 +4,7 @@ Channel: ``account_id`` is the Page id; ``credentials.access_token`` is a Page t
 long-lived user token, which does not expire until the user's password or Page role changes
 (community sources; unconfirmed). So there is no ``refresh``: a refused token needs a reconnect.
 The first URL in the text becomes the post's ``link`` (its preview card) unless
-``metadata.link_preview`` is false.
+``metadata.link_preview`` is false. Metrics are the post's (or video's) insights (``read_insights``).
 """
 
 from __future__ import annotations
@@ -17,16 +17,38 @@ import httpx
 
 from services.domain.models import Content, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
+from services.platforms.base import (
+    AccountInfo,
+    Feature,
+    Metrics,
+    MetricsRequest,
+    PlatformError,
+    Problem,
+    Published,
+    PublishRequest,
+    TokenSet,
+)
+from services.platforms.figures import count, total
+from services.platforms.httpcall import check_deadline
 
 MAX_TEXT = 63_206
-SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts"
+#: read_insights reads Page post insights (metrics); the others publish
+SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts,read_insights"
+#: Page post insights, lifetime (developers.facebook.com/docs/graph-api/reference/insights). post_media_view
+#: replaced post_impressions, retired for all versions 2025-11-15 (developers.facebook.com/documentation/pages-api/
+#: changelog); post_reactions_by_type_total is {"like": n, "love": n, ...}; post_activity_by_action_type is
+#: {"like": n, "comment": n, "share": n}. Reactions and comments as fields (reactions.summary, comments.summary)
+#: would need pages_read_user_content, which Herald does not ask for.
+POST_INSIGHTS = ("post_media_view", "post_clicks", "post_reactions_by_type_total", "post_activity_by_action_type")
+#: a video is measured on its own node: GET /{video-id}/video_insights (developers.facebook.com/docs/video-api/
+#: guides/insights: pages_read_engagement and the ANALYZE task on the Page)
+VIDEO_INSIGHTS = ("total_video_views",)
 _URL = re.compile(r"https?://\S+")
 
 
 class FacebookPlatform:
     name = "facebook"
-    features = frozenset({Feature.OAUTH, Feature.VERIFY})
+    features = frozenset({Feature.OAUTH, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -100,6 +122,31 @@ class FacebookPlatform:
         if isinstance(url, str) and url:
             return url if url.startswith("http") else f"https://www.facebook.com{url}"  # videos answer a path
         return f"https://www.facebook.com/{post_id}"
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """The post's insights; a video's (publish keeps a video's id, not its post's) from ``video_insights``.
+
+        A Page post id is ``{page-id}_{post-id}``; a bare id is the video ``publish`` uploaded, whose
+        insights give its views only. A refusal for want of read_insights (channels connected before
+        Herald asked for it) is PERMANENT ``insights_not_permitted``, saying to reconnect; a deleted post
+        answers code 100 (PERMANENT), a dead token 190 (AUTH), a throttle its BUC wait (RATE_LIMITED).
+        """
+        token, post = request.credentials["access_token"], request.platform_post_id
+        check_deadline(request.deadline, self.name)
+        if "_" not in post:
+            video = await meta.read_insights(http, f"{self._graph}/{post}/video_insights", platform=self.name, token=token,
+                                             metrics=VIDEO_INSIGHTS, permission="read_insights")
+            return Metrics(impressions=count(video.get("total_video_views")), raw=video)
+        insights = await meta.read_insights(http, f"{self._graph}/{post}/insights", platform=self.name, token=token,
+                                            metrics=POST_INSIGHTS, permission="read_insights")
+        reactions, activity = insights.get("post_reactions_by_type_total"), insights.get("post_activity_by_action_type")
+        # "Breakdown metrics for Page post ... insights will only return non-zero values" (Page Insights
+        # limitations): a type missing from a breakdown Meta did return is 0; a breakdown not returned is unknown.
+        return Metrics(likes=(total(0, *reactions.values()) if isinstance(reactions, dict) else None),
+                       comments=count(activity.get("comment", 0)) if isinstance(activity, dict) else None,
+                       shares=count(activity.get("share", 0)) if isinstance(activity, dict) else None,
+                       impressions=count(insights.get("post_media_view")), clicks=count(insights.get("post_clicks")),
+                       raw=insights)
 
     async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
         """With a Page token, ``/me`` is the Page itself."""

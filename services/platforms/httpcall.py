@@ -8,6 +8,7 @@ idempotency key the platform honours); otherwise UNKNOWN.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -96,3 +97,12 @@ def status_outcome(status: int) -> Outcome:
     if status >= 500 or status in (408, 425):
         return Outcome.TRANSIENT
     return Outcome.PERMANENT
+
+
+def check_deadline(deadline: float | None, platform: str) -> None:
+    """TRANSIENT ``deadline_reached`` once ``deadline`` (a time.monotonic() value) has passed.
+
+    For calls safe to repeat (reads): one not started is simply made again by a later run.
+    """
+    if deadline is not None and time.monotonic() >= deadline:
+        raise PlatformError(Outcome.TRANSIENT, "deadline_reached", f"{platform}: this run's time ran out before the call")

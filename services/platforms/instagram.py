@@ -10,6 +10,9 @@ Resume (see ``meta.Containers.publish``): a failure after the container exists c
 ``details["container_id"]`` (and ``request.progress`` has it as soon as it exists); the next
 attempt gets it back in ``request.resume`` so the same container is polled, reconciled or
 published, never a second.
+
+Metrics: ``like_count`` and ``comments_count`` of the media object (scopes publishing holds), and
+its insights (``instagram_manage_insights``): views, reach, shares, saved, total_interactions.
 """
 
 from __future__ import annotations
@@ -21,20 +24,39 @@ import httpx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, PublishRequest, TokenSet
+from services.platforms.base import (
+    AccountInfo,
+    Feature,
+    Metrics,
+    MetricsRequest,
+    PlatformError,
+    Problem,
+    PublishRequest,
+    TokenSet,
+)
+from services.platforms.figures import count
+from services.platforms.httpcall import check_deadline
 
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 MAX_CAROUSEL = 10  #: 2 or more media make a carousel
-SCOPES = "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement"
+#: instagram_manage_insights reads media insights (metrics); the others publish
+SCOPES = "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"
+#: Instagram Media Insights (developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights,
+#: updated 2026-06-18): ``views`` replaced ``impressions`` (retired for all versions 2025-04-21). A metric the media's
+#: product type does not support fails the whole request (#100 "does not support the ... metric for this media
+#: product type"), so each type asks only for its own: FEED (posts, carousels) and REELS take views, reach, shares,
+#: saved and total_interactions; a STORY takes views, reach, shares, replies and total_interactions.
+FEED_METRICS = ("views", "reach", "shares", "saved", "total_interactions")
+STORY_METRICS = ("views", "reach", "shares", "replies", "total_interactions")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
 
 class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -93,6 +115,40 @@ class InstagramPlatform(meta.ContainerPlatform):
             children.append(child)
         return await self._containers.create(http, token, user, {
             "media_type": "CAROUSEL", "children": ",".join(children), **caption})
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """The media's figures: likes and comments from the media object, the rest from its insights.
+
+        ``GET /{media-id}?fields=like_count,comments_count,media_product_type`` needs only the scopes
+        publishing holds (IG Media reference, updated 2026-06-22); a deleted media answers code 100
+        (PERMANENT), a dead token 190 (AUTH), a throttle its BUC wait (RATE_LIMITED). Insights may be
+        refused while the media is readable: for want of instagram_manage_insights (channels connected
+        before Herald asked for it), a story past its 24 hours, "(#10) Not enough viewers". The media's
+        own counts are returned then, with Meta's reason in ``raw["insights_error"]``.
+        """
+        token, media = request.credentials["access_token"], request.platform_post_id
+        check_deadline(request.deadline, self.name)
+        body, _ = await meta.call_graph(http, "GET", f"{self._graph}/{media}", platform=self.name, idempotent=True,
+                                        params={"fields": "like_count,comments_count,media_product_type"},
+                                        headers=meta.bearer(token))
+        story = body.get("media_product_type") == "STORY"
+        raw: dict[str, Any] = {k: body[k] for k in ("like_count", "comments_count", "media_product_type") if k in body}
+        insights: dict[str, Any] = {}
+        check_deadline(request.deadline, self.name)
+        try:
+            insights = await meta.read_insights(http, f"{self._graph}/{media}/insights", platform=self.name, token=token,
+                                                metrics=STORY_METRICS if story else FEED_METRICS,
+                                                permission="instagram_manage_insights")
+        except PlatformError as exc:
+            if exc.outcome is not Outcome.PERMANENT:
+                raise
+            raw["insights_error"] = exc.message
+        raw.update(insights)
+        # A story has no like count; its replies (private messages) are the nearest thing to comments.
+        return Metrics(likes=None if story else count(body.get("like_count")),
+                       comments=count(insights.get("replies")) if story else count(body.get("comments_count")),
+                       shares=count(insights.get("shares")), impressions=count(insights.get("views")),
+                       saves=None if story else count(insights.get("saved")), raw=raw)
 
     async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
         return await self._account(http, credentials["access_token"])

@@ -5,6 +5,7 @@ write:statuses, write:media). Mastodon tokens live until revoked and have no ref
 refused token means "reconnect". ``verify`` copies the instance's limits into the channel metadata,
 where ``validate`` reads them. Every status carries ``Idempotency-Key`` (Mastodon returns the first
 status for a repeated key for an hour), so a status call whose answer was lost is safe to repeat.
+Metrics read the status as the public sees it, without the token (see ``metrics``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,18 @@ from typing import Any
 import httpx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
-from services.platforms.httpcall import json_or_empty, seconds_until_iso, send
+from services.platforms.base import (
+    AccountInfo,
+    Feature,
+    Metrics,
+    MetricsRequest,
+    PlatformError,
+    Problem,
+    Published,
+    PublishRequest,
+)
+from services.platforms.figures import count
+from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_iso, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.urls import check_public_url
 
@@ -38,7 +49,7 @@ _REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w[\w.-]*)@[\w.-]+\w")
 
 class MastodonPlatform:
     name = "mastodon"
-    features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY})
+    features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
 
     def __init__(self, *, allow_private: bool = False, poll_interval: float = 1.0):
@@ -87,6 +98,27 @@ class MastodonPlatform:
         status = await self._call(http, "POST", f"{instance}/api/v1/statuses", request.credentials, idempotent=True,
                                   json=body, headers={"Idempotency-Key": request.idempotency_key})
         return Published(platform_post_id=str(status["id"]), url=status.get("url") or status.get("uri"), http_status=200)
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """``GET /api/v1/statuses/{id}``: favourites_count, replies_count, reblogs_count (the Status entity).
+
+        Sent without the channel's token: the endpoint is "Public for public statuses, user token +
+        read:statuses for private statuses" (docs.joinmastodon.org/methods/statuses/#get), and Mastodon
+        refuses a token that lacks a read scope even there (its StatusesController runs
+        ``authorize_if_got_token! :read, :'read:statuses'``), while Herald asks users only for write
+        scopes. So public and unlisted statuses are measured; a private or direct one, like a deleted
+        one, answers 404, and an instance that serves its API to signed-in clients only answers 401:
+        both PERMANENT. 429 is RATE_LIMITED until ``X-RateLimit-Reset``.
+        """
+        instance = await self._instance(request.metadata)
+        check_deadline(request.deadline, self.name)
+        response = await send(http, "GET", f"{instance}/api/v1/statuses/{request.platform_post_id}", idempotent=True)
+        if not response.is_success:
+            raise _read_error(response)
+        status = json_or_empty(response)
+        return Metrics(likes=count(status.get("favourites_count")), comments=count(status.get("replies_count")),
+                       shares=count(status.get("reblogs_count")),
+                       raw={k: status[k] for k in ("favourites_count", "replies_count", "reblogs_count") if k in status})
 
     async def _upload(self, request: PublishRequest, media: Media, index: int, instance: str, http: httpx.AsyncClient) -> str:
         """Upload one attachment and wait until Mastodon has processed it; its id."""
@@ -160,6 +192,20 @@ def _error(response: httpx.Response) -> PlatformError:
         outcome = Outcome.PERMANENT
     return PlatformError(outcome, f"http_{status}", f"mastodon answered {status}: {detail}", http_status=status,
                          retry_after_seconds=retry_after)
+
+
+def _read_error(response: httpx.Response) -> PlatformError:
+    """Classify a failed token-less read: nothing a token refresh or reconnect could change is AUTH."""
+    status = response.status_code
+    if status not in (401, 403, 404, 410):
+        return _error(response)
+    detail = json_or_empty(response).get("error") or response.reason_phrase
+    if status in (404, 410):
+        return PlatformError(Outcome.PERMANENT, "status_not_found",
+                             f"mastodon answered {status}: {detail}; the status was deleted or is not public", status)
+    return PlatformError(Outcome.PERMANENT, "status_not_public",
+                         f"mastodon answered {status}: {detail}; this instance shows statuses to signed-in clients only, "
+                         "and Herald reads figures without a token", status)
 
 
 def countable_length(text: str, url_characters: int = URL_CHARACTERS) -> int:

@@ -134,6 +134,51 @@ async def call_graph(http: httpx.AsyncClient, method: str, url: str, *, platform
     return json_or_empty(response), response.status_code
 
 
+#: Graph codes refusing a call for want of a permission (10, 200-299; part of ``_AUTH_CODES``)
+_PERMISSION_CODES = {10} | set(range(200, 300))
+
+
+def insight_values(body: dict[str, Any]) -> dict[str, Any]:
+    """{metric name: value} from an insights answer ``{"data": [{"name", "period", "values": [{"value"}]}]}``.
+
+    A lifetime metric has one point (``values[0].value``; the last is taken if there are more);
+    metrics read with ``metric_type=total_value`` carry ``total_value.value`` instead. A value may
+    be a number or a breakdown object (e.g. reactions by type). Metrics Meta did not return are
+    absent: Meta answers an empty set, not 0, for data it does not have.
+    """
+    values: dict[str, Any] = {}
+    for entry in body.get("data") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        total, points = entry.get("total_value"), entry.get("values")
+        if isinstance(total, dict) and "value" in total:
+            values[entry["name"]] = total["value"]
+        elif isinstance(points, list) and points and isinstance(points[-1], dict) and "value" in points[-1]:
+            values[entry["name"]] = points[-1]["value"]
+    return values
+
+
+async def read_insights(http: httpx.AsyncClient, url: str, *, platform: str, token: str, metrics: tuple[str, ...],
+                        permission: str) -> dict[str, Any]:
+    """GET an insights edge (``/{id}/insights``, ``/{video-id}/video_insights``) for ``metrics``: {name: value}.
+
+    A read: no publishing quota is spent. A refusal for want of a permission (codes 10, 200-299)
+    is PERMANENT ``insights_not_permitted``, not AUTH: the token still publishes, and AUTH would
+    mark the channel for reconnection; the message names ``permission``, which a reconnect grants
+    to channels connected before Herald asked for it. Code 190 stays AUTH; the rest as ``graph_error``.
+    """
+    try:
+        body, _ = await call_graph(http, "GET", url, platform=platform, idempotent=True,
+                                   params={"metric": ",".join(metrics)}, headers=bearer(token))
+    except PlatformError as exc:
+        if exc.details.get("graph_code") not in _PERMISSION_CODES:
+            raise
+        raise PlatformError(Outcome.PERMANENT, "insights_not_permitted",
+                            f"{exc.message}; reading insights needs {permission}: if this channel was connected "
+                            "without it, reconnect it", exc.http_status, details=exc.details) from exc
+    return insight_values(body)
+
+
 async def fetch_token(http: httpx.AsyncClient, method: str, url: str, *, platform: str, **kwargs: Any) -> dict[str, Any]:
     """Call a token endpoint: its answer, or PlatformError AUTH when refused (TRANSIENT/RATE_LIMITED kept)."""
     try:

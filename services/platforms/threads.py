@@ -3,7 +3,8 @@
 Channel: ``account_id`` is the Threads user id; ``credentials.access_token`` is a long-lived
 Threads token (60 days, refreshed with ``th_refresh_token``). Resume works as on Instagram
 (``meta.Containers``): once the container exists its id is kept (``details["container_id"]``,
-``request.progress``) and handed back in ``request.resume``.
+``request.progress``) and handed back in ``request.resume``. Metrics are the post's insights
+(``threads_manage_insights``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import httpx
 
 from services.domain.models import Content, Media
 from services.platforms import meta
-from services.platforms.base import AccountInfo, Feature, Problem, PublishRequest, TokenSet
+from services.platforms.base import AccountInfo, Feature, Metrics, MetricsRequest, Problem, PublishRequest, TokenSet
+from services.platforms.figures import count, total
+from services.platforms.httpcall import check_deadline
 
 #: Threads' own API version, separate from the Graph API's
 THREADS_VERSION = "v1.0"
@@ -25,7 +28,12 @@ MAX_LINKS = 5
 #: 2 or more media make a carousel. 20 comes from third-party sources (unconfirmed): the part of
 #: Meta's posts page we could read does not give the number.
 MAX_CAROUSEL = 20
-SCOPES = "threads_basic,threads_content_publish"
+#: threads_manage_insights reads a post's insights (metrics); the others publish
+SCOPES = "threads_basic,threads_content_publish,threads_manage_insights"
+#: Threads Insights API, Media Insights (developers.facebook.com/documentation/threads/insights, updated
+#: 2026-01-30): views, likes, replies, reposts, quotes and shares ("in development", as is views), lifetime
+#: totals, nested replies not included
+INSIGHTS = ("views", "likes", "replies", "reposts", "quotes", "shares")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
@@ -44,7 +52,7 @@ def text_length(text: str) -> int:
 
 class ThreadsPlatform(meta.ContainerPlatform):
     name = "threads"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -91,6 +99,22 @@ class ThreadsPlatform(meta.ContainerPlatform):
             children.append(child)
         return await self._containers.create(http, token, user,
                                              {"media_type": "CAROUSEL", "children": ",".join(children), **text})
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """``GET /{threads-media-id}/insights?metric=views,likes,replies,reposts,quotes,shares``.
+
+        Without threads_manage_insights (channels connected before Herald asked for it) Meta refuses
+        with a permission code: PERMANENT ``insights_not_permitted``, saying to reconnect. A deleted
+        post answers code 100 (PERMANENT), a dead token 190 (AUTH). Shares counts every way the post
+        was passed on: reposts, quotes and shares (sent elsewhere); each stays in ``raw``.
+        """
+        check_deadline(request.deadline, self.name)
+        insights = await meta.read_insights(http, f"{self._graph}/{request.platform_post_id}/insights", platform=self.name,
+                                            token=request.credentials["access_token"], metrics=INSIGHTS,
+                                            permission="threads_manage_insights")
+        return Metrics(likes=count(insights.get("likes")), comments=count(insights.get("replies")),
+                       shares=total(insights.get("reposts"), insights.get("quotes"), insights.get("shares")),
+                       impressions=count(insights.get("views")), raw=insights)
 
     async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
         return await self._me(http, credentials["access_token"])

@@ -4,7 +4,8 @@ Pinned to X API v2 as docs.x.com describes it in 2025-2026, media included (``/2
 its ``initialize``/``append``/``finalize`` steps, ``/2/media/metadata``); the v1.1 upload host is
 not used. Channel: ``account_id`` is the X user id, credentials ``access_token`` (+ ``refresh_token``),
 ``metadata.username`` for post URLs. X has no idempotency key, so a lost ``POST /2/tweets`` answer
-is UNKNOWN and ``lookup`` settles it from the account's recent posts.
+is UNKNOWN and ``lookup`` settles it from the account's recent posts. Metrics read the post's
+``public_metrics`` (and, for 30 days, its ``non_public_metrics``) with the scopes publishing holds.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from services.platforms.base import (
     APP,
     AccountInfo,
     Feature,
+    Metrics,
+    MetricsRequest,
     PlatformError,
     Problem,
     Published,
     PublishRequest,
     TokenSet,
 )
-from services.platforms.httpcall import json_or_empty, seconds_until_epoch, send
+from services.platforms.figures import count, total
+from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
 from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
 
@@ -45,6 +49,9 @@ VIDEO_MAX_BYTES = 512 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024  # under X's 5 MB per APPEND
 #: how far back lookup searches; the run that lost an answer is recovered by the next cron run
 LOOKUP_WINDOW = timedelta(hours=24)
+#: "Non-public, organic, and promoted metrics are only available for posts created within the last 30
+#: days" (docs.x.com/x-api/fundamentals/metrics); asked for an hour inside that, so clock skew cannot ask too late
+NON_PUBLIC_WINDOW = timedelta(days=30) - timedelta(hours=1)
 #: the windows of the user whose token made the call: 15 minutes and 24 hours
 _USER_WINDOWS = ("x-rate-limit", "x-user-limit-24hour")
 
@@ -109,6 +116,16 @@ def _failure(response: httpx.Response) -> PlatformError:
     return PlatformError(Outcome.PERMANENT, f"http_{status}", f"x answered {status}: {detail}", status)
 
 
+def _unreadable(answer: dict[str, Any], status: int) -> PlatformError:
+    """A lookup answered without ``data``: X puts why in ``errors`` (``.../problems/resource-not-found`` when
+    the post was deleted, ``not-authorized-for-resource`` when it became unreadable, e.g. a suspended account)."""
+    errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+    first = errors[0] if errors else {}
+    code = "post_not_found" if str(first.get("type") or "").endswith("resource-not-found") else "post_unreadable"
+    detail = first.get("detail") or first.get("title") or "no post in the answer"
+    return PlatformError(Outcome.PERMANENT, code, f"x: the post cannot be read: {detail}", status)
+
+
 def _comparable(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
@@ -124,7 +141,7 @@ def _original_text(post: dict[str, Any]) -> str:
 
 class XPlatform:
     name = "x"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = True
 
@@ -195,6 +212,36 @@ class XPlatform:
             raise PlatformError(Outcome.UNKNOWN, "lookup_incomplete",
                                 "x: too many recent posts to be sure this one is not among them")
         return None
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """``GET /2/tweets/{id}?tweet.fields=public_metrics[,non_public_metrics]`` (docs.x.com/x-api/fundamentals/metrics).
+
+        ``public_metrics`` gives like, reply, retweet, quote, bookmark and impression counts;
+        ``non_public_metrics`` (the author's own posts, user context, 30 days) adds ``url_link_clicks``
+        and is asked only while ``published_at`` is that recent. A deleted post answers 200 with
+        ``errors`` and no ``data`` (PERMANENT); 401 is AUTH, 429 RATE_LIMITED until its window resets.
+        The read counts against the X app's monthly Post reads, never against posting limits.
+        """
+        fields = "public_metrics"
+        if request.published_at is not None and clock.utcnow() - request.published_at < NON_PUBLIC_WINDOW:
+            fields += ",non_public_metrics"
+        check_deadline(request.deadline, self.name)
+        response = await send(http, "GET", f"{self._base}/2/tweets/{request.platform_post_id}", idempotent=True,
+                              params={"tweet.fields": fields}, headers=_auth(request.credentials["access_token"]))
+        if not response.is_success:
+            raise _failure(response)
+        answer = json_or_empty(response)
+        post = answer.get("data")
+        if not isinstance(post, dict):
+            raise _unreadable(answer, response.status_code)
+        public, private = post.get("public_metrics") or {}, post.get("non_public_metrics") or {}
+        impressions = count(public.get("impression_count"))
+        return Metrics(likes=count(public.get("like_count")), comments=count(public.get("reply_count")),
+                       shares=total(public.get("retweet_count"), public.get("quote_count")),
+                       impressions=impressions if impressions is not None else count(private.get("impression_count")),
+                       clicks=count(private.get("url_link_clicks")), saves=count(public.get("bookmark_count")),
+                       raw={key: value for key, value in (("public_metrics", public), ("non_public_metrics", private))
+                            if value})
 
     async def _call(self, http: httpx.AsyncClient, method: str, path: str, token: str, deadline: float | None,
                     **kwargs: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The Bluesky adapter against a PDS mocked with respx: exact XRPC calls, sessions, facets, every error class."""
+"""The Bluesky adapter against a PDS mocked with respx: exact XRPC calls, sessions, facets, every error class, metrics.
+
+Metrics answers are ``app.bsky.feed.getPosts`` outputs, ``{"posts": [postView]}``, with the optional counts of
+``app.bsky.feed.defs#postView`` (bluesky-social/atproto lexicons): likeCount, replyCount, repostCount, quoteCount,
+bookmarkCount.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key, tid_time
 
 PDS = "https://pds.example.com"
@@ -345,3 +350,83 @@ def test_graphemes_are_counted_as_extended_clusters(text, expected):
 )
 def test_validate_counts_graphemes_bytes_and_images(content, problems):
     assert [p.message for p in BlueskyPlatform().validate(content)] == problems
+
+
+POST_URI = f"at://{DID}/app.bsky.feed.post/{RKEY}"
+
+
+def metrics_request(*, deadline=None, **credentials) -> MetricsRequest:
+    return MetricsRequest(platform_post_id=POST_URI, platform_post_url=f"https://bsky.app/profile/{DID}/post/{RKEY}",
+                          published_at=None, channel_id=uuid.uuid4(), account_id=DID, metadata={"pds_url": PDS},
+                          credentials={"identifier": "author.bsky.social", "app_password": "app-pass",
+                                       "access_jwt": "access-1", "refresh_jwt": "refresh-1", "did": DID, **credentials},
+                          deadline=deadline)
+
+
+def post_view(**counts) -> dict:
+    return {"uri": POST_URI, "cid": "bafyreib2rxk3rh6kzwq", "indexedAt": "2030-01-01T09:00:00.000Z",
+            "author": {"did": DID, "handle": "author.bsky.social"},
+            "record": {"$type": "app.bsky.feed.post", "text": "Hello", "createdAt": "2030-01-01T09:00:00.000Z"}, **counts}
+
+
+@respx.mock
+async def test_metrics_read_the_post_view_through_the_pds_with_the_session(platform):
+    route = respx.get(f"{XRPC}/app.bsky.feed.getPosts").respond(200, json={"posts": [post_view(
+        likeCount=33, replyCount=4, repostCount=5, quoteCount=2, bookmarkCount=6)]})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks, figures.saves) == (
+        33, 4, 7, None, None, 6)
+    assert figures.raw == {"likeCount": 33, "replyCount": 4, "repostCount": 5, "quoteCount": 2, "bookmarkCount": 6}
+    sent = route.calls.last.request
+    assert dict(sent.url.params) == {"uris": POST_URI} and sent.headers["authorization"] == "Bearer access-1"
+
+
+@respx.mock
+async def test_a_count_the_appview_leaves_out_is_none(platform):
+    respx.get(f"{XRPC}/app.bsky.feed.getPosts").respond(200, json={"posts": [post_view(likeCount=1, repostCount=2)]})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.saves) == (1, None, 2, None)
+
+
+@respx.mock
+async def test_metrics_of_a_deleted_post_are_permanent(platform):
+    # getPosts leaves out what it cannot find: no error, no view
+    respx.get(f"{XRPC}/app.bsky.feed.getPosts").respond(200, json={"posts": []})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "post_not_found")
+
+
+@respx.mock
+async def test_metrics_with_an_expired_session_or_none_are_auth(platform):
+    respx.get(f"{XRPC}/app.bsky.feed.getPosts").respond(400, json={"error": "ExpiredToken", "message": "Token has expired"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as expired:
+            await platform.metrics(metrics_request(), http)
+        with pytest.raises(PlatformError) as missing:
+            await platform.metrics(metrics_request(access_jwt=None), http)
+    assert (expired.value.outcome, expired.value.code) == (Outcome.AUTH, "expired_token")
+    assert (missing.value.outcome, missing.value.code) == (Outcome.AUTH, "no_session")
+
+
+@respx.mock
+async def test_throttled_metrics_wait_for_the_reset(platform, answered_at):
+    reset = int(answered_at.timestamp()) + 300
+    respx.get(f"{XRPC}/app.bsky.feed.getPosts").respond(
+        429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+        headers={"RateLimit-Limit": "3000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, 300)
+
+
+@respx.mock
+async def test_metrics_past_the_deadline_call_nothing(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

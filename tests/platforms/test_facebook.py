@@ -1,8 +1,15 @@
-"""The Facebook Pages adapter against graph.facebook.com mocked with respx: each post kind, permalinks, errors, OAuth."""
+"""The Facebook Pages adapter against graph.facebook.com mocked with respx: each post kind, permalinks, errors, OAuth,
+metrics.
+
+Metrics answers are shaped as Page Insights shows (developers.facebook.com/docs/graph-api/reference/insights: lifetime
+``values``, breakdown metrics as objects listing non-zero types only) and the Video API insights guide
+(developers.facebook.com/docs/video-api/guides/insights: ``total_video_views``).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,7 +18,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.facebook import FacebookPlatform
 
 GRAPH = "https://graph.facebook.com/v25.0"
@@ -204,7 +211,7 @@ def test_validate_accepts_long_text_and_many_photos(platform):
 def test_authorize_url_is_the_facebook_login_dialog(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.netloc, url.path) == ("www.facebook.com", "/v25.0/dialog/oauth")
-    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts"]
+    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts,read_insights"]
     assert parse_qs(url.query)["state"] == ["st"]
 
 
@@ -268,3 +275,85 @@ async def test_verify_with_a_wrong_token_is_auth(platform):
         with pytest.raises(PlatformError) as err:
             await platform.verify({"access_token": "bad"}, {}, http)
     assert err.value.outcome is Outcome.AUTH
+
+
+def metrics_request(post_id="pg1_77", *, deadline=None) -> MetricsRequest:
+    return MetricsRequest(platform_post_id=post_id, platform_post_url=f"https://www.facebook.com/{post_id}",
+                          published_at=None, channel_id=uuid.uuid4(), account_id="pg1", metadata={},
+                          credentials={"access_token": "ptok"}, deadline=deadline)
+
+
+def insights(object_id="pg1_77", edge="insights", **values) -> dict:
+    return {"data": [{"name": name, "period": "lifetime", "values": [{"value": value}], "title": name,
+                      "description": "", "id": f"{object_id}/{edge}/{name}/lifetime"} for name, value in values.items()]}
+
+
+@respx.mock
+async def test_metrics_read_the_posts_insights(platform):
+    edge = respx.get(f"{GRAPH}/pg1_77/insights").respond(200, json=insights(
+        post_media_view=1500, post_clicks=42, post_reactions_by_type_total={"like": 30, "love": 5, "haha": 1},
+        post_activity_by_action_type={"like": 30, "comment": 7, "share": 4}))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks, figures.saves) == (
+        36, 7, 4, 1500, 42, None)
+    assert figures.raw["post_reactions_by_type_total"] == {"like": 30, "love": 5, "haha": 1}
+    assert dict(edge.calls.last.request.url.params) == {
+        "metric": "post_media_view,post_clicks,post_reactions_by_type_total,post_activity_by_action_type"}
+    sent = edge.calls.last.request
+    assert sent.headers["authorization"] == "Bearer ptok" and "access_token" not in sent.url.params
+
+
+@respx.mock
+async def test_an_empty_breakdown_is_zero_and_a_metric_not_returned_is_none(platform):
+    # breakdowns list only non-zero types: {} is no reaction at all; post_clicks absent is unknown
+    respx.get(f"{GRAPH}/pg1_77/insights").respond(200, json=insights(
+        post_media_view=10, post_reactions_by_type_total={}, post_activity_by_action_type={"share": 1}))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks) == (0, 0, 1, 10, None)
+
+
+@respx.mock
+async def test_a_video_is_measured_through_its_video_insights(platform):
+    edge = respx.get(f"{GRAPH}/v9/video_insights").respond(200, json=insights("v9", "video_insights", total_video_views=89))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request("v9"), http)
+    assert (figures.likes, figures.impressions, figures.raw) == (None, 89, {"total_video_views": 89})
+    assert dict(edge.calls.last.request.url.params) == {"metric": "total_video_views"}
+
+
+@pytest.mark.parametrize(
+    ("error", "headers", "outcome", "code", "wait"),
+    [
+        # a Page token without read_insights (connected before Herald asked for it): reconnect to grant it
+        ({"message": "(#200) Requires read_insights permission", "type": "OAuthException", "code": 200}, {},
+         Outcome.PERMANENT, "insights_not_permitted", None),
+        # a deleted post
+        ({"message": "Unsupported get request. Object with ID 'pg1_77' does not exist", "type": "GraphMethodException",
+          "code": 100, "error_subcode": 33}, {}, Outcome.PERMANENT, "graph_100_33", None),
+        ({"message": "Error validating access token: The user has not authorized application", "type": "OAuthException",
+          "code": 190, "error_subcode": 458}, {}, Outcome.AUTH, "graph_190_458", None),
+        ({"message": "(#80001) There have been too many calls to this Page account.", "code": 80001},
+         {"X-Business-Use-Case-Usage": json.dumps({"pg1": [{"type": "pages", "call_count": 100, "total_cputime": 20,
+                                                           "total_time": 30, "estimated_time_to_regain_access": 12}]})},
+         Outcome.RATE_LIMITED, "graph_80001", 720),
+    ],
+)
+@respx.mock
+async def test_metrics_failures_are_classified(platform, error, headers, outcome, code, wait):
+    respx.get(f"{GRAPH}/pg1_77/insights").respond(400, json={"error": error}, headers=headers)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.code, err.value.retry_after_seconds) == (outcome, code, wait)
+    if code == "insights_not_permitted":
+        assert "read_insights" in err.value.message and "reconnect" in err.value.message
+
+
+@respx.mock
+async def test_metrics_past_the_deadline_call_nothing(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

@@ -50,3 +50,11 @@ def test_every_adapter_declares_its_features_as_known_ones():
     for name, platform in PLATFORMS.items():
         assert isinstance(platform.features, frozenset) and platform.features <= set(Feature), name
         assert platform.name == name
+
+
+def test_metrics_are_declared_where_the_platform_lets_herald_read_a_posts_figures():
+    """README "Analytics" says why the others do not: the Telegram Bot API and the WhatsApp Cloud API count
+    nothing per message, a webhook has nowhere to ask, and LinkedIn's post statistics need scopes (r_member_social,
+    r_member_postAnalytics) that Herald's member app does not get."""
+    measuring = {name for name, platform in PLATFORMS.items() if Feature.METRICS in platform.features}
+    assert measuring == {"sandbox", "instagram", "facebook", "threads", "x", "bluesky", "mastodon"}

@@ -1,4 +1,10 @@
-"""The Instagram adapter against graph.facebook.com mocked with respx: containers, quota, resume, reconciliation, errors, OAuth."""
+"""The Instagram adapter against graph.facebook.com mocked with respx: containers, quota, resume, reconciliation, errors, OAuth,
+metrics.
+
+Metrics answers are shaped as the IG Media reference (developers.facebook.com/documentation/instagram-platform/reference/
+instagram-media, updated 2026-06-22) and Instagram Media Insights (.../instagram-media/insights, updated 2026-06-18) show:
+``{"data": [{"name", "period": "lifetime", "values": [{"value"}], "title", "description", "id"}]}``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.instagram import InstagramPlatform
 
 GRAPH = "https://graph.facebook.com/v25.0"
@@ -419,7 +425,7 @@ def test_authorize_url_is_the_facebook_login_dialog(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.scheme, url.netloc, url.path) == ("https", "www.facebook.com", "/v25.0/dialog/oauth")
     assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"], "state": ["st"],
-                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement"],
+                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"],
                                    "response_type": ["code"]}
     assert platform.uses_pkce is False
 
@@ -477,3 +483,127 @@ async def test_verify_with_a_wrong_token_is_auth(platform):
         with pytest.raises(PlatformError) as err:
             await platform.verify({"access_token": "bad"}, {}, http)
     assert err.value.outcome is Outcome.AUTH
+
+
+
+def metrics_request(*, deadline=None) -> MetricsRequest:
+    return MetricsRequest(platform_post_id="m1", platform_post_url="https://www.instagram.com/p/abc/",
+                          published_at=None, channel_id=uuid.uuid4(), account_id="ig1", metadata={},
+                          credentials={"access_token": "tok"}, deadline=deadline)
+
+
+def insights(**values) -> dict:
+    return {"data": [{"name": name, "period": "lifetime", "values": [{"value": value}], "title": name.title(),
+                      "description": "", "id": f"m1/insights/{name}/lifetime"} for name, value in values.items()]}
+
+
+@respx.mock
+async def test_metrics_read_the_media_counts_and_its_feed_insights(platform):
+    media = respx.get(f"{GRAPH}/m1").respond(200, json={"like_count": 40, "comments_count": 6,
+                                                        "media_product_type": "FEED", "id": "m1"})
+    edge = respx.get(f"{GRAPH}/m1/insights").respond(200, json=insights(views=900, reach=700, shares=5, saved=8,
+                                                                        total_interactions=59))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks, figures.saves) == (
+        40, 6, 5, 900, None, 8)
+    assert figures.raw["reach"] == 700 and figures.raw["media_product_type"] == "FEED"
+    assert query(media.calls.last) == {"fields": "like_count,comments_count,media_product_type"}
+    assert query(edge.calls.last) == {"metric": "views,reach,shares,saved,total_interactions"}
+    for route in (media, edge):  # a read: the token in the header, and no content_publishing_limit call
+        sent = route.calls.last.request
+        assert sent.headers["authorization"] == "Bearer tok" and "access_token" not in sent.url.params
+
+
+@respx.mock
+async def test_story_metrics_ask_only_story_metrics_and_count_replies_as_comments(platform):
+    respx.get(f"{GRAPH}/m1").respond(200, json={"media_product_type": "STORY", "id": "m1"})
+    edge = respx.get(f"{GRAPH}/m1/insights").respond(200, json=insights(views=300, reach=250, shares=2, replies=4,
+                                                                        total_interactions=6))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert query(edge.calls.last) == {"metric": "views,reach,shares,replies,total_interactions"}
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.saves) == (None, 4, 2, 300, None)
+
+
+@respx.mock
+async def test_a_metric_meta_does_not_return_is_none_not_zero(platform):
+    # "If insights data you are requesting does not exist or is currently unavailable, the API returns an
+    # empty data set instead of 0 for individual metrics."
+    respx.get(f"{GRAPH}/m1").respond(200, json={"like_count": 3, "media_product_type": "REELS", "id": "m1"})
+    respx.get(f"{GRAPH}/m1/insights").respond(200, json=insights(views=50))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.saves) == (3, None, None, 50, None)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        # a channel connected before Herald asked for instagram_manage_insights
+        {"message": "(#10) Application does not have permission for this action", "type": "OAuthException", "code": 10},
+        {"message": "(#200) Requires instagram_manage_insights permission", "type": "OAuthException", "code": 200},
+        # Meta withholds a story's insights below 5 viewers
+        {"message": "(#10) Not enough viewers for the media to show insights", "type": "OAuthException", "code": 10},
+    ],
+)
+@respx.mock
+async def test_insights_refused_still_give_the_media_counts_and_say_why(platform, refusal):
+    respx.get(f"{GRAPH}/m1").respond(200, json={"like_count": 7, "comments_count": 1, "media_product_type": "FEED"})
+    respx.get(f"{GRAPH}/m1/insights").respond(400, json={"error": refusal})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.impressions) == (7, 1, None)
+    assert refusal["message"] in figures.raw["insights_error"]
+    assert "instagram_manage_insights" in figures.raw["insights_error"]
+
+
+BUC = {"ig1": [{"type": "instagram", "call_count": 100, "total_cputime": 5, "total_time": 5,
+                "estimated_time_to_regain_access": 15}]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome", "code", "wait"),
+    [
+        # a deleted media: "Unsupported get request. Object with ID ... does not exist"
+        (httpx.Response(400, json={"error": {"message": "Unsupported get request. Object with ID 'm1' does not exist",
+                                             "type": "GraphMethodException", "code": 100, "error_subcode": 33}}),
+         Outcome.PERMANENT, "graph_100_33", None),
+        # an expired or revoked token
+        (httpx.Response(400, json={"error": {"message": "Error validating access token: Session has expired",
+                                             "type": "OAuthException", "code": 190, "error_subcode": 463}}),
+         Outcome.AUTH, "graph_190_463", None),
+        # the account's Business Use Case limit, with Meta's estimate of when it lifts
+        (httpx.Response(400, json={"error": {"message": "Application request limit reached", "code": 80002}},
+                        headers={"X-Business-Use-Case-Usage": json.dumps(BUC)}),
+         Outcome.RATE_LIMITED, "graph_80002", 900),
+        (httpx.Response(500, json={"error": {"message": "An unknown error occurred", "code": 1}}),
+         Outcome.TRANSIENT, "graph_1", None),
+    ],
+)
+@respx.mock
+async def test_metrics_failures_are_classified_like_publish_failures(platform, answer, outcome, code, wait):
+    respx.get(f"{GRAPH}/m1").mock(return_value=answer)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.code, err.value.retry_after_seconds) == (outcome, code, wait)
+
+
+@respx.mock
+async def test_a_throttled_insights_read_is_rate_limited_not_a_partial_answer(platform):
+    respx.get(f"{GRAPH}/m1").respond(200, json={"like_count": 7, "media_product_type": "FEED"})
+    respx.get(f"{GRAPH}/m1/insights").respond(400, json={"error": {"message": "limit", "code": 80002}},
+                                              headers={"X-Business-Use-Case-Usage": json.dumps(BUC)})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, 900)
+
+
+@respx.mock
+async def test_metrics_past_the_deadline_call_nothing(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

@@ -1,4 +1,9 @@
-"""The Mastodon adapter against an instance mocked with respx: exact requests, media polling, every answer classified."""
+"""The Mastodon adapter against an instance mocked with respx: exact requests, media polling, every answer classified,
+metrics.
+
+Metrics answers are Status entities as docs.joinmastodon.org/entities/Status describes them (``replies_count``,
+``reblogs_count``, ``favourites_count``), read with ``GET /api/v1/statuses/:id`` (docs.joinmastodon.org/methods/statuses).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, Feature, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, Feature, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.mastodon import MastodonPlatform
 
 INSTANCE = "https://mastodon.example"
@@ -216,3 +221,70 @@ URL = "https://example.com/" + "a" * 100
 )
 def test_validate_counts_urls_and_mentions_the_mastodon_way(content, metadata, problems):
     assert [p.message for p in MastodonPlatform().validate(content, metadata)] == problems
+
+
+def metrics_request(*, deadline=None) -> MetricsRequest:
+    return MetricsRequest(platform_post_id="111", platform_post_url=f"{INSTANCE}/@alice/111", published_at=None,
+                          channel_id=uuid.uuid4(), account_id="42", metadata={"instance_url": INSTANCE},
+                          credentials={"access_token": "tok-1"}, deadline=deadline)
+
+
+@respx.mock
+async def test_metrics_read_the_status_counts_without_the_write_only_token(platform):
+    route = respx.get(f"{INSTANCE}/api/v1/statuses/111").respond(200, json={
+        **STATUS, "created_at": "2030-01-01T09:00:00.000Z", "visibility": "public", "replies_count": 3,
+        "reblogs_count": 8, "favourites_count": 21, "content": "<p>Hello</p>"})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks, figures.saves) == (
+        21, 3, 8, None, None, None)
+    assert figures.raw == {"favourites_count": 21, "replies_count": 3, "reblogs_count": 8}
+    # a token without read:statuses would be refused (403 "outside the authorized scopes"): none is sent
+    assert "authorization" not in route.calls.last.request.headers
+
+
+@respx.mock
+async def test_a_count_the_instance_does_not_send_is_none(platform):
+    respx.get(f"{INSTANCE}/api/v1/statuses/111").respond(200, json={**STATUS, "favourites_count": 2})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares) == (2, None, None)
+
+
+@pytest.mark.parametrize(
+    ("response", "outcome", "code"),
+    [
+        # deleted, or private/direct (Mastodon answers 404 rather than 403 for what the caller may not see)
+        (httpx.Response(404, json={"error": "Record not found"}), Outcome.PERMANENT, "status_not_found"),
+        # an instance serving its API to signed-in clients only: no refresh or reconnect changes that
+        (httpx.Response(401, json={"error": "This API requires an authenticated user"}), Outcome.PERMANENT,
+         "status_not_public"),
+        (httpx.Response(503, text="Service Unavailable"), Outcome.TRANSIENT, "http_503"),
+    ],
+)
+@respx.mock
+async def test_metrics_failures_are_classified(platform, response, outcome, code):
+    respx.get(f"{INSTANCE}/api/v1/statuses/111").mock(return_value=response)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.code) == (outcome, code)
+
+
+@respx.mock
+async def test_throttled_metrics_wait_for_the_reset(platform, answered_at):
+    respx.get(f"{INSTANCE}/api/v1/statuses/111").respond(
+        429, json={"error": "Too many requests"},
+        headers={"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2030-01-01T12:05:00.000Z"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, 300)
+
+
+@respx.mock
+async def test_metrics_past_the_deadline_call_nothing(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

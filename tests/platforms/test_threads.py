@@ -1,4 +1,10 @@
-"""The Threads adapter against graph.threads.net mocked with respx: containers per kind, quota, resume, errors, OAuth."""
+"""The Threads adapter against graph.threads.net mocked with respx: containers per kind, quota, resume, errors, OAuth,
+metrics.
+
+Metrics answers are shaped as the Threads Insights API's Media Insights section shows
+(developers.facebook.com/documentation/threads/insights, updated 2026-01-30):
+``{"data": [{"name", "period": "lifetime", "values": [{"value"}], "title", "description", "id"}]}``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.threads import ThreadsPlatform, text_length
 
 BASE = "https://graph.threads.net"
@@ -256,7 +262,7 @@ def test_authorize_url_is_threads_oauth(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.netloc, url.path) == ("threads.net", "/oauth/authorize")
     assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"],
-                                   "scope": ["threads_basic,threads_content_publish"], "response_type": ["code"],
+                                   "scope": ["threads_basic,threads_content_publish,threads_manage_insights"], "response_type": ["code"],
                                    "state": ["st"]}
 
 
@@ -292,3 +298,70 @@ async def test_verify_with_a_wrong_token_is_auth(platform):
         with pytest.raises(PlatformError) as err:
             await platform.verify({"access_token": "bad"}, {}, http)
     assert err.value.outcome is Outcome.AUTH
+
+
+def metrics_request(*, deadline=None) -> MetricsRequest:
+    return MetricsRequest(platform_post_id="t1", platform_post_url="https://www.threads.net/@herald/post/abc",
+                          published_at=None, channel_id=uuid.uuid4(), account_id="th1", metadata={},
+                          credentials={"access_token": "tok"}, deadline=deadline)
+
+
+def insights(**values) -> dict:
+    return {"data": [{"name": name, "period": "lifetime", "values": [{"value": value}], "title": name.title(),
+                      "description": "", "id": f"t1/insights/{name}/lifetime"} for name, value in values.items()]}
+
+
+@respx.mock
+async def test_metrics_read_the_posts_insights(platform):
+    edge = respx.get(f"{GRAPH}/t1/insights").respond(200, json=insights(views=1200, likes=80, replies=9, reposts=4,
+                                                                        quotes=2, shares=3))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    # shares: every way the post was passed on, reposts + quotes + shares; each kept as Threads named it
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks, figures.saves) == (
+        80, 9, 9, 1200, None, None)
+    assert figures.raw == {"views": 1200, "likes": 80, "replies": 9, "reposts": 4, "quotes": 2, "shares": 3}
+    sent = edge.calls.last.request
+    assert query(edge.calls.last) == {"metric": "views,likes,replies,reposts,quotes,shares"}
+    assert sent.headers["authorization"] == "Bearer tok" and "access_token" not in sent.url.params
+
+
+@respx.mock
+async def test_a_metric_threads_does_not_return_is_none_and_shares_add_up_what_there_is(platform):
+    respx.get(f"{GRAPH}/t1/insights").respond(200, json=insights(likes=5, reposts=1))
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions) == (5, None, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome", "code"),
+    [
+        # a channel connected before Herald asked for threads_manage_insights: reconnecting grants it,
+        # but the token still publishes, so the channel is not flagged (AUTH)
+        ({"message": "(#10) Application does not have permission for this action", "type": "OAuthException", "code": 10},
+         Outcome.PERMANENT, "insights_not_permitted"),
+        # a deleted post
+        ({"message": "Unsupported get request. Object with ID 't1' does not exist", "type": "GraphMethodException",
+          "code": 100, "error_subcode": 33}, Outcome.PERMANENT, "graph_100_33"),
+        ({"message": "Error validating access token", "type": "OAuthException", "code": 190}, Outcome.AUTH, "graph_190"),
+        ({"message": "(#17) User request limit reached", "code": 17}, Outcome.RATE_LIMITED, "graph_17"),
+    ],
+)
+@respx.mock
+async def test_metrics_failures_are_classified(platform, error, outcome, code):
+    respx.get(f"{GRAPH}/t1/insights").respond(400, json={"error": error})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.code) == (outcome, code)
+    if code == "insights_not_permitted":
+        assert "threads_manage_insights" in err.value.message and "reconnect" in err.value.message
+
+
+@respx.mock
+async def test_metrics_past_the_deadline_call_nothing(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

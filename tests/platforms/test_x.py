@@ -1,4 +1,9 @@
-"""The X adapter against api.x.com mocked with respx: exact requests, media flows, errors, OAuth, counting."""
+"""The X adapter against api.x.com mocked with respx: exact requests, media flows, errors, OAuth, counting, metrics.
+
+Metrics answers are shaped as docs.x.com/x-api/fundamentals/metrics shows (``data.public_metrics``,
+``data.non_public_metrics``); a deleted post as X answers a lookup of a missing resource: 200 with ``errors``
+(``type: https://api.twitter.com/2/problems/resource-not-found``) and no ``data``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import respx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import mediafile, x
-from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.x import XPlatform
 from services.platforms.xtext import weighted_length
 
@@ -486,3 +491,89 @@ def test_validate(platform, content, problem_field):
     problems = platform.validate(content)
     assert [p.field for p in problems] == ([problem_field] if problem_field else [])
     assert all(p.message.startswith("x: ") for p in problems)
+
+
+def metrics_request(published_at: datetime | None, *, deadline=None) -> MetricsRequest:
+    return MetricsRequest(platform_post_id="1850", platform_post_url="https://x.com/herald/status/1850",
+                          published_at=published_at, channel_id=uuid.uuid4(), account_id="42",
+                          metadata={"username": "herald"}, credentials={"access_token": "tok"}, deadline=deadline)
+
+
+PUBLIC = {"retweet_count": 4, "reply_count": 6, "like_count": 51, "quote_count": 2, "bookmark_count": 3,
+          "impression_count": 2300}
+
+
+@respx.mock
+async def test_metrics_of_a_recent_post_add_its_link_clicks(platform, answered_at):
+    route = respx.get(f"{API}/2/tweets/1850").respond(200, json={"data": {
+        "id": "1850", "text": "hi", "edit_history_tweet_ids": ["1850"], "public_metrics": PUBLIC,
+        "non_public_metrics": {"impression_count": 2300, "url_link_clicks": 17, "user_profile_clicks": 5}}})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(answered_at - timedelta(days=2)), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.clicks, figures.saves) == (
+        51, 6, 6, 2300, 17, 3)
+    assert figures.raw["non_public_metrics"]["user_profile_clicks"] == 5
+    sent = route.calls.last.request
+    assert dict(sent.url.params) == {"tweet.fields": "public_metrics,non_public_metrics"}
+    assert sent.headers["authorization"] == "Bearer tok"
+
+
+@pytest.mark.parametrize("age", [timedelta(days=30), None])
+@respx.mock
+async def test_metrics_of_an_older_or_undated_post_ask_public_metrics_only(platform, answered_at, age):
+    # non-public metrics exist for 30 days only; asking for them later is not done
+    route = respx.get(f"{API}/2/tweets/1850").respond(200, json={"data": {"id": "1850", "text": "hi", "public_metrics": PUBLIC}})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(answered_at - age if age else None), http)
+    assert dict(route.calls.last.request.url.params) == {"tweet.fields": "public_metrics"}
+    assert (figures.impressions, figures.clicks, figures.raw) == (2300, None, {"public_metrics": PUBLIC})
+
+
+@respx.mock
+async def test_a_count_x_does_not_send_is_none(platform):
+    public = {"retweet_count": 1, "reply_count": 0, "like_count": 9}
+    respx.get(f"{API}/2/tweets/1850").respond(200, json={"data": {"id": "1850", "text": "hi", "public_metrics": public}})
+    async with httpx.AsyncClient() as http:
+        figures = await platform.metrics(metrics_request(None), http)
+    assert (figures.likes, figures.comments, figures.shares, figures.impressions, figures.saves) == (9, 0, 1, None, None)
+
+
+@respx.mock
+async def test_metrics_of_a_deleted_post_are_permanent(platform):
+    respx.get(f"{API}/2/tweets/1850").respond(200, json={"errors": [{
+        "value": "1850", "detail": "Could not find tweet with id: [1850].", "title": "Not Found Error",
+        "resource_type": "tweet", "parameter": "id", "resource_id": "1850",
+        "type": "https://api.twitter.com/2/problems/resource-not-found"}]})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(None), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "post_not_found")
+    assert "Could not find tweet" in err.value.message
+
+
+@respx.mock
+async def test_metrics_with_a_refused_token_are_auth(platform):
+    respx.get(f"{API}/2/tweets/1850").respond(401, json={"title": "Unauthorized", "type": "about:blank", "status": 401,
+                                                         "detail": "Unauthorized"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(None), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.AUTH, "unauthorized")
+
+
+@respx.mock
+async def test_throttled_metrics_wait_for_the_window_reset(platform, answered_at):
+    respx.get(f"{API}/2/tweets/1850").respond(429, json={"title": "Too Many Requests", "status": 429},
+                                              headers=rate_headers(answered_at, {"x-rate-limit": (0, 900)}))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(None), http)
+    assert (err.value.outcome, err.value.limit_scope, err.value.retry_after_seconds) == (Outcome.RATE_LIMITED, ACCOUNT, 900)
+
+
+@respx.mock
+async def test_metrics_past_the_deadline_call_nothing(platform):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(None, deadline=time.monotonic() - 1), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

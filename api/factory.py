@@ -1,4 +1,4 @@
-"""create_app(): routers, CORS, body size limit, error handlers, OpenAPI operation ids and the docs pages."""
+"""create_app(): routers, CORS, body size limit, error handlers, the OpenAPI document and its pages."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.openapi import install_openapi
 from api.routes import activity, channels, cron, health, posts
 from api.text_guard import refuse_bad_text
 from services.settings import Settings, get_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
     # Uptime monitors probe the root: /health answers there too (not in the OpenAPI twice).
     app.add_api_route("/health", health.health, methods=["GET", "HEAD"], include_in_schema=False)
     install_error_handlers(app)
+    install_openapi(app)
     install_docs(app)
     app.add_middleware(BodyLimit)  # added before CORS, so inside it: a 413 still carries CORS headers
     if settings.cors_origins:

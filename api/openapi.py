@@ -3,7 +3,9 @@
 FastAPI documents a 422 as ``{"detail": [...]}`` (HTTPValidationError); Herald answers every error as
 ``{"error": {...}}`` (``api/errors.py``), so that schema is replaced, and the answers that do not
 depend on the route (a body that cannot be read, one too large, a string with NUL in any query
-parameter, an unexpected failure) are added to every operation they can come from.
+parameter, an unexpected failure) are added to every operation they can come from. And a query
+parameter or header cannot be null: an optional one is left out, so its schema loses FastAPI's
+``anyOf: [..., {type: null}]`` (clients sent the text "null").
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in path.items():
             if method == "parameters":
                 continue
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter["schema"])
             responses = operation.setdefault("responses", {})
             common = {**EVERYWHERE, **(WITH_A_BODY if "requestBody" in operation else {})}
             for status, description in common.items():
@@ -62,6 +66,15 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         schemas.update(body.pop("$defs", {}))
         schemas["ErrorBody"] = body
     return schema
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    kinds = schema.get("anyOf", [])
+    if {"type": "null"} in kinds and len(kinds) == 2:
+        schema.pop("anyOf")
+        schema.update(next(kind for kind in kinds if kind != {"type": "null"}))
+        if schema.get("default", "") is None:
+            schema.pop("default")
 
 
 def _error_answer(description: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from services.domain.models import User
 from services.errors import AuthenticationError
@@ -70,7 +71,18 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def current_user(runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> User:
+# The schemes say in the OpenAPI how each caller authenticates; the checks are ours (auto_error off),
+# so a missing credential answers Herald's 401 body.
+_user_token = HTTPBearer(scheme_name="SupabaseJWT", bearerFormat="JWT", auto_error=False,
+                         description="the signed-in user's Supabase access token")
+_cron_header = APIKeyHeader(name="X-Cron-Secret", scheme_name="CronSecret", auto_error=False,
+                            description="CRON_SECRET (cron-job.org, Supabase Cron)")
+_cron_bearer = HTTPBearer(scheme_name="CronBearer", auto_error=False,
+                          description="CRON_SECRET as a bearer token (Vercel Cron)")
+
+
+async def current_user(runtime: RuntimeDep, request: Request, _: Annotated[Any, Depends(_user_token)]) -> User:
+    authorization = request.headers.get("authorization")
     if not authorization or authorization[:7].lower() != "bearer " or not authorization[7:].strip():
         raise AuthenticationError("missing bearer token: send Authorization: Bearer <Supabase access token>")
     return await runtime.verifier.verify(authorization[7:].strip())
@@ -80,11 +92,12 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 async def cron_caller(
-    runtime: RuntimeDep,
-    x_cron_secret: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    runtime: RuntimeDep, request: Request, _header: Annotated[Any, Depends(_cron_header)],
+    _bearer: Annotated[Any, Depends(_cron_bearer)],
 ) -> None:
-    check_cron_secret(runtime.settings.cron_secret, presented_secret(x_cron_secret, authorization))
+    headers = request.headers
+    check_cron_secret(runtime.settings.cron_secret,
+                      presented_secret(headers.get("x-cron-secret"), headers.get("authorization")))
 
 
 CronCaller = Depends(cron_caller)

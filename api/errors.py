@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.methods import allowed_methods
 from services.errors import AuthenticationError, HeraldError
 from services.logs import log_event, logger
 
@@ -43,6 +46,27 @@ def _problem(error: dict) -> dict:
     return {"field": _field_of(loc), "message": message}
 
 
+def _unreadable(cause: BaseException | None) -> str:
+    """Why FastAPI could not read a JSON body (it answers a 400 whatever the cause)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the request body is not UTF-8 (byte 0x{cause.object[cause.start]:02x} at position {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "the JSON is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):  # int() refuses longer ones (CVE-2020-10735)
+        return f"a number in the JSON has more than {sys.get_int_max_str_digits()} digits"
+    return "the request body could not be read as JSON"
+
+
+def _method_not_allowed(request: Request) -> Response:
+    """405 with every method the path has in Allow; OPTIONS answers 204 with the same Allow."""
+    allowed = allowed_methods(request.app, request.scope)
+    headers = {"Allow": ", ".join(allowed)}
+    if request.method == "OPTIONS" and allowed:
+        return Response(status_code=204, headers=headers)
+    message = f"{request.method} is not allowed here; this path takes {', '.join(allowed)}"
+    return JSONResponse(error_body("method_not_allowed", message), status_code=405, headers=headers)
+
+
 def _cors_headers(request: Request) -> dict[str, str]:
     """The CORS headers CORSMiddleware would add: a 500 is sent outside it, and a browser must still read it."""
     origin = request.headers.get("origin")
@@ -73,9 +97,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         if exc.status_code == 400 and exc.detail == _UNPARSABLE:  # FastAPI's answer to e.g. JSON nested too deeply
-            body = error_body("invalid", "body: the request body could not be read as JSON (invalid UTF-8, or "
-                              "nested too deeply)", "body")
-            return JSONResponse(body, status_code=400)
+            return JSONResponse(error_body("invalid", f"body: {_unreadable(exc.__cause__)}", "body"), status_code=400)
+        if exc.status_code == 405:
+            return _method_not_allowed(request)
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     # Starlette hands an ``Exception`` handler to ServerErrorMiddleware (the outermost layer): anything

@@ -1,4 +1,4 @@
-"""create_app(): routers, CORS, body size limit, error handlers and OpenAPI operation ids."""
+"""create_app(): routers, CORS, body size limit, error handlers, the OpenAPI document and its pages."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.openapi import install_openapi
 from api.routes import activity, channels, cron, health, posts, webhooks
 from api.text_guard import refuse_bad_text
 from services.settings import Settings, get_settings
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
         generate_unique_id_function=_operation_id,
         redirect_slashes=False,  # never redirect: Vercel Cron and many HTTP clients do not follow redirects
         dependencies=[Depends(refuse_bad_text)],  # no NUL or lone surrogate in any string taken
+        docs_url=None, redoc_url=None,  # install_docs serves both pages without a CDN
     )
     app.state.settings = settings
     app.state.store = store
@@ -50,6 +53,8 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
     # Uptime monitors probe the root: /health answers there too (not in the OpenAPI twice).
     app.add_api_route("/health", health.health, methods=["GET", "HEAD"], include_in_schema=False)
     install_error_handlers(app)
+    install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimit)  # added before CORS, so inside it: a 413 still carries CORS headers
     if settings.cors_origins:
         app.add_middleware(

@@ -10,8 +10,11 @@ from pydantic import BaseModel
 
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas.common import Instant
+from api.schemas.errors import error_responses
 
 router = APIRouter(tags=["activity"], redirect_slashes=False)
+
+ERRORS = error_responses({401: "missing, expired or invalid access token"})
 
 
 class ActivityOut(BaseModel):
@@ -39,7 +42,7 @@ class OutboxListOut(BaseModel):
     items: list[OutboxItemOut]
 
 
-@router.get("/activity", response_model=ActivityListOut)
+@router.get("/activity", response_model=ActivityListOut, responses=ERRORS)
 async def list_activity(
     user: CurrentUser, rt: RuntimeDep, post_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -48,7 +51,7 @@ async def list_activity(
     return ActivityListOut(items=[ActivityOut(**a.__dict__) for a in found])
 
 
-@router.get("/sandbox/outbox", response_model=OutboxListOut)
+@router.get("/sandbox/outbox", response_model=OutboxListOut, responses=ERRORS)
 async def sandbox_outbox(user: CurrentUser, rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> OutboxListOut:
     """What the sandbox platform has 'published' for the caller, newest first."""
     found = await rt.store.list_outbox(user, limit=limit)

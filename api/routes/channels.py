@@ -10,17 +10,21 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from api.deps import CurrentUser, RuntimeDep
-from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut
+from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut, ConnectOut
+from api.schemas.errors import error_responses
 from services import channels, clock, oauth
 from services.errors import HeraldError
 
 router = APIRouter(prefix="/channels", tags=["channels"], redirect_slashes=False)
 
-ERRORS = {401: {"description": "missing or invalid token"}, 404: {"description": "no such channel"},
-          409: {"description": "already connected, or still in use"}, 422: {"description": "invalid input"}}
+AUTH = {401: "missing, expired or invalid access token"}
+ERRORS = error_responses({**AUTH, 404: "no such channel"})
+LIST_ERRORS = error_responses(AUTH)
+CREATE_ERRORS = error_responses({**AUTH, 409: "this account is already connected"})
+DELETE_ERRORS = error_responses({**AUTH, 404: "no such channel", 409: "scheduled posts still target it (see `force`)"})
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelOut, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelOut, responses=CREATE_ERRORS)
 async def create_channel(body: ChannelCreate, user: CurrentUser, rt: RuntimeDep) -> ChannelOut:
     """Connect an account; its credentials are encrypted before they reach the store."""
     creds = body.credentials.model_dump(exclude={"expires_at"}, exclude_none=True)
@@ -30,19 +34,19 @@ async def create_channel(body: ChannelCreate, user: CurrentUser, rt: RuntimeDep)
                          now=clock.utcnow())
 
 
-@router.get("", response_model=ChannelListOut, responses=ERRORS)
+@router.get("", response_model=ChannelListOut, responses=LIST_ERRORS)
 async def list_channels(user: CurrentUser, rt: RuntimeDep) -> ChannelListOut:
     """The caller's channels, oldest first."""
     found, now = await rt.store.list_channels(user), clock.utcnow()
     return ChannelListOut(items=[ChannelOut.of(c, now=now) for c in found], total=len(found))
 
 
-@router.get("/connect/{platform}", responses=ERRORS)
-async def connect_url(platform: str, request: Request, user: CurrentUser, rt: RuntimeDep) -> dict:
+@router.get("/connect/{platform}", response_model=ConnectOut, responses=LIST_ERRORS)
+async def connect_url(platform: str, request: Request, user: CurrentUser, rt: RuntimeDep) -> ConnectOut:
     """The authorize URL to send the user's browser to (signed, expiring state; PKCE where needed)."""
     url = oauth.authorize_url(rt.platforms, rt.settings.herald_encryption_keys, user, platform,
                               redirect_uri=_callback_uri(request, rt, platform))
-    return {"platform": platform, "authorize_url": url, "expires_in": oauth.STATE_TTL_SECONDS}
+    return ConnectOut(platform=platform, authorize_url=url, expires_in=oauth.STATE_TTL_SECONDS)
 
 
 @router.get("/callback/{platform}", include_in_schema=True, responses={307: {"description": "back to the dashboard"}})
@@ -70,12 +74,12 @@ def _callback_uri(request: Request, rt: RuntimeDep, platform: str) -> str:
     return f"{base}/api/v1/channels/callback/{platform}"
 
 
-@router.get("/{channel_id}", response_model=ChannelOut, responses=ERRORS)
+@router.get("/{channel_id:uuid}", response_model=ChannelOut, responses=ERRORS)
 async def get_channel(channel_id: UUID, user: CurrentUser, rt: RuntimeDep) -> ChannelOut:
     return ChannelOut.of(await rt.store.get_channel(user, channel_id), now=clock.utcnow())
 
 
-@router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete("/{channel_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=DELETE_ERRORS)
 async def delete_channel(
     channel_id: UUID,
     user: CurrentUser,

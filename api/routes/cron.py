@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from api.deps import CronCaller, RuntimeDep, run_limits
 from api.events import render_event
+from api.schemas.errors import error_responses
 from services import clock
 from services.errors import HeraldError, ValidationError
 from services.events.delivery import deliver_due
@@ -104,7 +106,7 @@ async def _publish(
     return answer
 
 
-_PUBLISH_DOC = {401: {"description": "missing or wrong secret"}, 503: {"description": "CRON_SECRET is not set"}}
+_PUBLISH_DOC = error_responses({401: "missing or wrong secret", 503: "CRON_SECRET is not set"})
 DryRun = Annotated[bool, Query(description="list what a run would claim, claiming nothing")]
 
 
@@ -114,7 +116,8 @@ async def publish_scheduled(
     user_agent: Annotated[str | None, Header()] = None,
     x_herald_trigger: Annotated[str | None, Header()] = None,
     x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
-    x_herald_parent_run: Annotated[str | None, Header(description="set by Herald on the runs a tick starts")] = None,
+    x_herald_parent_run: Annotated[str | None, Header(description="set by Herald on the runs a tick starts",
+                                                      json_schema_extra={"format": "uuid"})] = None,
     dry_run: DryRun = False,
 ) -> dict:
     """Publish what is due: `X-Cron-Secret: <CRON_SECRET>` or `Authorization: Bearer <CRON_SECRET>`.
@@ -139,8 +142,18 @@ for _method in ("POST", "GET"):
 STALE_AFTER_SECONDS = 180
 
 
+class CronHealthOut(BaseModel):
+    status: Literal["ok", "stale"]
+    last_run_at: str | None = Field(description="when the last run started (ISO 8601), null before the first")
+    seconds_since_last_run: int | None
+    due_now: int = Field(description="posts due and not yet claimed")
+    oldest_due_lag_seconds: int
+    stuck: int = Field(description="posts leased by a run past its lease (the next run recovers them)")
+
+
 @router.head("/health", include_in_schema=False)  # uptime monitors probe with HEAD
-@router.get("/health", responses={503: {"description": "posts are due and no run for 3 minutes"}})
+@router.get("/health", response_model=CronHealthOut,
+            responses={503: {"model": CronHealthOut, "description": "posts are due and no run for 3 minutes"}})
 async def cron_health(rt: RuntimeDep) -> JSONResponse:
     """Is the external cron still calling? For an uptime monitor: 503 when stale. No secret needed, none shown."""
     now = clock.utcnow()

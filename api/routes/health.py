@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep
 from services.logs import log_event
@@ -11,8 +14,14 @@ from services.logs import log_event
 router = APIRouter(tags=["health"], redirect_slashes=False)
 
 
+class HealthOut(BaseModel):
+    status: Literal["ok", "down"]
+    store: str = Field(description="which store this deployment uses: embedded, postgres or supabase")
+
+
 @router.head("/health", include_in_schema=False)  # uptime monitors probe with HEAD
-@router.get("/health")
+@router.get("/health", response_model=HealthOut,
+            responses={503: {"model": HealthOut, "description": "the store does not answer"}})
 async def health(rt: RuntimeDep) -> JSONResponse:
     """200 when the store answers, 503 when it does not."""
     try:

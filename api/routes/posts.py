@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, RuntimeDep, run_limits
 from api.schemas.common import InstantIn
+from api.schemas.errors import error_responses
 from api.schemas.posts import (
     BulkCreate,
     CalendarOut,
@@ -43,18 +44,19 @@ MAX_OFFSET = 2**31 - 1
 
 router = APIRouter(prefix="/posts", tags=["posts"], redirect_slashes=False)
 
-ERRORS = {401: {"description": "missing or invalid token"}, 404: {"description": "no such post"},
-          409: {"description": "the post's state forbids this"}, 422: {"description": "invalid input"}}
+AUTH = {401: "missing, expired or invalid access token"}
+ERRORS = error_responses({**AUTH, 404: "no such post", 409: "the post's state forbids this"})
+LIST_ERRORS = error_responses(AUTH)
+CREATE_ERRORS = error_responses({**AUTH, 409: "the Idempotency-Key was used before with another body"})
+
+
+_STATUS = "|".join(s.value for s in PostStatus)
+#: one status or several, comma-separated, or empty for any (the OpenAPI states it; nothing else is taken)
+STATUSES = f"^(({_STATUS})(,({_STATUS}))*)?$"
 
 
 def _statuses(raw: str | None) -> tuple[PostStatus, ...]:
-    if not raw:
-        return ()
-    try:
-        return tuple(PostStatus(s.strip()) for s in raw.split(",") if s.strip())
-    except ValueError:
-        allowed = ", ".join(s.value for s in PostStatus)
-        raise ValidationError(f"status must be one or more of: {allowed}", field="status") from None
+    return tuple(PostStatus(s) for s in raw.split(",")) if raw else ()
 
 
 def _input(body: PostCreate) -> posts.PostInput:
@@ -80,7 +82,7 @@ async def _create(rt: RuntimeDep, user: CurrentUser, items: list[posts.PostInput
     return created
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut, responses=CREATE_ERRORS)
 async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
                       idempotency_key: IdempotencyKey = None) -> PostOut:
     """Create a draft (no `scheduled_at`) or a scheduled post, with one target per channel."""
@@ -88,7 +90,7 @@ async def create_post(body: PostCreate, user: CurrentUser, rt: RuntimeDep, respo
     return PostOut.of(created[0])
 
 
-@router.post("/bulk", status_code=status.HTTP_201_CREATED, response_model=PostListOut, responses=ERRORS)
+@router.post("/bulk", status_code=status.HTTP_201_CREATED, response_model=PostListOut, responses=CREATE_ERRORS)
 async def create_posts_in_bulk(body: BulkCreate, user: CurrentUser, rt: RuntimeDep, response: Response,
                                idempotency_key: IdempotencyKey = None) -> PostListOut:
     """Create up to 100 posts, all or nothing; a 422 lists every invalid item under `items`."""
@@ -97,7 +99,7 @@ async def create_posts_in_bulk(body: BulkCreate, user: CurrentUser, rt: RuntimeD
     return PostListOut(items=[PostOut.of(p) for p in created])
 
 
-@router.get("/calendar", response_model=CalendarOut, responses=ERRORS)
+@router.get("/calendar", response_model=CalendarOut, responses=LIST_ERRORS)
 async def calendar(
     user: CurrentUser,
     rt: RuntimeDep,
@@ -132,11 +134,12 @@ async def _all_posts(rt: RuntimeDep, user: CurrentUser, query: PostFilter, *, ca
     return found
 
 
-@router.get("", response_model=PostPageOut, responses=ERRORS)
+@router.get("", response_model=PostPageOut, responses=LIST_ERRORS)
 async def list_posts(
     user: CurrentUser,
     rt: RuntimeDep,
-    status_: Annotated[str | None, Query(alias="status", description="one status, or several comma-separated")] = None,
+    status_: Annotated[str | None, Query(alias="status", pattern=STATUSES,
+                                         description="one status, or several comma-separated")] = None,
     platform: str | None = None,
     channel_id: UUID | None = None,
     from_: Annotated[InstantIn | None, Query(alias="from", description="scheduled at or after")] = None,
@@ -155,7 +158,7 @@ async def list_posts(
     return PostPageOut(items=[PostOut.of(p) for p in page.items], total=page.total, limit=limit, offset=offset)
 
 
-@router.get("/statistics", response_model=StatisticsOut, responses=ERRORS)
+@router.get("/statistics", response_model=StatisticsOut, responses=LIST_ERRORS)
 async def post_statistics(
     user: CurrentUser, rt: RuntimeDep,
     window_hours: Annotated[int, Query(ge=1, le=24 * 90, description="publish lag over the last N hours")] = 24,
@@ -169,14 +172,13 @@ async def post_statistics(
                                                    p95_ms=lag.p95_ms, max_ms=lag.max_ms))
 
 
-@router.get("/{post_id}", response_model=PostOut, responses=ERRORS)
+@router.get("/{post_id:uuid}", response_model=PostOut, responses=ERRORS)
 async def get_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """One post with its targets."""
     return PostOut.of(await rt.store.get_post(user, post_id))
 
 
-@router.patch("/{post_id}", response_model=PostOut, responses=ERRORS)
-@router.put("/{post_id}", response_model=PostOut, responses=ERRORS, include_in_schema=False)
+@router.patch("/{post_id:uuid}", response_model=PostOut, responses=ERRORS)
 async def update_post(
     post_id: UUID, body: PostPatch, user: CurrentUser, rt: RuntimeDep,
     scope: Annotated[Literal["series", "occurrence"], Query(
@@ -189,14 +191,24 @@ async def update_post(
     return PostOut.of(post)
 
 
-@router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.put("/{post_id:uuid}", response_model=PostOut, responses=ERRORS)
+async def replace_post(post_id: UUID, body: PostCreate, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+    """Replace content, channels, time, time zone and rule with the body (a field left out takes its
+    default, as in `POST /posts`); for a recurring post, the whole series. The rules are PATCH's: the
+    status stays (a scheduled post without a time becomes a draft), and 409 once publishing has begun."""
+    fields = {"content": body.content.to_domain(), "channel_ids": tuple(body.channel_ids),
+              "scheduled_at": body.scheduled_at, "timezone": body.timezone, "rrule": body.rrule}
+    return PostOut.of(await posts.update_post(rt.store, rt.platforms, user, post_id, fields, now=clock.utcnow()))
+
+
+@router.delete("/{post_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 async def delete_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Response:
     """Delete a post that is not being or has not been published."""
     await posts.delete_post(rt.store, user, post_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{post_id}/schedule", response_model=PostOut, responses=ERRORS)
+@router.post("/{post_id:uuid}/schedule", response_model=PostOut, responses=ERRORS)
 async def schedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: ScheduleIn | None = None) -> PostOut:
     """Schedule a draft, or move a scheduled, failed or cancelled post to a (new) future time."""
     body = body or ScheduleIn()
@@ -205,13 +217,13 @@ async def schedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: 
     return PostOut.of(post)
 
 
-@router.post("/{post_id}/unschedule", response_model=PostOut, responses=ERRORS)
+@router.post("/{post_id:uuid}/unschedule", response_model=PostOut, responses=ERRORS)
 async def unschedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """Turn a scheduled post back into a draft."""
     return PostOut.of(await posts.unschedule_post(rt.store, user, post_id))
 
 
-@router.post("/{post_id}/publish", response_model=PostOut, responses=ERRORS)
+@router.post("/{post_id:uuid}/publish", response_model=PostOut, responses=ERRORS)
 async def publish_now(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """Publish a draft or scheduled post now, through the same engine and guarantees as the cron."""
     now = clock.utcnow()
@@ -221,20 +233,20 @@ async def publish_now(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostO
     return PostOut.of(await rt.store.get_post(user, post_id))
 
 
-@router.post("/{post_id}/retry", response_model=PostOut, responses=ERRORS)
+@router.post("/{post_id:uuid}/retry", response_model=PostOut, responses=ERRORS)
 async def retry_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """A failed or partial post's unpublished targets become due now (the next run publishes them)."""
     return PostOut.of(await posts.retry_post(rt.store, user, post_id))
 
 
-@router.post("/{post_id}/resolve", response_model=PostOut, responses=ERRORS)
+@router.post("/{post_id:uuid}/resolve", response_model=PostOut, responses=ERRORS)
 async def resolve_target(post_id: UUID, body: ResolveIn, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """Settle a target whose outcome is unknown, after checking the platform by hand."""
     return PostOut.of(await rt.store.resolve_target(user, post_id, body.target_id, published=body.outcome == "published",
                                                     url=body.platform_post_url))
 
 
-@router.get("/{post_id}/runs", response_model=RunListOut, responses=ERRORS)
+@router.get("/{post_id:uuid}/runs", response_model=RunListOut, responses=ERRORS)
 async def list_runs(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> RunListOut:
     """Every publish attempt of this post, per target, oldest first."""
     return RunListOut(items=[RunOut.of(r) for r in await rt.store.list_runs(user, post_id)])

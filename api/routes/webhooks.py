@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentUser, RuntimeDep
+from api.schemas.errors import error_responses
 from api.events import render_event
 from api.schemas.webhooks import (
     DeliveryOut,
@@ -24,11 +25,12 @@ from services.events import delivery, endpoints
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], redirect_slashes=False)
 
-ERRORS = {401: {"description": "missing or invalid token"}, 404: {"description": "no such webhook endpoint"},
-          422: {"description": "invalid input"}}
+AUTH = {401: "missing, expired or invalid access token"}
+ERRORS = error_responses({**AUTH, 404: "no such webhook endpoint"})
+LIST_ERRORS = error_responses(AUTH)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreatedOut, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreatedOut, responses=LIST_ERRORS)
 async def create_webhook(body: WebhookCreate, user: CurrentUser, rt: RuntimeDep) -> WebhookCreatedOut:
     """Register an endpoint; the answer carries its signing secret, the only time it is shown."""
     endpoint, secret = await endpoints.create_endpoint(
@@ -37,7 +39,7 @@ async def create_webhook(body: WebhookCreate, user: CurrentUser, rt: RuntimeDep)
     return WebhookCreatedOut(**WebhookOut.of(endpoint).model_dump(), secret=secret)
 
 
-@router.get("", response_model=WebhookListOut, responses=ERRORS)
+@router.get("", response_model=WebhookListOut, responses=LIST_ERRORS)
 async def list_webhooks(user: CurrentUser, rt: RuntimeDep) -> WebhookListOut:
     found = await rt.store.list_webhooks(user)
     return WebhookListOut(items=[WebhookOut.of(w) for w in found], total=len(found))

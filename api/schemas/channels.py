@@ -98,3 +98,9 @@ class ChannelOut(BaseModel):
 class ChannelListOut(BaseModel):
     items: list[ChannelOut]
     total: int
+
+
+class ConnectOut(BaseModel):
+    platform: str
+    authorize_url: str = Field(description="send the user's browser here; the platform sends it back to the callback")
+    expires_in: int = Field(description="seconds the signed state in the URL stays valid")

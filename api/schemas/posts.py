@@ -19,7 +19,7 @@ MAX_TEXT = 100_000
 
 class MediaIn(BaseModel):
     type: Literal["image", "video"]
-    url: str = Field(min_length=1, max_length=2048)
+    url: str = Field(min_length=1, max_length=2048, json_schema_extra={"pattern": "^https?://"})  # _http_url
     alt: str | None = Field(None, max_length=1500)
 
     @field_validator("url")
@@ -36,6 +36,12 @@ class OverrideIn(BaseModel):
 
 
 class ContentIn(BaseModel):
+    # the OpenAPI states _not_empty: text with something other than white space, or a medium
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["text"], "properties": {"text": {"pattern": r"\S"}}},
+        {"required": ["media"], "properties": {"media": {"minItems": 1}}},
+    ]})
+
     text: str = Field("", max_length=MAX_TEXT)
     media: list[MediaIn] = Field(default_factory=list, max_length=20)
     platforms: dict[str, OverrideIn] = Field(default_factory=dict)
@@ -58,18 +64,27 @@ class PostCreate(BaseModel):
     content: ContentIn
     channel_ids: list[UUID] = Field(default_factory=list, max_length=50)
     scheduled_at: InstantIn | None = Field(None, description="ISO 8601; without an offset it is read in `timezone`")
-    timezone: str = Field("UTC", description="IANA time zone name", max_length=64)
-    rrule: str | None = Field(None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO", max_length=500)
+    timezone: str = Field("UTC", description="IANA time zone name", min_length=1, max_length=64)
+    rrule: str | None = Field(None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO", min_length=1,
+                              max_length=500)
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """The OpenAPI of a field that may be left out but not sent as null (see PostPatch._not_null)."""
+    schema.pop("default", None)
+    kinds = [kind for kind in schema.pop("anyOf", []) if kind != {"type": "null"}]
+    if kinds:
+        schema.update(kinds[0])
 
 
 class PostPatch(BaseModel):
     """Only the fields sent are changed; `scheduled_at: null` turns a scheduled post into a draft."""
 
-    content: ContentIn | None = None
-    channel_ids: list[UUID] | None = Field(None, max_length=50)
+    content: ContentIn | None = Field(None, json_schema_extra=_not_null)
+    channel_ids: list[UUID] | None = Field(None, max_length=50, json_schema_extra=_not_null)
     scheduled_at: InstantIn | None = None
-    timezone: str | None = Field(None, max_length=64)
-    rrule: str | None = Field(None, max_length=500)
+    timezone: str | None = Field(None, min_length=1, max_length=64, json_schema_extra=_not_null)
+    rrule: str | None = Field(None, min_length=1, max_length=500)
 
     @field_validator("content", "channel_ids", "timezone")
     @classmethod
@@ -102,7 +117,7 @@ class ResolveIn(BaseModel):
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     scheduled_at: InstantIn | None = None
-    timezone: str | None = Field(None, max_length=64)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
 
 
 class MediaOut(BaseModel):

@@ -81,7 +81,10 @@ class TestInstantRange:
         channel = await sandbox_channel(client, alice)
         draft = (await create(client, alice, channel_ids=[channel["id"]])).json()
         url = f"/api/v1/posts/{draft['id']}{action}"
-        response = await client.request(method, url, json={"scheduled_at": at, "timezone": tz}, headers=alice.headers)
+        body = {"scheduled_at": at, "timezone": tz}
+        if method == "PUT":  # a replacement: the whole post
+            body |= {"content": draft["content"], "channel_ids": [channel["id"]]}
+        response = await client.request(method, url, json=body, headers=alice.headers)
         assert response.status_code == 422 and field_of(response) == "scheduled_at", response.text
         assert "2000" in response.json()["error"]["message"]
         after = await client.get(f"/api/v1/posts/{draft['id']}", headers=alice.headers)

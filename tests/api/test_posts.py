@@ -262,9 +262,10 @@ class TestReadAndList:
         page = (await client.get("/api/v1/posts?offset=2147483647", headers=alice.headers)).json()
         assert page["items"] == [] and page["offset"] == 2147483647
 
-    async def test_bad_post_id_is_a_422(self, client, alice):
+    async def test_a_post_id_that_is_not_a_uuid_names_no_post(self, client, alice):
+        # ids are UUIDs in the path itself, so /posts/statistics and /posts/123 are not posts to PUT
         response = await client.get("/api/v1/posts/123", headers=alice.headers)
-        assert response.status_code == 422 and response.json()["error"]["field"] == "post_id"
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
     async def test_statistics_count_by_status_and_platform(self, client, alice):
         channel = await sandbox_channel(client, alice)
@@ -279,7 +280,7 @@ class TestReadAndList:
 
 
 class TestEdit:
-    async def test_patch_and_put_change_only_what_is_sent(self, client, alice):
+    async def test_patch_changes_only_what_is_sent(self, client, alice):
         a, b = await sandbox_channel(client, alice, "a"), await sandbox_channel(client, alice, "b")
         post = (await create(client, alice, [a["id"]], scheduled_at=future().isoformat())).json()
         patched = await client.patch(f"/api/v1/posts/{post['id']}", headers=alice.headers,
@@ -287,11 +288,32 @@ class TestEdit:
         assert patched.status_code == 200, patched.text
         assert patched.json()["content"]["text"] == "v2" and patched.json()["scheduled_at"] == post["scheduled_at"]
         assert sorted(t["channel_id"] for t in patched.json()["targets"]) == sorted([a["id"], b["id"]])
+        patched = await client.patch(f"/api/v1/posts/{post['id']}", headers=alice.headers,
+                                     json={"timezone": "Asia/Tokyo", "rrule": "FREQ=DAILY"})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["timezone"] == "Asia/Tokyo" and patched.json()["content"]["text"] == "v2"
+        assert patched.json()["rrule"] == "FREQ=DAILY"
+
+    async def test_put_replaces_the_post(self, client, alice):
+        a, b = await sandbox_channel(client, alice, "a"), await sandbox_channel(client, alice, "b")
+        post = (await create(client, alice, [a["id"]], scheduled_at=future().isoformat(), timezone="Asia/Tokyo",
+                             rrule="FREQ=DAILY")).json()
+        at = future(days=2).isoformat()
         put = await client.put(f"/api/v1/posts/{post['id']}", headers=alice.headers,
-                               json={"timezone": "Asia/Tokyo", "rrule": "FREQ=DAILY"})
-        assert put.status_code == 200
-        assert put.json()["timezone"] == "Asia/Tokyo" and put.json()["content"]["text"] == "v2"
-        assert put.json()["rrule"] == "FREQ=DAILY"
+                               json={"content": {"text": "v2"}, "channel_ids": [b["id"]], "scheduled_at": at})
+        assert put.status_code == 200, put.text
+        replaced = put.json()
+        assert replaced["content"] == {"text": "v2", "media": [], "platforms": {}}
+        assert [t["channel_id"] for t in replaced["targets"] if t["status"] != "cancelled"] == [b["id"]]
+        # left out: back to POST /posts's defaults; the status is PATCH's rule (a scheduled post stays so)
+        assert replaced["timezone"] == "UTC" and replaced["rrule"] is None and replaced["status"] == "scheduled"
+        assert (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json() == replaced
+
+    async def test_put_needs_the_whole_post(self, client, alice):
+        post = (await create(client, alice, [])).json()
+        response = await client.put(f"/api/v1/posts/{post['id']}", json={"timezone": "Asia/Tokyo"},
+                                    headers=alice.headers)
+        assert response.status_code == 422 and response.json()["error"]["field"] == "content"
 
     async def test_clearing_the_time_makes_a_draft(self, client, alice):
         channel = await sandbox_channel(client, alice)

@@ -43,6 +43,7 @@ USER_FUNCTIONS = [
     "public.herald_post_statistics_v1()",
     "public.herald_post_statistics_v2(timestamptz)",
     "public.herald_list_outbox_v1(integer)",
+    "public.herald_operations_v1(timestamptz)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

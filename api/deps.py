@@ -15,7 +15,7 @@ from services.platforms.base import Platform
 from services.events.delivery import DeliveryLimits
 from services.platforms.registry import build_platforms
 from services.publishing.run import RunLimits
-from services.security.cron_secret import check_cron_secret, presented_secret
+from services.security.cron_secret import check_cron_secret, is_cron_secret, presented_secret
 from services.security.crypto import TokenCipher
 from services.security.jwt import TokenVerifier
 from services.settings import Settings
@@ -101,6 +101,31 @@ async def cron_caller(
 
 
 CronCaller = Depends(cron_caller)
+
+
+async def user_or_service(
+    runtime: RuntimeDep,
+    x_cron_secret: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> User | None:
+    """A signed-in user (their access token), or the service itself (None): the cron secret in
+    ``X-Cron-Secret`` or as the bearer token, as the cron routes take it. A wrong cron secret in
+    ``X-Cron-Secret`` is a 401, never read as a user's token; a bearer token that is not the secret
+    must be a valid user token."""
+    if x_cron_secret is not None:
+        check_cron_secret(runtime.settings.cron_secret, x_cron_secret)
+        return None
+    token = presented_secret(None, authorization)
+    if not token:
+        raise AuthenticationError("send a user's access token or the cron secret: Authorization: Bearer <token>"
+                                  " or X-Cron-Secret: <CRON_SECRET>")
+    if is_cron_secret(runtime.settings.cron_secret, token):
+        return None
+    return await runtime.verifier.verify(token)
+
+
+#: the caller of an endpoint that answers a user and the service: the User, or None for the service
+UserOrService = Annotated[User | None, Depends(user_or_service)]
 
 
 def run_limits(settings: Settings) -> RunLimits:

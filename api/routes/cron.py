@@ -15,6 +15,7 @@ from api.deps import CronCaller, RuntimeDep, run_limits
 from api.events import render_event
 from api.schemas.errors import error_responses
 from services import clock
+from services.domain import health
 from services.errors import HeraldError, ValidationError
 from services.events.delivery import deliver_due
 from services.logs import log_event
@@ -138,12 +139,16 @@ for _method in ("POST", "GET"):
                              name=f"publish_scheduled_{_method.lower()}")
 
 
-#: no run for this long while posts are due means the external cron has stopped calling
-STALE_AFTER_SECONDS = 180
+class HealthReasonOut(BaseModel):
+    code: str = Field(description="cron_stale, failure_rate or stuck_posts")
+    message: str
 
 
 class CronHealthOut(BaseModel):
-    status: Literal["ok", "stale"]
+    status: Literal["ok", "degraded", "stale"] = Field(description=(
+        "stale (503): posts are due and no run came for 3 minutes; degraded (200): more than 5% of the last "
+        "24 hours' finished targets failed (over at least 20), or a post is stuck more than 10 minutes past its lease"))
+    reasons: list[HealthReasonOut] = Field(description="what made it stale or degraded; empty when ok")
     last_run_at: str | None = Field(description="when the last run started (ISO 8601), null before the first")
     seconds_since_last_run: int | None
     due_now: int = Field(description="posts due and not yet claimed")
@@ -153,19 +158,23 @@ class CronHealthOut(BaseModel):
 
 @router.head("/health", include_in_schema=False)  # uptime monitors probe with HEAD
 @router.get("/health", response_model=CronHealthOut,
-            responses={503: {"model": CronHealthOut, "description": "posts are due and no run for 3 minutes"}})
+            responses={503: {"model": CronHealthOut, "description": "stale: posts are due and no run for 3 minutes"}})
 async def cron_health(rt: RuntimeDep) -> JSONResponse:
-    """Is the external cron still calling? For an uptime monitor: 503 when stale. No secret needed, none shown."""
+    """Is the external cron still calling, and is publishing going well? For an uptime monitor: 503
+    when `stale` (posts due, no run for 3 minutes); 200 with `degraded` and its `reasons` when more than
+    5% of the last 24 hours' finished targets failed (counted over at least 20) or a post is stuck more
+    than 10 minutes past its lease. No secret needed, none shown."""
     now = clock.utcnow()
-    health = await rt.store.cron_health(now=now)
-    last = health.last_run.started_at if health.last_run else None
+    found = await rt.store.service_health(now=now)
+    verdict = health.judge(found, now=now)
+    cron = found.cron
+    last = cron.last_run.started_at if cron.last_run else None
     since = round((now - last).total_seconds()) if last else None
-    lag = round((now - health.oldest_due_at).total_seconds()) if health.oldest_due_at else 0
-    stale = health.due_now > 0 and (since is None or since > STALE_AFTER_SECONDS)
-    body = {"status": "stale" if stale else "ok", "last_run_at": last.isoformat() if last else None,
-            "seconds_since_last_run": since, "due_now": health.due_now, "oldest_due_lag_seconds": max(lag, 0),
-            "stuck": health.stuck}
-    return JSONResponse(body, status_code=503 if stale else 200)
+    lag = round((now - cron.oldest_due_at).total_seconds()) if cron.oldest_due_at else 0
+    body = {"status": verdict.status, "reasons": [{"code": r.code, "message": r.message} for r in verdict.reasons],
+            "last_run_at": last.isoformat() if last else None, "seconds_since_last_run": since,
+            "due_now": cron.due_now, "oldest_due_lag_seconds": max(lag, 0), "stuck": cron.stuck}
+    return JSONResponse(body, status_code=503 if verdict.status == "stale" else 200)
 
 
 @router.get("/info/service")

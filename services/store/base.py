@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from services.domain.events import ClaimedDelivery, DeliveryAttempt, DeliveryLogEntry, WebhookEndpoint
+from services.domain.health import ServiceHealth
 from services.domain.models import (
     Activity,
     Channel,
@@ -34,6 +35,7 @@ from services.domain.models import (
     Run,
     User,
 )
+from services.domain.operations import OperationsFigures
 
 
 class _Unset:
@@ -244,6 +246,11 @@ class Store(WebhookStore, Protocol):
     async def list_outbox(self, user: User, *, limit: int = 50) -> list[OutboxEntry]:
         """What the sandbox platform published for the user, newest first."""
 
+    async def operations(self, user: User, *, now: datetime) -> OperationsFigures:
+        """The user's operations figures at ``now``: their targets that finished in the last 24 hours
+        and 7 days (outcomes, retries, publish lag, per platform), their posts stuck past their lease
+        and their due backlog. Definitions: ``supabase/migrations/20261201000500_operations.sql``."""
+
     # --- the publish run (service role) -------------------------------------------------------
     async def claim_due_posts(
         self, *, now: datetime, limit: int, lease_seconds: int, post_ids: tuple[UUID, ...] | None = None,
@@ -281,6 +288,13 @@ class Store(WebhookStore, Protocol):
         """What a claim at ``now`` would take, claiming nothing (dry run)."""
 
     async def cron_health(self, *, now: datetime) -> CronHealth: ...
+
+    async def service_operations(self, *, now: datetime) -> OperationsFigures:
+        """``operations`` for the whole service (every user's rows), with the latest cron run's start."""
+
+    async def service_health(self, *, now: datetime) -> ServiceHealth:
+        """What ``/cron/health`` judges: ``cron_health``, the oldest expired lease of a post still
+        publishing, and the outcomes of the last 24 hours (the 24 h window of ``service_operations``)."""
 
     async def deliver_to_outbox(self, entry: OutboxEntry) -> None:
         """The sandbox platform's 'publish': append to the local outbox."""

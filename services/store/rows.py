@@ -13,12 +13,14 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+from services.domain.health import ServiceHealth
 from services.domain.models import (
     Activity,
     Channel,
     Claim,
     ClaimedPost,
     Content,
+    CronHealth,
     CronRun,
     Media,
     OutboxEntry,
@@ -33,6 +35,7 @@ from services.domain.models import (
     TargetStatus,
     UnreadablePost,
 )
+from services.domain.operations import WINDOWS, LagFigures, OperationsFigures, OutcomeCounts, WindowFigures
 from services.errors import HeraldError
 from services.logs import log_event
 from services.scheduling import recurrence
@@ -460,4 +463,49 @@ def outbox_from_row(row: dict[str, Any]) -> OutboxEntry:
         text=row["text"],
         media=tuple(Media(type=m["type"], url=m["url"], alt=m.get("alt")) for m in row.get("media") or ()),
         published_at=required_time(row["published_at"]),
+    )
+
+
+def _ratio(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def window_from_row(name: str, row: dict[str, Any]) -> WindowFigures:
+    """A window's outcomes as ``herald_private.window_outcomes`` gives them."""
+    lag = row["publish_lag"]
+    return WindowFigures(
+        name=name, since=required_time(row["since"]), until=required_time(row["until"]),
+        finished=int(row["finished"]), published=int(row["published"]), failed=int(row["failed"]),
+        unknown=int(row["unknown"]), retried=int(row["retried"]), success_ratio=_ratio(row["success_ratio"]),
+        failure_ratio=_ratio(row["failure_ratio"]), retry_ratio=_ratio(row["retry_ratio"]),
+        publish_lag=LagFigures(count=int(lag["count"]), p50_ms=_int_or_none(lag["p50_ms"]),
+                               p95_ms=_int_or_none(lag["p95_ms"]), max_ms=_int_or_none(lag["max_ms"])),
+        by_platform={platform: OutcomeCounts(finished=int(c["finished"]), published=int(c["published"]),
+                                             failed=int(c["failed"]), unknown=int(c["unknown"]))
+                     for platform, c in sorted(row["by_platform"].items())},
+    )
+
+
+def operations_from_row(row: dict[str, Any], *, is_service: bool) -> OperationsFigures:
+    """``herald_operations_v1``'s or ``herald_service_operations_v1``'s answer."""
+    return OperationsFigures(
+        now=required_time(row["now"]),
+        windows={name: window_from_row(name, row["windows"][name]) for name in WINDOWS},
+        stuck=int(row["stuck"]["count"]),
+        oldest_stuck_lease_expires_at=parse_time(row["stuck"]["oldest_lease_expires_at"]),
+        due_backlog=int(row["due"]["count"]),
+        oldest_due_at=parse_time(row["due"]["oldest_due_at"]),
+        is_service=is_service,
+        last_run_at=parse_time(row.get("last_run_at")),
+    )
+
+
+def service_health_from_row(row: dict[str, Any]) -> ServiceHealth:
+    """``herald_cron_health_v2``'s answer."""
+    last = row.get("last_run")
+    return ServiceHealth(
+        cron=CronHealth(last_run=cron_run_from_row(last) if last else None, due_now=int(row["due_now"]),
+                        oldest_due_at=parse_time(row.get("oldest_due_at")), stuck=int(row["stuck"])),
+        stuck_since=parse_time(row.get("stuck_since")),
+        last_24h=window_from_row("24h", row["last_24h"]),
     )

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.domain.health import ServiceHealth
 from services.domain.models import (
     Activity,
     Channel,
@@ -32,6 +33,7 @@ from services.domain.models import (
     Run,
     User,
 )
+from services.domain.operations import OperationsFigures
 from services.errors import (
     AuthenticationError,
     ConflictError,
@@ -220,6 +222,10 @@ class RpcStore(WebhookCalls):
     async def list_outbox(self, user: User, *, limit: int = 50) -> list[OutboxEntry]:
         return [rows.outbox_from_row(r) for r in await self._as_user(user, "herald_list_outbox_v1", {"p_limit": limit})]
 
+    async def operations(self, user: User, *, now: datetime) -> OperationsFigures:
+        found = await self._as_user(user, "herald_operations_v1", {"p_now": _fmt(now)})
+        return rows.operations_from_row(found, is_service=False)
+
     # --- the publish run (service role) -------------------------------------------------------
 
     async def claim_due_posts(
@@ -264,6 +270,13 @@ class RpcStore(WebhookCalls):
             oldest_due_at=rows.parse_time(health.get("oldest_due_at")),
             stuck=int(health["stuck"]),
         )
+
+    async def service_operations(self, *, now: datetime) -> OperationsFigures:
+        found = await self._as_service("herald_service_operations_v1", {"p_now": _fmt(now)})
+        return rows.operations_from_row(found, is_service=True)
+
+    async def service_health(self, *, now: datetime) -> ServiceHealth:
+        return rows.service_health_from_row(await self._as_service("herald_cron_health_v2", {"p_now": _fmt(now)}))
 
     async def deliver_to_outbox(self, entry: OutboxEntry) -> None:
         await self._as_service("herald_deliver_to_outbox_v1", {

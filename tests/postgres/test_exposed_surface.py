@@ -50,6 +50,7 @@ USER_FUNCTIONS = [
     "public.herald_delete_webhook_v1(uuid)",
     "public.herald_test_webhook_v1(uuid)",
     "public.herald_list_deliveries_v1(uuid, integer, integer)",
+    "public.herald_operations_v1(timestamptz)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

@@ -19,6 +19,7 @@ SERVICE_FUNCTIONS = [
     "herald_save_channel_credentials_v1", "herald_mark_channel_needs_reconnect_v1", "herald_list_due_v1",
     "herald_count_due_v1", "herald_last_cron_run_v1", "herald_cron_health_v1", "herald_deliver_to_outbox_v1",
     "herald_record_results_v1", "herald_claim_due_posts_v2", "herald_record_results_v2",
+    "herald_service_operations_v1", "herald_cron_health_v2",
 ]
 
 
@@ -97,6 +98,11 @@ def test_user_functions_do_not_reach_another_users_rows(db, owner_a, user_b):
         assert call(db, "herald_list_activity_v1") == []
         assert call(db, "herald_list_outbox_v1") == []
         assert call(db, "herald_post_statistics_v1") == {"total": 0, "by_status": {}, "by_platform": {}}
+        figures = call(db, "herald_operations_v1", p_now=NOW + timedelta(minutes=1))
+        assert [figures["windows"][w]["finished"] for w in ("24h", "7d")] == [0, 0]
+        assert (figures["stuck"]["count"], figures["due"]["count"]) == (0, 0)
+    with acting_as(db, "authenticated", owner_a["id"]):  # A's own published target
+        assert call(db, "herald_operations_v1", p_now=NOW + timedelta(minutes=1))["windows"]["24h"]["published"] == 1
     for fn, args in [("herald_get_post_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_list_runs_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_get_channel_v1", {"p_channel_id": owner_a["channel"]}),
@@ -181,9 +187,10 @@ def test_anon_cannot_call_the_user_functions(db, owner_a):
         call(db, "herald_list_posts_v1")
 
 
-def test_a_user_function_without_a_signed_in_user_is_refused(db):
+@pytest.mark.parametrize(("fn", "args"), [("herald_list_channels_v1", {}), ("herald_operations_v1", {"p_now": NOW})])
+def test_a_user_function_without_a_signed_in_user_is_refused(db, fn, args):
     with pytest.raises(psycopg.Error) as err, acting_as(db, "authenticated"):
-        call(db, "herald_list_channels_v1")
+        call(db, fn, **args)
     assert err.value.sqlstate == "HR401"
 
 

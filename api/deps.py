@@ -11,8 +11,8 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from services.domain.models import User
 from services.errors import AuthenticationError
-from services.platforms.base import Platform
 from services.events.delivery import DeliveryLimits
+from services.platforms.base import Platform
 from services.platforms.registry import build_platforms
 from services.publishing.run import RunLimits
 from services.security.cron_secret import check_cron_secret, is_cron_secret, presented_secret
@@ -104,14 +104,14 @@ CronCaller = Depends(cron_caller)
 
 
 async def user_or_service(
-    runtime: RuntimeDep,
-    x_cron_secret: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    runtime: RuntimeDep, request: Request, _user: Annotated[Any, Depends(_user_token)],
+    _header: Annotated[Any, Depends(_cron_header)],
 ) -> User | None:
     """A signed-in user (their access token), or the service itself (None): the cron secret in
     ``X-Cron-Secret`` or as the bearer token, as the cron routes take it. A wrong cron secret in
     ``X-Cron-Secret`` is a 401, never read as a user's token; a bearer token that is not the secret
     must be a valid user token."""
+    x_cron_secret, authorization = request.headers.get("x-cron-secret"), request.headers.get("authorization")
     if x_cron_secret is not None:
         check_cron_secret(runtime.settings.cron_secret, x_cron_secret)
         return None

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api import prometheus
 from api.deps import CronCaller, RuntimeDep, UserOrService
+from api.schemas.errors import error_responses
 from api.schemas.operations import OperationsOut
 from services import clock
 
 router = APIRouter(tags=["operations"], redirect_slashes=False)
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "no valid user token and no valid cron secret"},
-                                          503: {"description": "the cron secret was sent but CRON_SECRET is not set"}}
+_AUTH = error_responses({401: "no valid user token and no valid cron secret",
+                         503: "the cron secret was sent but CRON_SECRET is not set"})
 
 
 @router.get("/metrics", response_model=OperationsOut, responses=_AUTH)

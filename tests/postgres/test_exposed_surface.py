@@ -43,6 +43,8 @@ USER_FUNCTIONS = [
     "public.herald_post_statistics_v1()",
     "public.herald_post_statistics_v2(timestamptz)",
     "public.herald_list_outbox_v1(integer)",
+    "public.herald_get_post_analytics_v1(uuid)",
+    "public.herald_analytics_summary_v1(timestamptz, timestamptz, text, uuid, integer)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

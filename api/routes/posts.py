@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, RuntimeDep, run_limits
+from api.schemas.analytics import PostAnalyticsOut
 from api.schemas.common import InstantIn
 from api.schemas.posts import (
     BulkCreate,
@@ -230,3 +231,10 @@ async def resolve_target(post_id: UUID, body: ResolveIn, user: CurrentUser, rt: 
 async def list_runs(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> RunListOut:
     """Every publish attempt of this post, per target, oldest first."""
     return RunListOut(items=[RunOut.of(r) for r in await rt.store.list_runs(user, post_id)])
+
+
+@router.get("/{post_id}/analytics", response_model=PostAnalyticsOut, responses=ERRORS)
+async def post_analytics(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostAnalyticsOut:
+    """Engagement per target: the latest reading and every reading (hourly in the first day after
+    publishing, daily until day 30), and the totals of the latest ones."""
+    return PostAnalyticsOut.of(await rt.store.get_post_analytics(user, post_id))

@@ -327,7 +327,7 @@ $$;
 -- "by_platform": {platform: totals}, "top_posts": [{"post_id", "text", "published_at", "platforms",
 -- "engagement", "impressions", "engagement_rate"}]}, top_posts ranked by engagement (at most p_top,
 -- measured posts only). HR422 (field to) unless from < to and the range is at most 366 days;
--- HR422 (field top) unless 1 <= p_top <= 50.
+-- HR422 (field top) unless 1 <= p_top <= 50; HR422 (field channel_id) for a channel not the caller's.
 create function public.herald_analytics_summary_v1(
     p_from timestamptz, p_to timestamptz, p_platform text default null, p_channel_id uuid default null,
     p_top integer default 10
@@ -343,6 +343,9 @@ begin
     end if;
     if p_top is null or p_top < 1 or p_top > 50 then
         raise exception 'top must be between 1 and 50' using errcode = 'HR422', detail = 'invalid', hint = 'top';
+    end if;
+    if p_channel_id is not null then
+        perform herald_private.check_channels(v_uid, array[p_channel_id], 'channel_id');
     end if;
     with scope as (
         select t.id, t.post_id, t.platform, t.published_at, latest.*

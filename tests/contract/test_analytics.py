@@ -262,6 +262,15 @@ async def test_the_summary_refuses_a_backwards_or_unbounded_range(harness, query
     assert refused.value.field == field
 
 
+async def test_the_summary_refuses_a_channel_that_is_not_the_callers(harness):
+    alice, bob = harness.new_user(), harness.new_user()
+    [channel] = await channels(harness, alice, ["sandbox"])
+    start = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError) as refused:
+        await harness.store.analytics_summary(bob, AnalyticsQuery(start=start, end=start + DAY, channel_id=channel.id))
+    assert (refused.value.field, refused.value.code) == ("channel_id", "unknown_channel")
+
+
 async def test_a_target_resolved_as_published_by_hand_is_read_only_with_a_post_id(harness):
     # the target's status moves to published outside a run: no platform post id, nothing to read
     user = harness.new_user()

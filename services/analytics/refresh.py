@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -331,7 +331,7 @@ class _Reader:
             return _Answer(_failed(target, at, f"the platform refused the token for metrics: {exc.message}"),
                            pause_until=at + AUTH_PAUSE, pause_reason=f"token refused for metrics: {exc.message}")
         if exc.outcome is Outcome.PERMANENT:
-            return _Answer(_stopped(target, at, exc.message))
+            return _Answer(replace(_stopped(target, at, exc.message), is_reported=True))
         return _Answer(_failed(target, at, exc.message))
 
 

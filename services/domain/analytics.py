@@ -89,6 +89,8 @@ class Reading:
     snapshot: Snapshot | None = None  #: with MEASURED
     error: str | None = None  #: with FAILED and STOPPED: why, for the user
     due_at: datetime | None = None  #: with RELEASED: when it is due again
+    #: with STOPPED: the platform said the post is gone (or unreadable): the owner's activity log says so
+    is_reported: bool = False
 
 
 @dataclass(frozen=True)

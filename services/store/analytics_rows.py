@@ -73,6 +73,8 @@ def reading_to_row(reading: Reading) -> dict[str, Any]:
         row["error"] = reading.error
     if reading.due_at is not None:
         row["due_at"] = format_time(reading.due_at)
+    if reading.is_reported:
+        row["report"] = True
     return row
 
 

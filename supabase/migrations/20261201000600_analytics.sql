@@ -183,7 +183,8 @@ $$;
 -- and its outcome:
 --   "measured"  a snapshot at "recorded_at" (default p_now) with the figures given; next slot after it
 --   "failed"    no snapshot, "error" kept; next slot after "recorded_at" (a slot is skipped, not retried)
---   "stopped"   never read again ("error" says why: the post is gone, the channel was deleted, ...)
+--   "stopped"   never read again ("error" says why: the post is gone, the channel was deleted, ...);
+--               with "report": true (the platform's answer), the owner's activity log says so too
 --   "released"  not read in this run (budget, or its account paused meanwhile): due again at "due_at"
 -- p_pauses [{"channel_id", "until", "reason"}] pause those accounts' analytics (a later until wins).
 -- Returns {"stored", "ignored", "remaining_due"} (remaining_due: what a claim at p_now would take).
@@ -248,7 +249,7 @@ begin
                     (v_reading ->> 'clicks')::bigint, (v_reading ->> 'saves')::bigint,
                     case when jsonb_typeof(v_reading -> 'raw') = 'object' then v_reading -> 'raw' else '{}'::jsonb end);
             v_stored := v_stored + 1;
-        elsif v_outcome = 'stopped' then
+        elsif v_outcome = 'stopped' and coalesce((v_reading ->> 'report')::boolean, false) then
             perform herald_private.log(v_target.user_id, v_target.post_id, 'target.analytics_stopped',
                                        jsonb_build_object('target_id', v_target.id, 'reason', v_reading -> 'error'));
         end if;

@@ -225,6 +225,8 @@ async def test_a_platform_without_metrics_stops_its_targets(harness):
     assert summary.stopped == 1
     [target] = (await harness.store.get_post_analytics(user, post.id)).targets
     assert (target.next_refresh_at, target.refresh_error) == (None, "sandbox does not report metrics to Herald")
+    # nothing the owner did or needs to act on: their activity log stays quiet
+    assert "target.analytics_stopped" not in [a.event for a in await harness.store.list_activity(user, post_id=post.id)]
 
 
 async def test_reads_that_cannot_finish_inside_the_budget_are_not_started(harness):

@@ -51,8 +51,10 @@ create table herald.post_analytics (
     -- the platform's own figures as it named them (what the columns above do not hold)
     raw jsonb not null default '{}'::jsonb check (jsonb_typeof(raw) = 'object')
 );
+-- A target's readings, newest first (the latest, and the series).
 create index post_analytics_target on herald.post_analytics (target_id, recorded_at desc, id desc);
-create index post_analytics_user on herald.post_analytics (user_id, recorded_at);
+-- The summary: an owner's targets published in a range.
+create index post_targets_user_published on herald.post_targets (user_id, published_at) where status = 'published';
 
 alter table herald.post_analytics enable row level security;
 -- Written by the refresh run only (service role); the owner reads their own.
@@ -62,15 +64,16 @@ create policy post_analytics_read_own on herald.post_analytics for select to aut
 -- --- the schedule ------------------------------------------------------------------------------
 
 -- The first slot of the grid after p_at, for a target published at p_published_at; null past day 30.
+-- Days are 24 hours (a day added to a timestamptz would follow the session's time zone across DST).
 create function herald_private.metrics_next_at(p_published_at timestamptz, p_at timestamptz) returns timestamptz
 language sql immutable set search_path = '' as $$
     select case
         when p_published_at is null or p_at is null then null
         when p_at < p_published_at then p_published_at + interval '1 hour'
-        when p_at < p_published_at + interval '1 day' then p_published_at
+        when p_at < p_published_at + interval '24 hours' then p_published_at
             + make_interval(hours => floor(extract(epoch from p_at - p_published_at) / 3600)::integer + 1)
-        when p_at < p_published_at + interval '30 days' then p_published_at
-            + make_interval(days => floor(extract(epoch from p_at - p_published_at) / 86400)::integer + 1)
+        when p_at < p_published_at + interval '720 hours' then p_published_at
+            + make_interval(hours => 24 * (floor(extract(epoch from p_at - p_published_at) / 86400)::integer + 1))
     end
 $$;
 
@@ -104,7 +107,7 @@ create trigger post_targets_updated_at before update on herald.post_targets
 -- Targets already published in the last 30 days get their first read at the next refresh.
 update herald.post_targets t
    set metrics_next_at = greatest(t.published_at + interval '1 hour', now())
- where t.status = 'published' and t.platform_post_id is not null and t.published_at > now() - interval '30 days';
+ where t.status = 'published' and t.platform_post_id is not null and t.published_at > now() - interval '720 hours';
 
 -- --- the refresh run (service role) ----------------------------------------------------------------
 

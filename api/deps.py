@@ -9,6 +9,7 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from services.analytics.refresh import RefreshLimits
 from services.domain.models import User
 from services.errors import AuthenticationError
 from services.events.delivery import DeliveryLimits
@@ -43,11 +44,11 @@ async def get_runtime(request: Request) -> Runtime:
         if getattr(app.state, "runtime", None) is None:
             settings: Settings = app.state.settings
             # Enough connections for every run this process may host at once (a tick's started runs
-            # can land on the same instance), the calls that start them and event deliveries: a
-            # platform call must never wait for a free connection, or it fails as not sent and
-            # spends a retry.
+            # can land on the same instance, and so can an analytics refresh), the calls that start
+            # them and event deliveries: a platform call must never wait for a free connection, or it
+            # fails as not sent and spends a retry.
             runs = settings.max_parallel_runs
-            connections = settings.publish_concurrency * runs + runs + DeliveryLimits().concurrency
+            connections = settings.publish_concurrency * (runs + 1) + runs + DeliveryLimits().concurrency
             http = app.state.http or httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.request_timeout),
                 limits=httpx.Limits(max_connections=connections),
@@ -133,3 +134,8 @@ def run_limits(settings: Settings) -> RunLimits:
                      concurrency=settings.publish_concurrency, request_timeout=settings.request_timeout,
                      budget_seconds=settings.run_budget_seconds, max_retries=settings.max_retry_count,
                      retry_base_seconds=settings.retry_base_seconds, lookahead_seconds=settings.lookahead_seconds)
+
+
+def refresh_limits(settings: Settings) -> RefreshLimits:
+    return RefreshLimits(max_targets=settings.max_analytics_per_run, concurrency=settings.publish_concurrency,
+                         request_timeout=settings.request_timeout, budget_seconds=settings.run_budget_seconds)

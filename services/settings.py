@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     lookahead_seconds: float = Field(0.0, ge=0, le=600)
     #: runs one tick may have going at once to drain a burst (itself included)
     max_parallel_runs: int = Field(10, ge=1, le=100)
+    #: published targets one analytics refresh call reads at most
+    max_analytics_per_run: int = Field(200, ge=1, le=2000)
 
     herald_encryption_keys: Annotated[list[str], NoDecode] = []
     cors_origins: Annotated[list[str], NoDecode] = []

@@ -9,11 +9,11 @@ PostgreSQL (``tests/support/supabase_fixtures.py``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 
 # Tests build their Settings explicitly; nothing from the developer's shell leaks in (but the
 # choice of test database server, HERALD_TEST_DATABASE_URL).
@@ -23,7 +23,7 @@ for _name in list(os.environ):
     if _name.startswith(("HERALD_", "SUPABASE_")) or _name in {
         "CRON_SECRET", "MAX_POSTS_PER_RUN", "REQUEST_TIMEOUT", "MAX_RETRY_COUNT", "RUN_BUDGET_SECONDS",
         "PUBLISH_CONCURRENCY", "RETRY_BASE_SECONDS", "LEASE_SECONDS", "CORS_ORIGINS", "LOOKAHEAD_SECONDS",
-        "MAX_PARALLEL_RUNS",
+        "MAX_PARALLEL_RUNS", "MAX_ANALYTICS_PER_RUN",
     }:
         del os.environ[_name]
 

@@ -32,6 +32,8 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # events know the store (the outbox) and the URL rule of the platforms, never the engine
     "services/events": (("services.domain", "services.platforms.base", "services.platforms.urls", "services.security",
                          "services.store", *LEAVES), ("httpx",)),
+    "services/analytics": (("services.domain", "services.platforms", "services.publishing", "services.security",
+                            "services.store", *LEAVES), ("httpx",)),
     "services/posts.py": (("services.domain", "services.platforms", "services.scheduling", "services.store",
                            *LEAVES), ()),
     "services/channels.py": (("services.domain", "services.platforms", "services.security", "services.store",

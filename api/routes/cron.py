@@ -11,10 +11,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CronCaller, RuntimeDep, run_limits
+from api.deps import CronCaller, RuntimeDep, refresh_limits, run_limits
 from api.events import render_event
 from api.schemas.errors import error_responses
 from services import clock
+from services.analytics.refresh import refresh_due
 from services.domain import health
 from services.errors import HeraldError, ValidationError
 from services.events.delivery import deliver_due
@@ -25,6 +26,12 @@ from services.publishing.run import publish_due
 router = APIRouter(prefix="/cron", tags=["cron"], redirect_slashes=False)
 
 PUBLISH_PATH = "/api/v1/cron/publish-scheduled"
+ANALYTICS_PATH = "/api/v1/cron/refresh-analytics"
+#: every minute: posts go out on time
+PUBLISH_SCHEDULE = "* * * * *"
+#: hourly, at half past: the schedule's finest step is an hour, and half past keeps the reads away
+#: from the top of the hour, when most posts are due and the publish run needs the accounts' limits
+ANALYTICS_SCHEDULE = "30 * * * *"
 TRIGGERS = ("vercel-cron", "cron-job.org", "supabase-cron", "manual", "local", "burst")
 
 
@@ -139,6 +146,32 @@ for _method in ("POST", "GET"):
                              name=f"publish_scheduled_{_method.lower()}")
 
 
+async def refresh_analytics(
+    rt: RuntimeDep,
+    user_agent: Annotated[str | None, Header()] = None,
+    x_herald_trigger: Annotated[str | None, Header()] = None,
+    x_vercel_cron_schedule: Annotated[str | None, Header()] = None,
+) -> dict:
+    """Read the engagement of published posts that are due (hourly in their first day, daily until
+    day 30): the same secret as `publish-scheduled`, GET or POST, with or without a trailing slash.
+
+    Budgeted like a publish run (RUN_BUDGET_SECONDS, PUBLISH_CONCURRENCY, one call at a time per
+    account, MAX_ANALYTICS_PER_RUN targets); an account whose publishing is rate limited is left
+    alone, and a rate limit met here pauses that account's analytics only. It never spends a post's
+    publish quota.
+    """
+    summary = await refresh_due(rt.store, rt.platforms, rt.cipher, rt.http, refresh_limits(rt.settings),
+                                now=clock.utcnow(), trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule))
+    return summary.to_dict()
+
+
+for _method in ("POST", "GET"):
+    for _path in ("/refresh-analytics", "/refresh-analytics/"):
+        router.add_api_route(_path, refresh_analytics, methods=[_method], dependencies=[CronCaller],
+                             responses=_PUBLISH_DOC, include_in_schema=not _path.endswith("/"),
+                             name=f"refresh_analytics_{_method.lower()}")
+
+
 class HealthReasonOut(BaseModel):
     code: str = Field(description="cron_stale, failure_rate or stuck_posts")
     message: str
@@ -179,13 +212,21 @@ async def cron_health(rt: RuntimeDep) -> JSONResponse:
 
 @router.get("/info/service")
 async def cron_service_info(request: Request, rt: RuntimeDep) -> dict:
-    """How to point each external cron at this deployment. Never includes the secret."""
+    """How to point each external cron at this deployment (two jobs: publish, analytics). Never includes the secret."""
     base = (rt.settings.herald_public_url or str(request.base_url)).rstrip("/")
-    url = f"{base}{PUBLISH_PATH}"
+    url, analytics_url = f"{base}{PUBLISH_PATH}", f"{base}{ANALYTICS_PATH}"
     return {
         "endpoint": url,
         "methods": ["GET", "POST"],
-        "schedule": "* * * * *",
+        "schedule": PUBLISH_SCHEDULE,
+        "jobs": {
+            "publish": {"endpoint": url, "schedule": PUBLISH_SCHEDULE, "methods": ["GET", "POST"],
+                        "what": "publishes the posts that are due"},
+            "analytics": {"endpoint": analytics_url, "schedule": ANALYTICS_SCHEDULE, "methods": ["GET", "POST"],
+                          "what": "reads the engagement of published posts (hourly in their first day, daily until "
+                                  "day 30); a call with nothing due returns at once",
+                          "max_targets_per_run": rt.settings.max_analytics_per_run},
+        },
         "secret_configured": bool(rt.settings.cron_secret),
         "auth": {"headers": ["X-Cron-Secret: <CRON_SECRET>", "Authorization: Bearer <CRON_SECRET>"]},
         "max_posts_per_run": rt.settings.max_posts_per_run,
@@ -194,18 +235,25 @@ async def cron_service_info(request: Request, rt: RuntimeDep) -> dict:
             "cron-job.org": {
                 "url": url, "method": "POST", "schedule": "every minute",
                 "headers": {"X-Cron-Secret": "<CRON_SECRET>"},
+                "jobs": [{"url": url, "method": "POST", "schedule": "every minute"},
+                         {"url": analytics_url, "method": "POST", "schedule": "every hour, at minute 30"}],
                 "notes": "cron-job.org waits 30 s and reads at most 64 KB of the answer; "
                          "keep RUN_BUDGET_SECONDS below 30 for it, or accept that it logs a timeout while the run finishes.",
             },
             "vercel-cron": {
-                "vercel.json": {"crons": [{"path": PUBLISH_PATH, "schedule": "* * * * *"}]},
+                "vercel.json": {"crons": [{"path": PUBLISH_PATH, "schedule": PUBLISH_SCHEDULE},
+                                          {"path": ANALYTICS_PATH, "schedule": ANALYTICS_SCHEDULE}]},
                 "env": "set CRON_SECRET in the project's environment; Vercel sends it as Authorization: Bearer",
-                "notes": "Hobby plans run crons once a day only; use cron-job.org or Supabase Cron for every minute.",
+                "notes": "Hobby plans run crons once a day only (a more frequent schedule fails the deploy): use "
+                         "cron-job.org or Supabase Cron for both jobs, or make analytics daily (then its first day "
+                         "is read once).",
             },
             "supabase-cron": {
                 "sql": "supabase/cron/publish_every_minute.sql",
-                "notes": "pg_net times out after 5 s by default (5000 ms): the job sets timeout_milliseconds 60000; "
-                         "keep the URL and secret in Vault.",
+                "analytics_sql": "supabase/cron/refresh_analytics_hourly.sql",
+                "notes": "pg_net times out after 5 s by default (5000 ms): the jobs set timeout_milliseconds 60000; "
+                         "keep the URLs and secret in Vault (run publish_every_minute.sql first: the analytics job "
+                         "reuses its secret).",
             },
         },
     }

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, RuntimeDep, run_limits
+from api.schemas.analytics import PostAnalyticsOut
 from api.schemas.common import InstantIn
 from api.schemas.errors import error_responses
 from api.schemas.posts import (
@@ -20,11 +21,11 @@ from api.schemas.posts import (
     CalendarOut,
     PostCreate,
     PostListOut,
-    ResolveIn,
     PostOut,
     PostPageOut,
     PostPatch,
     PublishLagOut,
+    ResolveIn,
     RunListOut,
     RunOut,
     ScheduleIn,
@@ -32,10 +33,10 @@ from api.schemas.posts import (
 )
 from services import clock, posts
 from services.domain.models import PostStatus
+from services.errors import ValidationError
 from services.publishing.run import publish_due
 from services.scheduling import recurrence
 from services.scheduling.calendar import calendar_days
-from services.errors import ValidationError
 from services.store.base import PostFilter
 
 #: the store's integer range (herald_list_posts_v1 takes an integer offset): beyond it, a 422 naming
@@ -250,3 +251,10 @@ async def resolve_target(post_id: UUID, body: ResolveIn, user: CurrentUser, rt: 
 async def list_runs(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> RunListOut:
     """Every publish attempt of this post, per target, oldest first."""
     return RunListOut(items=[RunOut.of(r) for r in await rt.store.list_runs(user, post_id)])
+
+
+@router.get("/{post_id}/analytics", response_model=PostAnalyticsOut, responses=ERRORS)
+async def post_analytics(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostAnalyticsOut:
+    """Engagement per target: the latest reading and every reading (hourly in the first day after
+    publishing, daily until day 30), and the totals of the latest ones."""
+    return PostAnalyticsOut.of(await rt.store.get_post_analytics(user, post_id))

@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentUser, RuntimeDep
-from api.schemas.errors import error_responses
 from api.events import render_event
+from api.schemas.errors import error_responses
 from api.schemas.webhooks import (
     DeliveryOut,
     DeliveryPageOut,

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from services.domain.analytics import AnalyticsClaim, AnalyticsRecorded, AnalyticsSummary, PostAnalytics, Reading
 from services.domain.events import ClaimedDelivery, DeliveryAttempt, DeliveryLogEntry, WebhookEndpoint
 from services.domain.health import ServiceHealth
 from services.domain.models import (
@@ -130,6 +131,17 @@ class PublishLag:
     p50_ms: int | None
     p95_ms: int | None
     max_ms: int | None
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    """The user's targets published in [start, end), on ``platform`` / ``channel_id`` when given."""
+
+    start: datetime
+    end: datetime
+    platform: str | None = None
+    channel_id: UUID | None = None
+    top: int = 10  #: how many top posts (1-50)
 
 
 class WebhookStore(Protocol):
@@ -250,6 +262,14 @@ class Store(WebhookStore, Protocol):
         """The user's operations figures at ``now``: their targets that finished in the last 24 hours
         and 7 days (outcomes, retries, publish lag, per platform), their posts stuck past their lease
         and their due backlog. Definitions: ``supabase/migrations/20261201000500_operations.sql``."""
+    async def get_post_analytics(self, user: User, post_id: UUID) -> PostAnalytics:
+        """Every target of the post with its latest reading and all its readings (oldest first), and
+        the totals of the latest ones; NotFoundError for a foreign post."""
+
+    async def analytics_summary(self, user: User, query: AnalyticsQuery) -> AnalyticsSummary:
+        """Totals, per-platform totals and the top posts by engagement over the user's targets
+        published in the range; ValidationError (field ``to``) unless start < end and the range is
+        at most 366 days, (field ``top``) unless 1 <= top <= 50."""
 
     # --- the publish run (service role) -------------------------------------------------------
     async def claim_due_posts(
@@ -315,5 +335,27 @@ class Store(WebhookStore, Protocol):
         """
 
     async def count_due(self, *, now: datetime) -> int: ...
+
+    # --- the analytics refresh (service role) ------------------------------------------------
+    async def claim_analytics_due(self, *, now: datetime, limit: int, lease_seconds: int) -> AnalyticsClaim:
+        """Lease up to ``limit`` published targets whose metrics read is due at ``now``, earliest
+        first, in one atomic step; overlapping claims never return the same target.
+
+        Targets of a channel that needs reconnecting or is paused (its publish pause
+        ``rate_limited_until``, its analytics pause, its platform's app-wide pause) are left due
+        and unclaimed. A leased target is due again when the lease ends, unless recorded first.
+        """
+
+    async def record_analytics(
+        self, lease_id: UUID, readings: list[Reading], *, now: datetime, pauses: tuple[RateLimitPause, ...] = (),
+    ) -> AnalyticsRecorded:
+        """Write a refresh run's readings and each target's next read in one atomic step.
+
+        A reading whose target the lease no longer holds is ignored. MEASURED stores a snapshot and
+        schedules the next slot after it (hourly in the first day after publishing, daily until day
+        30, then none); FAILED schedules the next slot; STOPPED schedules none; RELEASED makes it due
+        again at ``due_at``. ``pauses`` (channel ids) pause those accounts' analytics only, never
+        their publishing. Touches no post, attempt, run or publish pause.
+        """
 
     async def last_cron_run(self) -> CronRun | None: ...

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.domain.analytics import AnalyticsClaim, AnalyticsRecorded, AnalyticsSummary, PostAnalytics, Reading
 from services.domain.health import ServiceHealth
 from services.domain.models import (
     Activity,
@@ -42,8 +43,17 @@ from services.errors import (
     StoreError,
     ValidationError,
 )
-from services.store import rows
-from services.store.base import NewChannel, NewPost, PostChanges, PostFilter, PostPage, PublishLag, Statistics
+from services.store import analytics_rows, rows
+from services.store.base import (
+    AnalyticsQuery,
+    NewChannel,
+    NewPost,
+    PostChanges,
+    PostFilter,
+    PostPage,
+    PublishLag,
+    Statistics,
+)
 from services.store.webhooks import WebhookCalls
 
 _fmt = rows.format_time
@@ -226,6 +236,19 @@ class RpcStore(WebhookCalls):
         found = await self._as_user(user, "herald_operations_v1", {"p_now": _fmt(now)})
         return rows.operations_from_row(found, is_service=False)
 
+    async def get_post_analytics(self, user: User, post_id: UUID) -> PostAnalytics:
+        return analytics_rows.post_analytics_from_row(
+            await self._as_user(user, "herald_get_post_analytics_v1", {"p_post_id": str(post_id)}))
+
+    async def analytics_summary(self, user: User, query: AnalyticsQuery) -> AnalyticsSummary:
+        return analytics_rows.summary_from_row(await self._as_user(user, "herald_analytics_summary_v1", {
+            "p_from": _fmt(query.start),
+            "p_to": _fmt(query.end),
+            "p_platform": query.platform,
+            "p_channel_id": str(query.channel_id) if query.channel_id else None,
+            "p_top": query.top,
+        }))
+
     # --- the publish run (service role) -------------------------------------------------------
 
     async def claim_due_posts(
@@ -304,3 +327,21 @@ class RpcStore(WebhookCalls):
     async def last_cron_run(self) -> CronRun | None:
         found = await self._as_service("herald_last_cron_run_v1")
         return rows.cron_run_from_row(found) if found else None
+
+    # --- the analytics refresh (service role) -------------------------------------------------
+
+    async def claim_analytics_due(self, *, now: datetime, limit: int, lease_seconds: int) -> AnalyticsClaim:
+        return analytics_rows.claim_from_row(await self._as_service("herald_claim_analytics_due_v1", {
+            "p_now": _fmt(now), "p_limit": limit, "p_lease_seconds": lease_seconds}))
+
+    async def record_analytics(
+        self, lease_id: UUID, readings: list[Reading], *, now: datetime, pauses: tuple[RateLimitPause, ...] = (),
+    ) -> AnalyticsRecorded:
+        found = await self._as_service("herald_record_analytics_v1", {
+            "p_lease_id": str(lease_id),
+            "p_now": _fmt(now),
+            "p_readings": [analytics_rows.reading_to_row(r) for r in readings],
+            "p_pauses": rows.pauses_to_rows(tuple(p for p in pauses if p.channel_id is not None)),
+        })
+        return AnalyticsRecorded(stored=int(found["stored"]), ignored=int(found["ignored"]),
+                                 remaining_due=int(found["remaining_due"]))

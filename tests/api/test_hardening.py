@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from api.factory import create_app
 from api.limits import MAX_BODY_BYTES, BodyLimit
-from api.routes import activity, channels, cron, health, posts
+from api.routes import activity, analytics, channels, cron, health, posts
 from api.schemas.posts import _local
 from tests.api.conftest import CRON, sandbox_channel
 
@@ -184,7 +184,7 @@ def _variants(path: str) -> list[str]:
 
 async def test_no_path_under_api_v1_redirects(settings, store, alice):
     app = create_app(settings, store=store)
-    routes = [(f"/api/v1{r.path}", r.methods) for module in (activity, channels, cron, health, posts)
+    routes = [(f"/api/v1{r.path}", r.methods) for module in (activity, analytics, channels, cron, health, posts)
               for r in module.router.routes if isinstance(r, APIRoute)]
     assert len(routes) > 20
     headers = {**alice.headers, **CRON}

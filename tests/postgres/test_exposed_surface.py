@@ -51,6 +51,8 @@ USER_FUNCTIONS = [
     "public.herald_test_webhook_v1(uuid)",
     "public.herald_list_deliveries_v1(uuid, integer, integer)",
     "public.herald_operations_v1(timestamptz)",
+    "public.herald_get_post_analytics_v1(uuid)",
+    "public.herald_analytics_summary_v1(timestamptz, timestamptz, text, uuid, integer)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

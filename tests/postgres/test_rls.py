@@ -13,13 +13,14 @@ from psycopg import sql
 
 NOW = datetime(2030, 1, 15, 12, 0, tzinfo=timezone.utc)
 USER_TABLES = ["channels", "posts", "post_targets", "post_runs", "activity_logs", "sandbox_outbox",
-               "idempotency_keys"]
+               "idempotency_keys", "post_analytics"]
 SERVICE_FUNCTIONS = [
     "herald_connect_channel_v1", "herald_claim_due_posts_v1", "herald_mark_sending_v1",
     "herald_save_channel_credentials_v1", "herald_mark_channel_needs_reconnect_v1", "herald_list_due_v1",
     "herald_count_due_v1", "herald_last_cron_run_v1", "herald_cron_health_v1", "herald_deliver_to_outbox_v1",
     "herald_record_results_v1", "herald_claim_due_posts_v2", "herald_record_results_v2",
     "herald_service_operations_v1", "herald_cron_health_v2",
+    "herald_claim_analytics_due_v1", "herald_record_analytics_v1",
 ]
 
 
@@ -68,7 +69,12 @@ def owner_a(db):
             "post_id": post["id"], "lease_id": claimed["lease_id"], "status": "published", "error": None,
             "released": [], "targets": [{
                 "target_id": target["id"], "outcome": "published", "status": "published", "attempt": 1,
-                "started_at": NOW.isoformat(), "finished_at": NOW.isoformat(), "duration_ms": 5}]}]))
+                "platform_post_id": "p1", "started_at": NOW.isoformat(), "finished_at": NOW.isoformat(),
+                "duration_ms": 5}]}]))
+        # an hour later, the analytics refresh reads its figures
+        read = call(db, "herald_claim_analytics_due_v1", p_now=NOW + timedelta(hours=1), p_limit=5, p_lease_seconds=60)
+        call(db, "herald_record_analytics_v1", p_lease_id=read["lease_id"], p_now=NOW + timedelta(hours=1),
+             p_readings=psycopg.types.json.Jsonb([{"target_id": target["id"], "outcome": "measured", "likes": 3}]))
     counts = {t: db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier("herald", t))).fetchone()[0]
               for t in USER_TABLES}
     assert all(counts.values()), counts
@@ -103,7 +109,11 @@ def test_user_functions_do_not_reach_another_users_rows(db, owner_a, user_b):
         assert (figures["stuck"]["count"], figures["due"]["count"]) == (0, 0)
     with acting_as(db, "authenticated", owner_a["id"]):  # A's own published target
         assert call(db, "herald_operations_v1", p_now=NOW + timedelta(minutes=1))["windows"]["24h"]["published"] == 1
+    with acting_as(db, "authenticated", user_b):
+        summary = call(db, "herald_analytics_summary_v1", p_from=NOW - timedelta(days=1), p_to=NOW + timedelta(days=1))
+        assert summary["totals"]["targets"] == 0 and summary["top_posts"] == []
     for fn, args in [("herald_get_post_v1", {"p_post_id": owner_a["post"]}),
+                     ("herald_get_post_analytics_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_list_runs_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_get_channel_v1", {"p_channel_id": owner_a["channel"]}),
                      ("herald_delete_channel_v1", {"p_channel_id": owner_a["channel"], "p_force": True})]:
@@ -166,7 +176,7 @@ def test_user_cannot_post_to_another_users_channel_through_the_functions(db, own
     assert (err.value.sqlstate, err.value.diag.message_hint) == ("HR422", "channel_ids")
 
 
-def test_user_cannot_write_runs_or_outbox_even_for_their_own_post(db, owner_a):
+def test_user_cannot_write_runs_outbox_or_analytics_even_for_their_own_post(db, owner_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
         db.execute("insert into herald.post_runs (post_id, target_id, attempt, outcome, started_at, finished_at,"
                    " duration_ms) values (%s, %s, 1, 'published', now(), now(), 0)",
@@ -174,6 +184,11 @@ def test_user_cannot_write_runs_or_outbox_even_for_their_own_post(db, owner_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
         db.execute("insert into herald.sandbox_outbox (id, user_id, target_id, text, published_at)"
                    " values (gen_random_uuid(), %s, %s, 'x', now())", [owner_a["id"], owner_a["target"]])
+    for statement in ("insert into herald.post_analytics (target_id, post_id, user_id, platform, recorded_at, likes)"
+                      " values (%(target)s, %(post)s, %(id)s, 'sandbox', now(), 1000000)",
+                      "update herald.post_analytics set likes = 1000000 where post_id = %(post)s"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
+            db.execute(statement, owner_a)
 
 
 @pytest.mark.parametrize("table", [*USER_TABLES, "cron_runs"])

@@ -1,4 +1,5 @@
-# Herald: `make run` runs it locally (embedded PostgreSQL + sandbox); `make test` runs every test.
+# Herald: `make run` runs it locally (embedded PostgreSQL + sandbox); `make test` checks the code
+# (ruff, mypy) and runs every test.
 # Both need only Python 3.11+ and make: the PostgreSQL server comes from a pip wheel.
 PYTHON ?= python3
 VENV := .venv
@@ -16,6 +17,8 @@ run: $(STAMP)
 	$(BIN)/python scripts/run_local.py
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

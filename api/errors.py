@@ -90,11 +90,11 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [_problem(e) for e in exc.errors()]
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         field = first["field"]
-        message = f"{field}: {first['message']}" if field else first["message"]
+        message = f"{field}: {first['message']}" if field else str(first["message"])
         return JSONResponse(error_body("invalid", message, field, errors=errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         if exc.status_code == 400 and exc.detail == _UNPARSABLE:  # FastAPI's answer to e.g. JSON nested too deeply
             return JSONResponse(error_body("invalid", f"body: {_unreadable(exc.__cause__)}", "body"), status_code=400)

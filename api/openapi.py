@@ -39,7 +39,7 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document_errors(generate())  # FastAPI caches the document it returns in app.openapi_schema
-        return app.openapi_schema
+        return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
 

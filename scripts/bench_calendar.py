@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.domain.models import Content, Post, PostStatus
-from services.scheduling.calendar import calendar_days
+from services.domain.models import Content, Post, PostStatus  # noqa: E402 (after the path is set)
+from services.scheduling.calendar import calendar_days  # noqa: E402
 
 REPEAT = 7
 TARGET_MS = 100

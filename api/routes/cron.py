@@ -91,7 +91,7 @@ async def _publish(
             return
         count = runs_needed(claimed + left, max_posts=settings.max_posts_per_run,
                             max_parallel=settings.max_parallel_runs)
-        if count:
+        if count and settings.cron_secret:  # the route is guarded by it, so it is set
             url = (settings.herald_public_url or str(request.base_url)).rstrip("/") + PUBLISH_PATH
             helpers.append(asyncio.create_task(start_runs(
                 rt.http, url, count=count, parent_run_id=run_id, cron_secret=settings.cron_secret,

@@ -97,9 +97,9 @@ class PostPatch(BaseModel):
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, as domain values."""
         fields = {name: getattr(self, name) for name in self.model_fields_set}
-        if "content" in fields:
+        if "content" in fields and self.content is not None:
             fields["content"] = self.content.to_domain()
-        if "channel_ids" in fields:
+        if "channel_ids" in fields and self.channel_ids is not None:
             fields["channel_ids"] = tuple(self.channel_ids)
         return fields
 

@@ -54,8 +54,8 @@ def calendar_days(posts: list[Post], *, start: datetime, end: datetime, tz_name:
         if post.scheduled_at is not None:
             unique.setdefault(post.id, post)
     posts = list(unique.values())
-    scheduled = sorted(((post.scheduled_at, post, False) for post in posts if start <= post.scheduled_at <= end),
-                       key=_order)
+    scheduled = sorted(((at, post, False) for post in posts
+                        if (at := post.scheduled_at) is not None and start <= at <= end), key=_order)
     capped: list[dict[str, Any]] = []
     budget = occurrences.WalkBudget()
     series = [_future(post, start=start, end=end, budget=budget, capped=capped) for post in posts
@@ -77,6 +77,8 @@ def _future(post: Post, *, start: datetime, end: datetime, budget: occurrences.W
             capped: list[dict[str, Any]]) -> Iterator[tuple[datetime, Post, bool]]:
     """The series' occurrences after the post and in [start, end], lazily; noted in ``capped`` when cut."""
     # an instant later than start less a microsecond (the smallest step) is one at or after start
+    if post.rrule is None or post.scheduled_at is None:
+        return
     after = max(post.scheduled_at, start - timedelta(microseconds=1))
     try:
         found = occurrences.occurrences_between(post.rrule, start=post.series_start_at or post.scheduled_at,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule as dateutil_rrule
@@ -24,6 +25,32 @@ from services.scheduling import recurrence
 MAX_COUNT_WALK = 50_000
 #: the most days a period of each FREQ has
 _PERIOD_DAYS = {HOURLY: 1, DAILY: 1, WEEKLY: 7, MONTHLY: 31, YEARLY: 366}
+
+class _Rule(Protocol):
+    """What this module reads of a dateutil ``rrule``: its instances, and its parts as dateutil
+    resolved them, which it keeps in private attributes (python-dateutil 2.9; the equivalence
+    table of tests/unit/test_occurrences.py fails if a release renames them)."""
+
+    _dtstart: datetime
+    _freq: Literal[0, 1, 2, 3, 4, 5, 6]  #: YEARLY .. SECONDLY
+    _interval: int
+    _wkst: int
+    _count: int | None
+    _until: datetime | None
+    _bymonth: tuple[int, ...] | None
+    _bymonthday: tuple[int, ...]
+    _bynmonthday: tuple[int, ...]
+    _byweekday: tuple[int, ...] | None
+    _bynweekday: tuple[tuple[int, int], ...] | None
+    _byeaster: tuple[int, ...] | None
+    _bysetpos: tuple[int, ...] | None
+    _byhour: set[int] | None
+    _byminute: set[int]
+    _bysecond: set[int]
+    _timeset: tuple[Any, ...]
+
+    def __iter__(self) -> Iterator[datetime]: ...
+
 
 
 class CountUnresolved(Exception):
@@ -48,7 +75,7 @@ def occurrences_between(rule: str, *, start: datetime, tz_name: str, after: date
     would overspend ``budget``, by default a fresh one), and each instant taken costs a few steps.
     """
     tz = recurrence.zone(tz_name)
-    parsed = recurrence.read_rule(rule, start=start, tz_name=tz_name)
+    parsed = cast(_Rule, recurrence.read_rule(rule, start=start, tz_name=tz_name))
     # dateutil drops microseconds from a DTSTART: start on a whole second, where no instance is lost
     low = (_wall(after, tz) - recurrence.MAX_CLOCK_JUMP).replace(microsecond=0)
     high = _wall(until, tz) + recurrence.MAX_CLOCK_JUMP
@@ -59,7 +86,7 @@ def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(tz).replace(tzinfo=None)
 
 
-def _instants(parsed: dateutil_rrule.rrule | None, tz: ZoneInfo, after: datetime,
+def _instants(parsed: _Rule | None, tz: ZoneInfo, after: datetime,
               until: datetime) -> Iterator[datetime]:
     # An instance counts when its instant is later than every earlier one: next_occurrence steps
     # from instant to instant, so one moved forward by a DST gap hides those it passed.
@@ -74,8 +101,8 @@ def _instants(parsed: dateutil_rrule.rrule | None, tz: ZoneInfo, after: datetime
         yield instant
 
 
-def _anchored(parsed: dateutil_rrule.rrule, low: datetime, high: datetime,
-              budget: WalkBudget) -> dateutil_rrule.rrule | None:
+def _anchored(parsed: _Rule, low: datetime, high: datetime,
+              budget: WalkBudget) -> _Rule | None:
     """The rule from ``low`` on (or from its first period after ``low``), with the same instances
     from there through ``high`` at least; None when COUNT ends the series before."""
     dtstart, freq, interval, wkst = parsed._dtstart, parsed._freq, parsed._interval, parsed._wkst
@@ -94,12 +121,12 @@ def _anchored(parsed: dateutil_rrule.rrule, low: datetime, high: datetime,
     return _rule_from(parsed, anchor, count)
 
 
-def _rule_from(parsed: dateutil_rrule.rrule, dtstart: datetime, count: int | None) -> dateutil_rrule.rrule:
-    return dateutil_rrule.rrule(parsed._freq, dtstart=dtstart, interval=parsed._interval, wkst=parsed._wkst,
-                                count=count, until=parsed._until, **_pinned(parsed))
+def _rule_from(parsed: _Rule, dtstart: datetime, count: int | None) -> _Rule:
+    return cast(_Rule, dateutil_rrule.rrule(parsed._freq, dtstart=dtstart, interval=parsed._interval,
+                                            wkst=parsed._wkst, count=count, until=parsed._until, **_pinned(parsed)))
 
 
-def _pinned(parsed: dateutil_rrule.rrule) -> dict:
+def _pinned(parsed: _Rule) -> dict:
     """The rule's BY* parts as dateutil resolved them, DTSTART's defaults included (a MONTHLY rule
     without BYMONTHDAY or BYDAY falls on DTSTART's day): a new DTSTART must not change them."""
     weekdays = [dateutil_rrule.weekday(day) for day in parsed._byweekday or ()]
@@ -142,14 +169,14 @@ def _period_start(number: int, freq: int, wkst: int) -> datetime:
     return datetime.fromordinal(number // 24) + timedelta(hours=number % 24)
 
 
-def _times(parsed: dateutil_rrule.rrule) -> int:
+def _times(parsed: _Rule) -> int:
     """How many instances each day of a period holds when it holds any (each hour, for HOURLY)."""
     if parsed._freq == HOURLY:
         return len(parsed._byminute) * len(parsed._bysecond)  # in each hour
     return len(parsed._timeset)
 
 
-def _most_instances(parsed: dateutil_rrule.rrule, high: datetime) -> int:
+def _most_instances(parsed: _Rule, high: datetime) -> int:
     """At least as many instances as the rule has from DTSTART through ``high``."""
     freq, interval = parsed._freq, parsed._interval
     periods = (_period(high, freq, parsed._wkst) - _period(parsed._dtstart, freq, parsed._wkst)) // interval + 1
@@ -159,7 +186,7 @@ def _most_instances(parsed: dateutil_rrule.rrule, high: datetime) -> int:
     return periods * per_period
 
 
-def _count_before(parsed: dateutil_rrule.rrule, anchor: datetime, whole: int, budget: WalkBudget) -> int:
+def _count_before(parsed: _Rule, anchor: datetime, whole: int, budget: WalkBudget) -> int:
     """How many instances precede ``anchor`` (at most the rule's COUNT), when ``whole`` of the rule's
     periods end before the one ``anchor`` is in. CountUnresolved if walking overspends ``budget``."""
     per_period = _fixed_per_period(parsed)
@@ -173,7 +200,7 @@ def _count_before(parsed: dateutil_rrule.rrule, anchor: datetime, whole: int, bu
     return in_first + (whole - 1) * per_period + _walked(_rule_from(parsed, anchor_period, None), anchor, budget)
 
 
-def _walked(parsed: dateutil_rrule.rrule, before: datetime, budget: WalkBudget) -> int:
+def _walked(parsed: _Rule, before: datetime, budget: WalkBudget) -> int:
     """How many of the rule's instances precede ``before``, each spent from ``budget``."""
     walked = 0
     for wall in parsed:
@@ -186,7 +213,7 @@ def _walked(parsed: dateutil_rrule.rrule, before: datetime, budget: WalkBudget) 
     return walked
 
 
-def _fixed_per_period(parsed: dateutil_rrule.rrule) -> int | None:
+def _fixed_per_period(parsed: _Rule) -> int | None:
     """How many instances every period holds, when that does not depend on the calendar; else None.
 
     A filter on the month or the day makes hours, days and weeks differ; within a month or year,
@@ -207,14 +234,15 @@ def _fixed_per_period(parsed: dateutil_rrule.rrule) -> int | None:
         return times * (len(weekdays) if freq == WEEKLY else 1)
     if weekdays or (freq == MONTHLY and parsed._bymonth) or (freq == YEARLY and not parsed._bymonth):
         return None
-    months = len(parsed._bymonth) if freq == YEARLY else 1
+    by_month = parsed._bymonth or ()
+    months = len(by_month) if freq == YEARLY else 1
     if nth_weekdays and not (days or last_days) and _one_sided([n for _, n in nth_weekdays], 4):
         return months * len(nth_weekdays) * times
     if not nth_weekdays and (days or last_days) and _one_sided(days + last_days, 28):
         return months * len(days + last_days) * times
-    if freq == YEARLY and not nth_weekdays and 2 not in parsed._bymonth and _one_sided(days + last_days, 31):
+    if freq == YEARLY and not nth_weekdays and 2 not in by_month and _one_sided(days + last_days, 31):
         # a day that a month lacks (31 April) is missing every year alike
-        return times * sum(1 for month in parsed._bymonth for day in days + last_days if abs(day) <= _month_days(month))
+        return times * sum(1 for month in by_month for day in days + last_days if abs(day) <= _month_days(month))
     return None
 
 

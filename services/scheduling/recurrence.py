@@ -66,7 +66,8 @@ def localize(wall: datetime, tz: ZoneInfo) -> datetime:
     aware = wall.replace(tzinfo=tz, fold=0)
     round_trip = aware.astimezone(timezone.utc).astimezone(tz)
     if round_trip.replace(tzinfo=None) != wall:  # inside a DST gap: shift by the gap
-        gap = wall.replace(tzinfo=tz, fold=1).utcoffset() - wall.replace(tzinfo=tz, fold=0).utcoffset()
+        zero = timedelta(0)  # a ZoneInfo always has an offset; utcoffset() is typed Optional for tzinfo at large
+        gap = (wall.replace(tzinfo=tz, fold=1).utcoffset() or zero) - (wall.replace(tzinfo=tz, fold=0).utcoffset() or zero)
         aware = (wall + abs(gap)).replace(tzinfo=tz, fold=0)
     return aware
 
@@ -107,7 +108,7 @@ def _check_pace(parsed: dateutil_rrule.rrule, field: str) -> None:
     """At most one occurrence an hour, whatever the FREQ says: FREQ=HOURLY;BYMINUTE=0,30 is as
     frequent as the FREQ=MINUTELY that is refused, so the rule's first occurrences are measured."""
     first = list(itertools.islice(parsed, PACE_SAMPLE))
-    gaps = [b - a for a, b in zip(first, first[1:])]
+    gaps = [b - a for a, b in zip(first, first[1:], strict=False)]
     if gaps and min(gaps) < MIN_GAP:
         minutes = round(min(gaps).total_seconds() / 60)
         raise ValidationError(f"rrule repeats {minutes} minutes apart; a post recurs at most once an hour",

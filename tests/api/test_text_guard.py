@@ -29,7 +29,7 @@ async def test_a_bad_character_in_a_channel_is_a_422_naming_the_field(client, al
 async def test_a_bad_character_in_post_content_or_a_filter_is_a_422(client, alice):
     channel = await sandbox_channel(client, alice)
     body = ('{"content": {"text": "hi", "media": [{"type": "image", "url": "https://x.test/\\ud83d.png"}]},'
-            ' "channel_ids": ["%s"]}' % channel["id"])
+            ' "channel_ids": ["' + channel["id"] + '"]}')
     response = await client.post("/api/v1/posts", content=body.encode(),
                                  headers={**alice.headers, "Content-Type": "application/json"})
     assert response.status_code == 422 and response.json()["error"]["field"] == "content.media[0].url"

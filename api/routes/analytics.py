@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, RuntimeDep
 from api.schemas.analytics import ENGAGEMENT, ENGAGEMENT_RATE, AnalyticsSummaryOut
 from api.schemas.common import InstantIn
+from api.schemas.errors import error_responses
 from services import clock
 from services.errors import ValidationError
 from services.store.base import AnalyticsQuery
@@ -20,8 +21,7 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], redirect_slashes=Fal
 #: the longest range a summary covers, and the one it covers by default (ending now)
 MAX_RANGE = timedelta(days=366)
 DEFAULT_RANGE = timedelta(days=30)
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid token"}, 422: {"description": "invalid input, naming the field"}}
+ERRORS = error_responses({401: "missing, expired or invalid access token", 422: "invalid input, naming the field"})
 
 
 @router.get("/summary", response_model=AnalyticsSummaryOut, responses=ERRORS,

@@ -364,3 +364,18 @@ def test_moving_the_tables_to_the_private_schema_keeps_a_deployments_data_and_be
             " from unnest(array['anon', 'authenticated']) r,"
             " unnest(array['SELECT', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p").fetchall()
         assert {(r, p) for r, p, held in privileges if held} == {("anon", "SELECT"), ("authenticated", "SELECT")}
+
+
+def test_posts_and_targets_are_published_to_supabase_realtime(db):
+    """Postgres Changes streams the tables of the supabase_realtime publication (Supabase docs,
+    "Postgres Changes"), each change checked against the subscriber's RLS: the owner policies
+    and authenticated's SELECT must be there for a dashboard to receive its own rows."""
+    published = {tuple(r) for r in db.execute(
+        "select schemaname, tablename from pg_publication_tables where pubname = 'supabase_realtime'").fetchall()}
+    assert {("herald", "posts"), ("herald", "post_targets")} <= published
+    assert not {t for s, t in published if s == "herald"} - {"posts", "post_targets"}  # nothing else leaks out
+    for table in ("posts", "post_targets"):
+        assert db.execute("select has_table_privilege('authenticated', %s, 'select')", [f"herald.{table}"]).fetchone()[0]
+        policies = db.execute("select count(*) from pg_policies where schemaname = 'herald' and tablename = %s"
+                              " and 'authenticated' = any(roles)", [table]).fetchone()[0]
+        assert policies >= 1

@@ -221,7 +221,10 @@ async def test_a_platform_without_metrics_stops_its_targets(harness):
     user = harness.new_user()
     [channel] = await channels(harness, user, ["sandbox"])
     [post], published = await published_after(harness, user, [channel])
-    summary = await refresh(harness.store, SandboxPlatform(harness.store), now=published + HOUR)
+    class Unmeasured(SandboxPlatform):  # a platform that has no figures to give (Telegram, WhatsApp)
+        features = frozenset({Feature.VERIFY})
+
+    summary = await refresh(harness.store, Unmeasured(harness.store), now=published + HOUR)
     assert summary.stopped == 1
     [target] = (await harness.store.get_post_analytics(user, post.id)).targets
     assert (target.next_refresh_at, target.refresh_error) == (None, "sandbox does not report metrics to Herald")

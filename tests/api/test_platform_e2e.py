@@ -188,7 +188,9 @@ async def test_instagram_lost_publish_answer_is_reconciled_through_the_container
     later(LEASE_SECONDS + 3600)
     second = await cron(client)
 
-    assert first["published"] == 1 and second["claimed"] == 0, (first, second)
+    # Settled within the run as a rule; on a machine so loaded that the call's 2 s deadline passes
+    # first, a later run looks the container up instead. Either way: one publish, one post.
+    assert first["published"] + second["published"] == 1, (first, second)
     assert calls(sim, "POST", IG_PUBLISH) == 1 and calls(sim, "POST", IG_MEDIA) == 1
     after = await fetch(client, alice, post)
     [target] = after["targets"]

@@ -127,8 +127,11 @@ $$;
 
 -- --- the transitions that emit -----------------------------------------------------------------------
 
--- As in 20261201000300_lost_answers.sql, and: a post's outcome (published, partial, failed,
--- needs_review, or scheduled again for a retry) and a channel's rate limit emit their events.
+-- As in 20261201000200_dispatch.sql, and:
+-- - a result with status 'publishing' (an answer lost on a platform that can tell later, see
+--   20261201000300_lost_answers.sql) keeps its post leased until its "lookup_at";
+-- - a post's outcome (published, partial, failed, needs_review, or scheduled again for a retry)
+--   and a channel's rate limit emit their events.
 create or replace function public.herald_record_results_v2(
     p_results jsonb, p_now timestamptz, p_cron_run jsonb default null, p_pauses jsonb default null
 ) returns integer

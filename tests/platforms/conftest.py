@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 
 from services import clock
+from services.domain.models import Outcome
+from services.platforms.base import MeasuringPlatform, MetricsRequest, PlatformError
 
 #: when the frozen clock says a platform's answer arrived
 ANSWERED_AT = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -20,3 +23,12 @@ def answered_at(monkeypatch) -> datetime:
     """
     monkeypatch.setattr(clock, "utcnow", lambda: ANSWERED_AT)
     return ANSWERED_AT
+
+
+async def assert_metrics_call_nothing_past_the_deadline(platform: MeasuringPlatform, request: MetricsRequest) -> None:
+    """A metrics read whose deadline has passed raises TRANSIENT ``deadline_reached`` and makes no
+    call (the caller's ``respx.mock`` refuses any request it did not mock)."""
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(request, http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")

@@ -21,6 +21,7 @@ import respx
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import ACCOUNT, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key, tid_time
+from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
 PDS = "https://pds.example.com"
 XRPC = f"{PDS}/xrpc"
@@ -426,7 +427,4 @@ async def test_throttled_metrics_wait_for_the_reset(platform, answered_at):
 
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
-    async with httpx.AsyncClient() as http:
-        with pytest.raises(PlatformError) as err:
-            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
-    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")
+    await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))

@@ -20,6 +20,7 @@ import respx
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.facebook import FacebookPlatform
+from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
 GRAPH = "https://graph.facebook.com/v25.0"
 VIDEO_HOST = "https://graph-video.facebook.com/v25.0"
@@ -353,7 +354,4 @@ async def test_metrics_failures_are_classified(platform, error, headers, outcome
 
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
-    async with httpx.AsyncClient() as http:
-        with pytest.raises(PlatformError) as err:
-            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
-    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")
+    await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))

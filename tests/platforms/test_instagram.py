@@ -21,6 +21,7 @@ import respx
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.instagram import InstagramPlatform
+from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
 GRAPH = "https://graph.facebook.com/v25.0"
 IMAGE = Media("image", "https://cdn.example.com/a.jpg", "a cat")
@@ -603,7 +604,4 @@ async def test_a_throttled_insights_read_is_rate_limited_not_a_partial_answer(pl
 
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
-    async with httpx.AsyncClient() as http:
-        with pytest.raises(PlatformError) as err:
-            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
-    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")
+    await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))

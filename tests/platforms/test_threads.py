@@ -19,6 +19,7 @@ import respx
 from services.domain.models import Content, Media, Outcome
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.threads import ThreadsPlatform, text_length
+from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
 BASE = "https://graph.threads.net"
 GRAPH = f"{BASE}/v1.0"
@@ -361,7 +362,4 @@ async def test_metrics_failures_are_classified(platform, error, outcome, code):
 
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
-    async with httpx.AsyncClient() as http:
-        with pytest.raises(PlatformError) as err:
-            await platform.metrics(metrics_request(deadline=time.monotonic() - 1), http)
-    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")
+    await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))

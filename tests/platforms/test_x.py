@@ -23,6 +23,7 @@ from services.platforms import mediafile, x
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.x import XPlatform
 from services.platforms.xtext import weighted_length
+from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
 API = "https://api.x.com"
 IMAGE_URL = "https://cdn.example.com/a.png"
@@ -573,7 +574,4 @@ async def test_throttled_metrics_wait_for_the_window_reset(platform, answered_at
 
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
-    async with httpx.AsyncClient() as http:
-        with pytest.raises(PlatformError) as err:
-            await platform.metrics(metrics_request(None, deadline=time.monotonic() - 1), http)
-    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "deadline_reached")
+    await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(None, deadline=time.monotonic() - 1))

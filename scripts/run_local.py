@@ -29,17 +29,17 @@ from cryptography.fernet import Fernet  # noqa: E402
 STATE = ROOT / ".herald-local.json"
 
 
-def local_secrets() -> dict:
-    if STATE.exists():
-        return json.loads(STATE.read_text())
+def local_secrets(path: Path = STATE) -> dict:
+    if path.exists():
+        return json.loads(path.read_text())
     state = {
         "jwt_secret": secrets.token_urlsafe(48),
         "cron_secret": secrets.token_urlsafe(32),
         "encryption_key": Fernet.generate_key().decode(),
         "demo_user_id": str(uuid.uuid4()),
     }
-    STATE.write_text(json.dumps(state, indent=2))
-    STATE.chmod(0o600)
+    path.write_text(json.dumps(state, indent=2))
+    path.chmod(0o600)
     return state
 
 
@@ -99,13 +99,14 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--tick", type=float, default=60.0, help="seconds between cron calls (default 60)")
+    parser.add_argument("--state", type=Path, default=STATE, help=f"where the local secrets are kept (default {STATE.name})")
     args = parser.parse_args()
 
     # SIGTERM exits through SystemExit, which runs the atexit hooks that stop the embedded
     # PostgreSQL; set before the server starts, so a stop during start-up stops it too (uvicorn
     # re-raises SIGTERM to this handler after its graceful shutdown).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    state = local_secrets()
+    state = local_secrets(args.state)
     base = f"http://{args.host}:{args.port}"
     os.environ.setdefault("HERALD_STORE", "embedded")
     os.environ.setdefault("HERALD_EMBEDDED_DIR", str(ROOT / ".herald" / "postgres"))

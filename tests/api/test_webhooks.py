@@ -29,9 +29,9 @@ def receiver():
 
 @pytest.fixture
 async def client(store):
-    """The app with a short run budget (a hanging receiver costs the test seconds, not minutes),
-    allowed to call the loopback receiver."""
-    app = create_app(make_settings(herald_allow_private_hosts=True, run_budget_seconds=3, request_timeout=1,
+    """The app with a short run budget (a hanging receiver costs the test seconds, not minutes, yet
+    a loaded machine still has time to publish), allowed to call the loopback receiver."""
+    app = create_app(make_settings(herald_allow_private_hosts=True, run_budget_seconds=6, request_timeout=1,
                                    lease_seconds=30), store=store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://herald.test") as http:
         yield http

@@ -66,7 +66,7 @@ from services.platforms.base import (
     supports,
 )
 from services.publishing import retry, unreadable
-from services.scheduling import recurrence
+from services.scheduling import occurrences
 from services.security.crypto import TokenCipher
 from services.store.base import Store
 
@@ -674,8 +674,8 @@ def _next_occurrence(post: Any, status: PostStatus, now: datetime) -> datetime |
     if not post.rrule or status not in _SERIES_GOES_ON or post.scheduled_at is None:
         return None
     try:
-        return recurrence.next_occurrence(post.rrule, start=post.series_start_at or post.scheduled_at,
-                                          tz_name=post.timezone, after=max(now, post.scheduled_at))
+        return occurrences.next_after(post.rrule, start=post.series_start_at or post.scheduled_at,
+                                      tz_name=post.timezone, after=max(now, post.scheduled_at))
     except Exception:  # the claim read the rule and zone; whatever else goes wrong ends the series, not the run
         log_event("publish.rrule_unusable", post_id=str(post.id))
         return None

@@ -82,6 +82,21 @@ def occurrences_between(rule: str, *, start: datetime, tz_name: str, after: date
     return _instants(_anchored(parsed, low, high, budget or WalkBudget()), tz, after, until)
 
 
+#: later than any instant Herald accepts (recurrence.LAST_YEAR): "no end" for a window
+_END_OF_TIME = datetime(recurrence.LAST_YEAR, 12, 31, 23, 59, tzinfo=timezone.utc)
+
+
+def next_after(rule: str, *, start: datetime, tz_name: str, after: datetime) -> datetime | None:
+    """The series' first instant strictly after ``after`` (UTC), or None when it has ended: what
+    ``recurrence.next_occurrence`` answers, at the cost of a window instead of a walk from
+    ``start`` (the publish run asks it once per finished occurrence of a series). A COUNT that
+    only a walk can apply falls back to that walk."""
+    try:
+        return next(occurrences_between(rule, start=start, tz_name=tz_name, after=after, until=_END_OF_TIME), None)
+    except CountUnresolved:
+        return recurrence.next_occurrence(rule, start=start, tz_name=tz_name, after=after)
+
+
 def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(tz).replace(tzinfo=None)
 

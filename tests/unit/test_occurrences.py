@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.scheduling.occurrences import CountUnresolved, WalkBudget, occurrences_between
+from services.scheduling.occurrences import CountUnresolved, WalkBudget, next_after, occurrences_between
 from services.scheduling.recurrence import localize, next_occurrence, parse_rule
 
 UTC = timezone.utc
@@ -146,3 +146,22 @@ def test_a_count_too_costly_to_work_out_is_reported_not_guessed():
     assert list(occurrences_between(rule, start=START, tz_name="UTC", after=after, until=after + timedelta(days=1),
                                     budget=budget))
     assert 0 <= budget.steps < 30000 - 3 * 5000  # the walk is spent from the budget the caller gave
+
+
+@pytest.mark.parametrize(("rule", "tz_name"), [
+    ("FREQ=HOURLY", "Europe/Berlin"), ("FREQ=DAILY;BYHOUR=2,14;BYMINUTE=30", "Europe/Berlin"),
+    ("FREQ=MONTHLY;BYMONTHDAY=31;COUNT=9", "Europe/London"), ("FREQ=WEEKLY;INTERVAL=3", "Pacific/Auckland"),
+    ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "UTC"), ("FREQ=DAILY;UNTIL=20310301T000000", "Asia/Tokyo"),
+])
+def test_the_next_occurrence_is_what_stepping_finds(rule, tz_name):
+    for after, _ in windows(rule, tz_name):
+        assert next_after(rule, start=START, tz_name=tz_name, after=after) == next_occurrence(
+            rule, start=START, tz_name=tz_name, after=after), after
+
+
+def test_the_next_occurrence_of_a_long_series_costs_a_window_not_its_history(walked):
+    """The publish run asks for a series' next occurrence each time one is published: an hourly
+    series nine centuries old is not walked from its start."""
+    after = START + timedelta(days=365 * 900)
+    assert next_after("FREQ=HOURLY", start=START, tz_name="Europe/Berlin", after=after) == after + timedelta(hours=1)
+    assert walked["instances"] < 100

@@ -39,6 +39,7 @@ create table herald.events (
     created_at timestamptz not null default now()
 );
 create index events_user on herald.events (user_id, created_at);
+create index events_age on herald.events (created_at);
 
 create table herald.webhook_deliveries (
     id uuid primary key default gen_random_uuid(),
@@ -382,6 +383,16 @@ begin
         returning d.id
     )
     select coalesce(array_agg(leased.id), '{}') into v_ids from leased;
+
+    -- Retention, a little at every run: events older than 30 days with nothing left to deliver go,
+    -- their deliveries and delivery log with them.
+    delete from herald.events e
+     where e.id in (select old.id from herald.events old
+                     where old.created_at < p_now - interval '30 days'
+                       and not exists (select from herald.webhook_deliveries d
+                                        where d.event_id = old.id and d.status = 'pending')
+                     order by old.created_at
+                     limit 500);
     return coalesce((
         select jsonb_agg(jsonb_build_object(
                    'id', d.id, 'attempts', d.attempts, 'user_id', d.user_id,

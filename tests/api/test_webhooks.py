@@ -282,3 +282,18 @@ async def test_a_deleted_endpoint_gets_nothing_more(client, alice, receiver):
     await post_now(client, alice, await sandbox_channel(client, alice))
     answer = await cron(client)
     assert answer["published"] == 1 and receiver.received(HOOK) == []
+
+
+async def test_events_are_kept_thirty_days_then_removed_with_their_log(client, alice, receiver, later, db):
+    created = await endpoint(client, alice, receiver)
+    await post_now(client, alice, await sandbox_channel(client, alice))
+    await cron(client)
+    assert db.execute("select count(*) from herald.events").fetchone()[0] == 1
+    later(29 * 86400)
+    await cron(client)
+    assert db.execute("select count(*) from herald.events").fetchone()[0] == 1
+    later(31 * 86400)
+    await cron(client)
+    assert db.execute("select count(*) from herald.events").fetchone()[0] == 0
+    log = (await client.get(f"/api/v1/webhooks/{created['id']}/deliveries", headers=alice.headers)).json()
+    assert log["total"] == 0 and (await client.get("/api/v1/webhooks", headers=alice.headers)).json()["total"] == 1

@@ -9,6 +9,8 @@ minute here; raise it locally to search harder.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import uuid
 from typing import Any
 
@@ -73,6 +75,28 @@ def database(herald_template):
         with psycopg.connect(dsn, autocommit=True) as db:
             db.execute("insert into auth.users (id, email) values (%s, %s)", [USER_ID, f"{USER_ID}@herald.test"])
         yield dsn
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Generated URLs (media, webhook endpoints, channels) never reach the network: every name but
+    localhost fails to resolve at once (addresses are taken as they are), as a name that does not exist would (the app accepts
+    those at creation and checks them again when it calls them). The database is reached by libpq,
+    which resolves names itself."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        name = str(host or "").lower()
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+            return real(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)  # an address: no lookup
+        except ValueError:
+            pass
+        if name == "localhost":
+            return real(host, port, family, type, proto, flags)
+        raise socket.gaierror(socket.EAI_NONAME, f"{host}: no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ class TargetOut(BaseModel):
     error: str | None
     error_code: str | None = Field(description=(
         "what kind of failure `error` is, for a UI to act on without parsing text: rate_limited, transient, "
-        "permanent, unknown, reconnect_required, timeout, channel_deleted, maybe_sent, unreadable_post, ..."))
+        "permanent, unknown, reconnect_required, timeout, channel_deleted, channel_paused, maybe_sent, unreadable_post, ..."))
     attempts: int
     published_at: Instant | None
     publish_lag_ms: int | None = Field(description="published_at minus when it was due, in milliseconds")

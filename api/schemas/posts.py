@@ -77,6 +77,8 @@ class PostReplace(PostCreate):
     read-only fields are accepted and ignored, and `status` moves it: `scheduled` schedules it at
     its time, `draft` unschedules it; the status it has changes nothing)."""
 
+    model_config = ConfigDict(json_schema_extra=lambda schema: _document_read_only(schema))
+
     status: str | None = Field(None, max_length=20, description=(
         '"scheduled" schedules the post at `scheduled_at`, "draft" unschedules it; its current status changes nothing'))
 
@@ -87,6 +89,12 @@ class PostReplace(PostCreate):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if k not in PUT_READ_ONLY}
         return data
+
+
+def _document_read_only(schema: dict[str, Any]) -> None:
+    """PUT's OpenAPI names the read-only fields it accepts and ignores (any value: none is read)."""
+    for name in sorted(PUT_READ_ONLY):
+        schema["properties"].setdefault(name, {"description": "read-only: accepted and ignored"})
 
 
 def _not_null(schema: dict[str, Any]) -> None:

@@ -41,6 +41,8 @@ def _problem(error: dict) -> dict:
         at = f" at character {loc[1]}" if len(loc) > 1 else ""
         return {"field": "body", "message": f"invalid JSON ({reason}{at})"}
     message = error.get("msg", "invalid").removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":  # a typo must not pass silently as a field left out
+        message = "unknown field: this body does not take it"
     if loc == ("body",) and error.get("type") in _NOT_AN_OBJECT:  # no body, or an array, a string, ...
         message = "a JSON object is required" if error.get("type") == "missing" else "must be a JSON object"
     return {"field": _field_of(loc), "message": message}

@@ -1,4 +1,5 @@
-"""Channel use cases: connect an account with its credentials encrypted before any store sees them."""
+"""Channel use cases: connect an account with its credentials encrypted before any store sees them;
+rename it, change its metadata (checked as at connection), pause and resume publishing to it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from uuid import UUID
 
 import httpx
 
-from services.domain.models import Channel, User
+from services.domain.models import Channel, Content, User
 from services.errors import ValidationError
 from services.platforms.base import Feature, Platform, PlatformError, VerifyingPlatform, supports
 from services.platforms.registry import platform_named
 from services.security.crypto import TokenCipher
-from services.store.base import NewChannel, Store
+from services.store.base import ChannelChanges, NewChannel, Store
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,36 @@ async def connect_channel(
 
 async def disconnect_channel(store: Store, user: User, channel_id: UUID, *, force: bool) -> None:
     await store.delete_channel(user, channel_id, force=force)
+
+
+async def update_channel(
+    store: Store, platforms: dict[str, Platform], user: User, channel_id: UUID, changes: ChannelChanges,
+    *, http: httpx.AsyncClient,
+) -> Channel:
+    """Rename, change metadata (merged: a key sent as None is removed), pause or resume a channel.
+
+    The metadata the channel would have is checked as connecting checks it, before anything is
+    stored: ValidationError naming ``metadata.<field>``. NotFoundError for a channel that is not
+    the user's. A check that needs the platform and the stored credentials is not repeated.
+    """
+    if changes.metadata is not None:
+        current = await store.get_channel(user, channel_id)
+        merged = {**current.metadata, **changes.metadata}
+        await check_metadata(platform_named(platforms, current.platform),
+                             {k: v for k, v in merged.items() if v is not None}, http=http)
+    return await store.update_channel(user, channel_id, changes)
+
+
+async def check_metadata(platform: Platform, metadata: dict[str, Any], *, http: httpx.AsyncClient) -> None:
+    """Raise ValidationError (field ``metadata.<name>``) for metadata the platform would refuse: what
+    its ``validate`` says of the channel's metadata, and, for a platform that needs no credentials
+    (webhook, sandbox), its connection check (``verify``), which then looks at the metadata alone."""
+    problems = [p for p in platform.validate(Content(text="metadata check"), metadata) if p.field.startswith("metadata")]
+    if problems:
+        raise ValidationError(problems[0].message, field=problems[0].field)
+    if supports(platform, Feature.VERIFY) and not platform.required_credentials:
+        try:
+            await cast(VerifyingPlatform, platform).verify({}, metadata, http)
+        except PlatformError as exc:
+            raise ValidationError(f"{platform.name}: {exc.message}", code=exc.code,
+                                  field=exc.details.get("field", "metadata")) from exc

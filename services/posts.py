@@ -79,7 +79,9 @@ async def update_post(
     store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, fields: dict[str, Any], *, now: datetime,
     occurrence_only: bool = False, allow_private: bool = False,
 ) -> Post:
-    """Edit the fields present in ``fields`` (content, channel_ids, scheduled_at, timezone, rrule).
+    """Edit the fields present in ``fields`` (content, channel_ids, scheduled_at, timezone, rrule,
+    and for PUT's alias ``status``: "scheduled" schedules at the post's time, "draft" unschedules;
+    its current status changes nothing).
 
     A null ``scheduled_at`` turns a scheduled post back into a draft. Changing only ``timezone``
     keeps the instant. 409 for a post that is publishing, published, partial or in review. With
@@ -105,6 +107,8 @@ async def update_post(
             changes["status"] = PostStatus.DRAFT
         elif scheduled_at is not None and current.status is PostStatus.SCHEDULED:
             _check_future(scheduled_at, now)
+    if fields.get("status") not in (None, current.status.value):
+        changes["status"] = _wanted_status(fields["status"], scheduled_at, now)
     status = changes.get("status", current.status)
     if "rrule" in fields or "scheduled_at" in fields or "timezone" in fields:
         rule = fields.get("rrule", current.rrule)
@@ -131,6 +135,18 @@ async def update_post(
     if occurrence_only and current.rrule:
         changes["occurrence_only"] = True
     return await store.update_post(user, post_id, PostChanges(**changes), allowed_from=ALLOWED_FROM["edit"], action="edit")
+
+
+def _wanted_status(wanted: str, scheduled_at: datetime | None, now: datetime) -> PostStatus:
+    """The status an edit asks for (PUT's ``status``): draft, or scheduled at a future time."""
+    if wanted == PostStatus.DRAFT.value:
+        return PostStatus.DRAFT
+    if wanted != PostStatus.SCHEDULED.value:
+        raise ValidationError(f'status can be set to "draft" or "scheduled" here, not {wanted!r}', field="status")
+    if scheduled_at is None:
+        raise ValidationError("scheduled_at is required to schedule the post", field="scheduled_at")
+    _check_future(scheduled_at, now)
+    return PostStatus.SCHEDULED
 
 
 async def schedule_post(

@@ -1,4 +1,5 @@
-"""Channels: connect (credentials encrypted, never returned), list, read, delete."""
+"""Channels: connect (credentials encrypted, never returned), list, read, change (name, metadata,
+pause and resume), delete."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from api.deps import CurrentUser, RuntimeDep
-from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut, ConnectOut
+from api.schemas.channels import ChannelCreate, ChannelListOut, ChannelOut, ChannelUpdate, ConnectOut
 from api.schemas.errors import error_responses
 from services import channels, clock, oauth
 from services.errors import HeraldError
+from services.store.base import ChannelChanges
 
 router = APIRouter(prefix="/channels", tags=["channels"], redirect_slashes=False)
 
 AUTH = {401: "missing, expired or invalid access token"}
 ERRORS = error_responses({**AUTH, 404: "no such channel"})
+UPDATE_ERRORS = error_responses({**AUTH, 404: "no such channel"})
 LIST_ERRORS = error_responses(AUTH)
 CREATE_ERRORS = error_responses({**AUTH, 409: "this account is already connected"})
 DELETE_ERRORS = error_responses({**AUTH, 404: "no such channel", 409: "scheduled posts still target it (see `force`)"})
@@ -77,6 +80,15 @@ def _callback_uri(request: Request, rt: RuntimeDep, platform: str) -> str:
 @router.get("/{channel_id:uuid}", response_model=ChannelOut, responses=ERRORS)
 async def get_channel(channel_id: UUID, user: CurrentUser, rt: RuntimeDep) -> ChannelOut:
     return ChannelOut.of(await rt.store.get_channel(user, channel_id), now=clock.utcnow())
+
+
+@router.patch("/{channel_id:uuid}", response_model=ChannelOut, responses=UPDATE_ERRORS)
+async def update_channel(channel_id: UUID, body: ChannelUpdate, user: CurrentUser, rt: RuntimeDep) -> ChannelOut:
+    """Rename, change metadata (checked as at connection; 422 names `metadata.<field>`), or pause
+    (`active: false`) and resume publishing to it."""
+    changes = ChannelChanges(name=body.name, metadata=body.metadata, active=body.active)
+    channel = await channels.update_channel(rt.store, rt.platforms, user, channel_id, changes, http=rt.http)
+    return ChannelOut.of(channel, now=clock.utcnow())
 
 
 @router.delete("/{channel_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=DELETE_ERRORS)

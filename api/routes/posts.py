@@ -24,6 +24,7 @@ from api.schemas.posts import (
     PostOut,
     PostPageOut,
     PostPatch,
+    PostReplace,
     PublishLagOut,
     ResolveIn,
     RunListOut,
@@ -193,12 +194,15 @@ async def update_post(
 
 
 @router.put("/{post_id:uuid}", response_model=PostOut, responses=ERRORS)
-async def replace_post(post_id: UUID, body: PostCreate, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+async def replace_post(post_id: UUID, body: PostReplace, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """Replace content, channels, time, time zone and rule with the body (a field left out takes its
     default, as in `POST /posts`); for a recurring post, the whole series. The rules are PATCH's: the
-    status stays (a scheduled post without a time becomes a draft), and 409 once publishing has begun."""
+    status stays (a scheduled post without a time becomes a draft), and 409 once publishing has begun.
+    Aliases: the whole post as `GET` answers it is accepted (its read-only fields are ignored), and
+    `status: "scheduled"` schedules it at its time, `"draft"` unschedules it."""
     fields = {"content": body.content.to_domain(), "channel_ids": tuple(body.channel_ids),
-              "scheduled_at": body.scheduled_at, "timezone": body.timezone, "rrule": body.rrule}
+              "scheduled_at": body.scheduled_at, "timezone": body.timezone, "rrule": body.rrule,
+              "status": body.status}
     return PostOut.of(await posts.update_post(rt.store, rt.platforms, user, post_id, fields, now=clock.utcnow()))
 
 

@@ -60,6 +60,7 @@ class CredentialsIn(BaseModel):
 
 
 class ChannelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     platform: str = Field(min_length=1, max_length=40, examples=["sandbox"])
     name: str | None = Field(None, min_length=1, max_length=200, description="defaults to the platform's account name")
     account_id: str | None = Field(None, min_length=1, max_length=200,
@@ -73,6 +74,22 @@ class ChannelCreate(BaseModel):
         return _small_json(value, MAX_METADATA_BYTES)
 
 
+class ChannelUpdate(BaseModel):
+    """Only the fields sent change. `metadata` is merged into the channel's: a key sent as null is removed."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = Field(None, description=(
+        "merged into the channel's metadata (top-level keys; null removes a key), checked as at connection"))
+    active: bool | None = Field(None, description=(
+        "false pauses publishing to this channel: its posts' targets wait (no retry spent) until it is true again"))
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else _small_json(value, MAX_METADATA_BYTES)
+
+
 class ChannelOut(BaseModel):
     id: UUID
     platform: str
@@ -80,6 +97,7 @@ class ChannelOut(BaseModel):
     account_id: str
     metadata: dict[str, Any]
     status: str
+    active: bool = Field(description="false: publishing to it is paused by its owner (PATCH `active`)")
     token_expires_at: Instant | None
     rate_limited_until: Instant | None = Field(description=(
         "the account hit its platform's rate limit: its posts wait until then (no retry is spent); "
@@ -91,7 +109,8 @@ class ChannelOut(BaseModel):
     def of(cls, channel: Channel, *, now: datetime) -> ChannelOut:
         paused = channel.rate_limited_until if channel.rate_limited_until and channel.rate_limited_until > now else None
         return cls(id=channel.id, platform=channel.platform, name=channel.name, account_id=channel.account_id,
-                   metadata=channel.metadata, status=channel.status, token_expires_at=channel.token_expires_at,
+                   metadata=channel.metadata, status=channel.status, active=channel.active,
+                   token_expires_at=channel.token_expires_at,
                    rate_limited_until=paused, created_at=channel.created_at, updated_at=channel.updated_at)
 
 

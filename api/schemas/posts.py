@@ -18,6 +18,7 @@ MAX_TEXT = 100_000
 
 
 class MediaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     type: Literal["image", "video"]
     url: str = Field(min_length=1, max_length=2048, json_schema_extra={"pattern": "^https?://"})  # _http_url
     alt: str | None = Field(None, max_length=1500)
@@ -31,13 +32,14 @@ class MediaIn(BaseModel):
 
 
 class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, max_length=MAX_TEXT)
     media: list[MediaIn] | None = Field(None, max_length=20)
 
 
 class ContentIn(BaseModel):
     # the OpenAPI states _not_empty: text with something other than white space, or a medium
-    model_config = ConfigDict(json_schema_extra={"anyOf": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
         {"required": ["text"], "properties": {"text": {"pattern": r"\S"}}},
         {"required": ["media"], "properties": {"media": {"minItems": 1}}},
     ]})
@@ -61,12 +63,38 @@ class ContentIn(BaseModel):
 
 
 class PostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     content: ContentIn
     channel_ids: list[UUID] = Field(default_factory=list, max_length=50)
     scheduled_at: InstantIn | None = Field(None, description="ISO 8601; without an offset it is read in `timezone`")
     timezone: str = Field("UTC", description="IANA time zone name", min_length=1, max_length=64)
     rrule: str | None = Field(None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO", min_length=1,
                               max_length=500)
+
+
+class PostReplace(PostCreate):
+    """`PUT /posts/{id}`: a `POST /posts` body, or the whole post as `GET` answers it (aliases: its
+    read-only fields are accepted and ignored, and `status` moves it: `scheduled` schedules it at
+    its time, `draft` unschedules it; the status it has changes nothing)."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _document_read_only(schema))
+
+    status: str | None = Field(None, max_length=20, description=(
+        '"scheduled" schedules the post at `scheduled_at`, "draft" unschedules it; its current status changes nothing'))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only_fields(cls, data: Any) -> Any:
+        # the whole post as GET answers it: what only Herald sets is dropped, an unknown field is not
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in PUT_READ_ONLY}
+        return data
+
+
+def _document_read_only(schema: dict[str, Any]) -> None:
+    """PUT's OpenAPI names the read-only fields it accepts and ignores (any value: none is read)."""
+    for name in sorted(PUT_READ_ONLY):
+        schema["properties"].setdefault(name, {"description": "read-only: accepted and ignored"})
 
 
 def _not_null(schema: dict[str, Any]) -> None:
@@ -79,6 +107,8 @@ def _not_null(schema: dict[str, Any]) -> None:
 
 class PostPatch(BaseModel):
     """Only the fields sent are changed; `scheduled_at: null` turns a scheduled post into a draft."""
+
+    model_config = ConfigDict(extra="forbid")
 
     content: ContentIn | None = Field(None, json_schema_extra=_not_null)
     channel_ids: list[UUID] | None = Field(None, max_length=50, json_schema_extra=_not_null)
@@ -105,17 +135,19 @@ class PostPatch(BaseModel):
 
 
 class BulkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     posts: list[PostCreate] = Field(min_length=1, max_length=100)
 
 
 class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     target_id: UUID
     outcome: Literal["published", "failed"]
     platform_post_url: str | None = Field(None, max_length=2048)
 
 
 class ScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     scheduled_at: InstantIn | None = None
     timezone: str | None = Field(None, min_length=1, max_length=64)
 
@@ -142,7 +174,7 @@ class TargetOut(BaseModel):
     error: str | None
     error_code: str | None = Field(description=(
         "what kind of failure `error` is, for a UI to act on without parsing text: rate_limited, transient, "
-        "permanent, unknown, reconnect_required, timeout, channel_deleted, maybe_sent, unreadable_post, ..."))
+        "permanent, unknown, reconnect_required, timeout, channel_deleted, channel_paused, maybe_sent, unreadable_post, ..."))
     attempts: int
     published_at: Instant | None
     publish_lag_ms: int | None = Field(description="published_at minus when it was due, in milliseconds")
@@ -294,3 +326,8 @@ class CalendarOut(BaseModel):
     def of(cls, timezone: str, calendar: Calendar) -> CalendarOut:
         return cls(timezone=timezone, days=calendar.days, truncated=calendar.is_truncated,
                    next_from=calendar.next_from, capped_series=calendar.capped_series)
+
+
+#: what GET /posts/{id} answers beyond a POST /posts body and `status`: PUT takes the whole post back
+#: and ignores these (documented aliases; any other unknown field is a 422 naming it)
+PUT_READ_ONLY = frozenset(PostOut.model_fields) - frozenset(PostReplace.model_fields)

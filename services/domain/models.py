@@ -96,6 +96,8 @@ class Channel:
     rate_limited_until: datetime | None = None
     #: how long its platform calls typically take (recent attempts), in ms; None before the first
     typical_call_ms: int | None = None
+    #: False: its owner paused publishing to it; runs hold its targets until it is active again
+    active: bool = True
 
 
 @dataclass(frozen=True)

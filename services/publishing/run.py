@@ -7,7 +7,9 @@
    sending before it starts (``mark_sending``, batched); no call starts unless it can finish
    inside RUN_BUDGET_SECONDS, and what is not started goes back to ``pending`` untouched;
 3. a rate limit pauses the account (or the whole platform, where the platform says the limit is
-   the app's) until it resets: that channel's other targets are held back, spending no retry;
+   the app's) until it resets: that channel's other targets are held back, spending no retry; a
+   channel its owner paused (``active`` false) is held the same way, re-checked after
+   INACTIVE_RECHECK (resuming it makes its posts due at once: herald_update_channel_v1);
 4. a target a dead run may have sent is re-sent only with the same idempotency key on a platform
    that honours one, reconciled where the adapter can look the post up, else held as ``unknown``;
    a call whose answer is lost on such a platform is decided the same way by a later run, once
@@ -75,6 +77,10 @@ REFRESH_MARGIN = timedelta(minutes=5)
 #: after a lost answer, how long until the platform would list the post if it went out (X's
 #: timeline and search lag behind a create by seconds): a later run looks it up then
 LOOKUP_DELAY = timedelta(seconds=60)
+#: a post held only by a paused channel is claimed again after this (a safety net: resuming the
+#: channel makes it due at once), so it does not come back every minute
+INACTIVE_RECHECK = timedelta(minutes=15)
+PAUSED_CHANNEL = "the channel is paused: its posts wait until it is active again"
 #: past the call's deadline, how long the run waits for an adapter to return before it stops it
 CALL_GRACE_SECONDS = 1.0
 _SERIES_GOES_ON = (PostStatus.PUBLISHED, PostStatus.PARTIAL, PostStatus.FAILED, PostStatus.NEEDS_REVIEW)
@@ -365,6 +371,8 @@ class _Sender:
 
     def _channel_pause(self, claimed: ClaimedPost, target: Target) -> datetime | None:
         channel = claimed.channels.get(target.channel_id) if target.channel_id else None
+        if channel is not None and not channel.active:  # paused by its owner: held like a rate limit
+            return self.now + INACTIVE_RECHECK
         until = channel.rate_limited_until if channel is not None else None
         return until if until is not None and until > self.now else None
 
@@ -581,6 +589,8 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
                 # due again at once, or when its account's pause ends
                 if target.id in held:
                     retry_times.append(held[target.id])
+                    if _is_paused_channel(claimed, target):
+                        errors.append(f"{target.platform}: {PAUSED_CHANNEL}")
                 else:
                     has_unstarted = True
                 statuses.append(TargetStatus.PENDING)
@@ -624,6 +634,11 @@ def _post_result(claimed: ClaimedPost, attempts: dict[UUID, _Attempt], held: dic
         targets=tuple(results), next_attempt_at=next_attempt_at, released=tuple(released),
         next_occurrence_at=_next_occurrence(post, post_status, now),
     )
+
+
+def _is_paused_channel(claimed: ClaimedPost, target: Target) -> bool:
+    channel = claimed.channels.get(target.channel_id) if target.channel_id else None
+    return channel is not None and not channel.active
 
 
 def _slowness(expected_ms: int) -> int:
@@ -681,6 +696,12 @@ def _next_occurrence(post: Any, status: PostStatus, now: datetime) -> datetime |
         return None
 
 
+def _unstarted_outcome(claimed: ClaimedPost | None, target: Target, held: dict[UUID, datetime] | None) -> str:
+    if target.id not in (held or {}):
+        return "not_started"
+    return "channel_paused" if claimed is not None and _is_paused_channel(claimed, target) else "rate_limit_pause"
+
+
 def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None,
            held: dict[UUID, datetime] | None = None) -> None:
     """Add one post's result to the summary (``claimed`` None: an unreadable post, nothing started)."""
@@ -713,6 +734,7 @@ def _count(summary: RunSummary, result: PostResult, claimed: ClaimedPost | None,
         "targets": [
             {"id": str(t.target_id), "outcome": t.outcome.value, "status": t.status.value, "error": t.error_message}
             for t in result.targets
-        ] + [{"id": str(t.id), "outcome": "rate_limit_pause" if t.id in (held or {}) else "not_started",
-              "status": "pending", "error": None} for t in unstarted],
+        ] + [{"id": str(t.id), "outcome": _unstarted_outcome(claimed, t, held), "status": "pending",
+              "error": PAUSED_CHANNEL if claimed is not None and _is_paused_channel(claimed, t) else None}
+             for t in unstarted],
     })

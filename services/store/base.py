@@ -62,6 +62,16 @@ class NewChannel:
 
 
 @dataclass(frozen=True)
+class ChannelChanges:
+    """An edit of a channel: None keeps a field. ``metadata`` is merged into the stored metadata
+    (top-level keys; a key whose value is None is removed); ``active`` False pauses publishing."""
+
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True)
 class NewPost:
     content: Content
     channel_ids: tuple[UUID, ...]
@@ -192,6 +202,10 @@ class Store(WebhookStore, Protocol):
 
     async def get_channel(self, user: User, channel_id: UUID) -> Channel:
         """Raise NotFoundError unless the user owns it."""
+
+    async def update_channel(self, user: User, channel_id: UUID, changes: ChannelChanges) -> Channel:
+        """Apply ``changes``; NotFoundError unless the user owns it. Pausing marks its pending targets
+        (error_code ``channel_paused``); resuming clears that and makes the posts it held due again."""
 
     async def delete_channel(self, user: User, channel_id: UUID, *, force: bool) -> None:
         """Delete the channel; its published targets keep their record (channel_id becomes null).

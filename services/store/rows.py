@@ -164,6 +164,7 @@ def channel_from_row(row: dict[str, Any]) -> Channel:
         credentials_encrypted=row.get("credentials_encrypted"),
         rate_limited_until=parse_time(row.get("rate_limited_until")),
         typical_call_ms=_int_or_none(row.get("typical_call_ms")),
+        active=row.get("active") is not False,
     )
 
 

@@ -46,6 +46,7 @@ from services.errors import (
 from services.store import analytics_rows, rows
 from services.store.base import (
     AnalyticsQuery,
+    ChannelChanges,
     NewChannel,
     NewPost,
     PostChanges,
@@ -146,6 +147,11 @@ class RpcStore(WebhookCalls):
     async def get_channel(self, user: User, channel_id: UUID) -> Channel:
         return rows.channel_from_row(
             await self._as_user(user, "herald_get_channel_v1", {"p_channel_id": str(channel_id)}))
+
+    async def update_channel(self, user: User, channel_id: UUID, changes: ChannelChanges) -> Channel:
+        return rows.channel_from_row(await self._as_user(user, "herald_update_channel_v1", {
+            "p_channel_id": str(channel_id), "p_name": changes.name, "p_metadata": changes.metadata,
+            "p_active": changes.active}))
 
     async def delete_channel(self, user: User, channel_id: UUID, *, force: bool) -> None:
         await self._as_user(user, "herald_delete_channel_v1", {"p_channel_id": str(channel_id), "p_force": force})

@@ -45,7 +45,8 @@ class TestErrorsAreDocumentedAsTheyAre:
 
     def test_operations_with_a_body_document_400_and_413(self, spec):
         with_body = [(name, op) for name, op in operations(spec) if "requestBody" in op]
-        assert len(with_body) == 9  # posts: create, bulk, PATCH, PUT, schedule, resolve; channels: create; webhooks: create, PATCH
+        # posts: create, bulk, PATCH, PUT, schedule, resolve; channels: create, PATCH; webhooks: create, PATCH
+        assert len(with_body) == 10
         for name, operation in with_body:
             for status in ("400", "413"):
                 assert error_answer(spec, operation, status) == {"$ref": "#/components/schemas/ErrorBody"}, name
@@ -124,9 +125,16 @@ class TestMethods:
         assert response.status_code == 200 and response.headers["access-control-allow-origin"] == DASHBOARD
         assert "PUT" in response.headers["access-control-allow-methods"]
 
-    def test_put_is_documented_with_the_create_body(self, spec):
+    def test_put_is_documented_with_the_create_body_and_its_status_alias(self, spec):
         put = spec["paths"]["/api/v1/posts/{post_id}"]["put"]
-        assert put["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PostCreate"}
+        assert put["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PostReplace"}
+        schemas = spec["components"]["schemas"]
+        # the create body plus the documented `status` alias; no other field is taken
+        documented = set(schemas["PostReplace"]["properties"])
+        assert documented - {"status"} - set(schemas["PostCreate"]["properties"]) == set(schemas["PostOut"]["properties"]) - {
+            "status", *schemas["PostCreate"]["properties"]}  # GET's read-only fields: accepted and ignored
+        assert "status" in documented
+        assert schemas["PostReplace"]["additionalProperties"] is False
         assert spec["paths"]["/api/v1/posts/{post_id}"]["get"]["parameters"][0]["schema"]["format"] == "uuid"
 
 

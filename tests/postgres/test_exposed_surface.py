@@ -31,6 +31,7 @@ USER_FUNCTIONS = [
     "public.herald_list_channels_v1()",
     "public.herald_get_channel_v1(uuid)",
     "public.herald_delete_channel_v1(uuid, boolean)",
+    "public.herald_update_channel_v1(uuid, text, jsonb, boolean)",
     "public.herald_create_post_v1(jsonb, uuid[], text, timestamptz, text, text)",
     "public.herald_create_posts_v1(jsonb, text, text)",
     "public.herald_get_post_v1(uuid)",

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentUser, RuntimeDep, run_limits
 from api.schemas.analytics import PostAnalyticsOut
 from api.schemas.common import InstantIn
+from api.schemas.discussion import CommentIn, CommentOut, CommentPageOut, HistoryEntryOut, HistoryPageOut
 from api.schemas.errors import error_responses
 from api.schemas.posts import (
     BulkCreate,
@@ -49,6 +50,7 @@ router = APIRouter(prefix="/posts", tags=["posts"], redirect_slashes=False)
 AUTH = {401: "missing, expired or invalid access token"}
 ERRORS = error_responses({**AUTH, 404: "no such post", 409: "the post's state forbids this"})
 LIST_ERRORS = error_responses(AUTH)
+COMMENT_ERRORS = error_responses({**AUTH, 404: "no such post"})
 CREATE_ERRORS = error_responses({**AUTH, 409: "the Idempotency-Key was used before with another body"})
 
 
@@ -262,3 +264,31 @@ async def post_analytics(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Po
     """Engagement per target: the latest reading and every reading (hourly in the first day after
     publishing, daily until day 30), and the totals of the latest ones."""
     return PostAnalyticsOut.of(await rt.store.get_post_analytics(user, post_id))
+
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="entries to skip (at most 2^31 - 1)")]
+
+
+@router.post("/{post_id:uuid}/comments", status_code=status.HTTP_201_CREATED, response_model=CommentOut,
+             responses=COMMENT_ERRORS)
+async def add_comment(post_id: UUID, body: CommentIn, user: CurrentUser, rt: RuntimeDep) -> CommentOut:
+    """Comment on the post (for a reviewer); the activity log records it."""
+    return CommentOut.of(await rt.store.add_comment(user, post_id, body.body))
+
+
+@router.get("/{post_id:uuid}/comments", response_model=CommentPageOut, responses=COMMENT_ERRORS)
+async def list_comments(post_id: UUID, user: CurrentUser, rt: RuntimeDep, limit: Limit = 50,
+                        offset: Offset = 0) -> CommentPageOut:
+    """The post's comments, oldest first, with how many there are."""
+    items, total = await rt.store.list_comments(user, post_id, limit=limit, offset=offset)
+    return CommentPageOut(items=[CommentOut.of(c) for c in items], total=total)
+
+
+@router.get("/{post_id:uuid}/history", response_model=HistoryPageOut, responses=COMMENT_ERRORS)
+async def post_history(post_id: UUID, user: CurrentUser, rt: RuntimeDep, limit: Limit = 50,
+                       offset: Offset = 0) -> HistoryPageOut:
+    """Every change of the post's content, time (scheduled_at, timezone, rrule) and status, oldest first,
+    with who made it (null: Herald's publish run); `before` and `after` hold only the fields that changed."""
+    items, total = await rt.store.post_history(user, post_id, limit=limit, offset=offset)
+    return HistoryPageOut(items=[HistoryEntryOut.of(e) for e in items], total=total)

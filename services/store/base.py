@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from services.domain.analytics import AnalyticsClaim, AnalyticsRecorded, AnalyticsSummary, PostAnalytics, Reading
+from services.domain.discussion import Comment, HistoryEntry
 from services.domain.events import ClaimedDelivery, DeliveryAttempt, DeliveryLogEntry, WebhookEndpoint
 from services.domain.health import ServiceHealth
 from services.domain.models import (
@@ -186,7 +187,24 @@ class WebhookStore(Protocol):
         """Each attempt, its delivery's new state, and the endpoint's failure clock (or its disabling)."""
 
 
-class Store(WebhookStore, Protocol):
+class CommentStore(Protocol):
+    """A post's comments and history (what a reviewer reads); NotFoundError for a foreign or missing post."""
+
+    async def add_comment(self, user: User, post_id: UUID, body: str) -> Comment:
+        """Add the user's comment (also to the activity log); ValidationError (field ``body``) for a
+        blank body or one over 10000 characters."""
+
+    async def list_comments(self, user: User, post_id: UUID, *, limit: int = 50,
+                            offset: int = 0) -> tuple[list[Comment], int]:
+        """The post's comments, oldest first, and how many there are."""
+
+    async def post_history(self, user: User, post_id: UUID, *, limit: int = 50,
+                           offset: int = 0) -> tuple[list[HistoryEntry], int]:
+        """Every change of the post's content, time (scheduled_at, timezone, rrule) and status, oldest
+        first, with who made it, and how many there are."""
+
+
+class Store(WebhookStore, CommentStore, Protocol):
     # --- health -------------------------------------------------------------------------------
     async def ping(self) -> None:
         """Raise if the store cannot be reached."""

@@ -55,6 +55,7 @@ from services.store.base import (
     PublishLag,
     Statistics,
 )
+from services.store.comments import CommentCalls
 from services.store.webhooks import WebhookCalls
 
 _fmt = rows.format_time
@@ -108,7 +109,7 @@ def error_for(code: str | None, message: str | None, details: str | None, hint: 
     return StoreError(f"the database refused the request (code {code or 'unknown'})")
 
 
-class RpcStore(WebhookCalls):
+class RpcStore(WebhookCalls, CommentCalls):
     """The Store protocol over the SQL functions; subclasses supply the transport."""
 
     async def _as_user(self, user: User, fn: str, params: dict[str, Any] | None = None) -> Any:

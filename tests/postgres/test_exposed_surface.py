@@ -54,6 +54,9 @@ USER_FUNCTIONS = [
     "public.herald_operations_v1(timestamptz)",
     "public.herald_get_post_analytics_v1(uuid)",
     "public.herald_analytics_summary_v1(timestamptz, timestamptz, text, uuid, integer)",
+    "public.herald_add_comment_v1(uuid, text)",
+    "public.herald_list_comments_v1(uuid, integer, integer)",
+    "public.herald_post_history_v1(uuid, integer, integer)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

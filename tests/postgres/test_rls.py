@@ -13,7 +13,7 @@ from psycopg import sql
 
 NOW = datetime(2030, 1, 15, 12, 0, tzinfo=timezone.utc)
 USER_TABLES = ["channels", "posts", "post_targets", "post_runs", "activity_logs", "sandbox_outbox",
-               "idempotency_keys", "post_analytics"]
+               "idempotency_keys", "post_analytics", "post_comments", "post_history"]
 SERVICE_FUNCTIONS = [
     "herald_connect_channel_v1", "herald_claim_due_posts_v1", "herald_mark_sending_v1",
     "herald_save_channel_credentials_v1", "herald_mark_channel_needs_reconnect_v1", "herald_list_due_v1",
@@ -49,7 +49,8 @@ def db(pg_database):
 
 @pytest.fixture
 def owner_a(db):
-    """User A with a channel, a published post (a run, activity, an outbox entry) and an idempotency key."""
+    """User A with a channel, a published post (a run, activity, an outbox entry, a comment, its history) and an
+    idempotency key."""
     a = uuid.uuid4()
     db.execute("insert into auth.users (id) values (%s)", [a])
     with acting_as(db, "authenticated", a):
@@ -59,6 +60,8 @@ def owner_a(db):
             "content": {"text": "A's post"}, "channel_ids": [channel["id"]], "status": "scheduled",
             "scheduled_at": (NOW - timedelta(minutes=1)).isoformat()}]), p_idempotency_key="k", p_request_hash="h")
     post = created["posts"][0]
+    with acting_as(db, "authenticated", a):
+        call(db, "herald_add_comment_v1", p_post_id=post["id"], p_body="ready for review")
     with acting_as(db, "service_role"):
         claim = call(db, "herald_claim_due_posts_v1", p_now=NOW, p_limit=5, p_lease_seconds=60)
         [claimed] = claim["posts"]
@@ -115,6 +118,9 @@ def test_user_functions_do_not_reach_another_users_rows(db, owner_a, user_b):
     for fn, args in [("herald_get_post_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_get_post_analytics_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_list_runs_v1", {"p_post_id": owner_a["post"]}),
+                     ("herald_add_comment_v1", {"p_post_id": owner_a["post"], "p_body": "mine now"}),
+                     ("herald_list_comments_v1", {"p_post_id": owner_a["post"]}),
+                     ("herald_post_history_v1", {"p_post_id": owner_a["post"]}),
                      ("herald_get_channel_v1", {"p_channel_id": owner_a["channel"]}),
                      ("herald_delete_channel_v1", {"p_channel_id": owner_a["channel"], "p_force": True})]:
         with pytest.raises(psycopg.Error) as err, acting_as(db, "authenticated", user_b):
@@ -124,10 +130,11 @@ def test_user_functions_do_not_reach_another_users_rows(db, owner_a, user_b):
 
 @pytest.mark.parametrize(("table", "key"), [
     ("channels", "channel"), ("posts", "post"), ("post_targets", "target"), ("post_runs", "post"),
-    ("activity_logs", "post"), ("sandbox_outbox", "target"),
+    ("activity_logs", "post"), ("sandbox_outbox", "target"), ("post_comments", "post"), ("post_history", "post"),
 ])
 def test_user_cannot_update_or_delete_another_users_rows(db, owner_a, user_b, table, key):
-    column = {"post_runs": "post_id", "activity_logs": "post_id", "sandbox_outbox": "target_id"}.get(table, "id")
+    column = {"post_runs": "post_id", "activity_logs": "post_id", "sandbox_outbox": "target_id",
+              "post_comments": "post_id", "post_history": "post_id"}.get(table, "id")
     where = sql.SQL("{} = %s").format(sql.Identifier(column))
     before = db.execute(sql.SQL("select count(*) from {} where ").format(sql.Identifier("herald", table)) + where,
                         [owner_a[key]]).fetchone()[0]
@@ -189,6 +196,37 @@ def test_user_cannot_write_runs_outbox_or_analytics_even_for_their_own_post(db, 
                       "update herald.post_analytics set likes = 1000000 where post_id = %(post)s"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
             db.execute(statement, owner_a)
+
+
+def test_user_cannot_write_history_even_for_their_own_post(db, owner_a):
+    """Only the triggers on posts append history: a forged entry is refused, and none is edited or removed."""
+    forged = ("insert into herald.post_history (post_id, user_id, actor, change, before, after)"
+              " values (%(post)s, %(id)s, %(id)s, 'status', '{\"status\": \"draft\"}', '{\"status\": \"published\"}')")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
+            acting_as(db, "authenticated", owner_a["id"]):
+        db.execute(forged, owner_a)
+    for statement in ("update herald.post_history set actor = null where post_id = %(post)s",
+                      "delete from herald.post_history where post_id = %(post)s"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", owner_a["id"]):
+            db.execute(statement, owner_a)
+    with acting_as(db, "authenticated", owner_a["id"]):
+        changes = db.execute("select change, actor from herald.post_history where post_id = %s order by id",
+                             [owner_a["post"]]).fetchall()
+    assert changes == [("created", owner_a["id"]), ("status", None), ("status", None)]  # publishing, published
+
+
+def test_user_cannot_comment_on_or_read_comments_of_another_users_post(db, owner_a, user_b):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
+            acting_as(db, "authenticated", user_b):
+        db.execute("insert into herald.post_comments (post_id, user_id, body) values (%s, %s, 'hi')",
+                   [owner_a["post"], user_b])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"), \
+            acting_as(db, "authenticated", owner_a["id"]):  # nor in another user's name on one's own post
+        db.execute("insert into herald.post_comments (post_id, user_id, body) values (%s, %s, 'hi')",
+                   [owner_a["post"], user_b])
+    with acting_as(db, "authenticated", user_b):
+        assert db.execute("select count(*) from herald.post_comments where post_id = %s",
+                          [owner_a["post"]]).fetchone()[0] == 0
 
 
 @pytest.mark.parametrize("table", [*USER_TABLES, "cron_runs"])

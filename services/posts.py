@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from services.domain.models import Channel, Content, Outcome, Post, PostStatus, User
+from services.domain.models import Channel, Content, Post, PostStatus, User
 from services.domain.transitions import ALLOWED_FROM, conflict_message
 from services.errors import ConflictError, ValidationError
-from services.platforms.base import Platform, PlatformError
+from services.platforms.base import Platform
 from services.platforms.registry import platform_named
-from services.platforms.urls import check_public_url, shared_resolver
+from services.platforms.urls import check_given_url, shared_resolver
 from services.scheduling import recurrence
 from services.store.base import UNSET, NewPost, PostChanges, Store
 
@@ -265,7 +265,7 @@ async def _media_url_problems(contents: list[Content], *, allow_private: bool) -
     resolver = shared_resolver()
     fields = [_media_urls(content) for content in contents]
     answers = await asyncio.gather(*(
-        check_public_url(url, allow_private=allow_private, field=field, resolver=resolver)
+        check_given_url(url, allow_private=allow_private, field=field, resolver=resolver)
         for found in fields for field, url in found
     ), return_exceptions=True)
     in_order = iter(answers)
@@ -277,11 +277,9 @@ async def _media_url_problems(contents: list[Content], *, allow_private: bool) -
 
 
 def _media_refusal(answer: object) -> ValidationError | None:
-    """check_public_url's answer as a refusal at the door: a PERMANENT one only."""
-    if isinstance(answer, PlatformError):
-        if answer.outcome is Outcome.TRANSIENT:  # dns_failed: may resolve by publish time, checked again then
-            return None
-        return ValidationError(answer.message, code=answer.code, field=answer.details.get("field"))
+    """check_given_url's answer: its refusal, or None for a URL it let through."""
+    if isinstance(answer, ValidationError):
+        return answer
     if isinstance(answer, BaseException):  # not a verdict on the URL (cancelled, a bug): not ours to hide
         raise answer
     return None

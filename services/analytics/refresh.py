@@ -64,7 +64,7 @@ from services.platforms.base import (
     PlatformError,
     supports,
 )
-from services.publishing import unreadable
+from services.publishing import deadline, unreadable
 from services.security.crypto import TokenCipher
 from services.store.base import Store
 
@@ -72,8 +72,6 @@ from services.store.base import Store
 RATE_LIMIT_PAUSE = timedelta(minutes=15)
 #: a refused token pauses the account's analytics this long (the publish run may refresh it meanwhile)
 AUTH_PAUSE = timedelta(hours=1)
-#: past the call's deadline, how long the run waits for an adapter to return before it stops it
-CALL_GRACE_SECONDS = 1.0
 #: the largest figure the store keeps (bigint); a larger or negative one is "not given"
 _MAX_FIGURE = 2**63 - 1
 #: failures listed in the summary, at most (cron-job.org reads 64 KB of an answer)
@@ -91,7 +89,7 @@ class RefreshLimits:
     def lease_seconds(self) -> int:
         """A lease that outlives the run (no call starts after the budget, none runs past its
         timeout) by half a minute, and no more: a run that died gives its targets back soon."""
-        return math.ceil(self.budget_seconds + self.request_timeout + CALL_GRACE_SECONDS) + 30
+        return math.ceil(self.budget_seconds + self.request_timeout + deadline.CALL_GRACE_SECONDS) + 30
 
 
 @dataclass
@@ -300,14 +298,13 @@ class _Reader:
     async def _read(self, target: MeasuredTarget) -> _Answer:
         channel = self.claim.channels[cast(UUID, target.channel_id)]
         platform = cast(MeasuringPlatform, self.platforms[target.platform])
-        deadline = min(self.monotonic() + self.limits.request_timeout, self.deadline)
+        until = deadline.call_deadline(self.monotonic, self.limits.request_timeout, self.deadline)
         request = MetricsRequest(
             platform_post_id=cast(str, target.platform_post_id), platform_post_url=target.platform_post_url,
             published_at=target.published_at, channel_id=channel.id, account_id=channel.account_id,
-            metadata=channel.metadata, credentials=cast(dict, self._credentials[channel.id]), deadline=deadline)
+            metadata=channel.metadata, credentials=cast(dict, self._credentials[channel.id]), deadline=until)
         try:
-            metrics = await asyncio.wait_for(platform.metrics(request, self.http),
-                                             timeout=max(0.0, deadline - self.monotonic()) + CALL_GRACE_SECONDS)
+            metrics = await deadline.within(platform.metrics(request, self.http), until, self.monotonic)
             at = self.clock()
             answer = _Answer(Reading(target.target_id, ReadingOutcome.MEASURED, at=at, snapshot=_snapshot(metrics, at)))
         except PlatformError as exc:

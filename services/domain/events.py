@@ -17,8 +17,6 @@ EVENT_TYPES = (
     "channel.needs_reconnect",
     "channel.rate_limited",
 )
-#: sent only by POST /webhooks/{id}/test, to that endpoint
-TEST_EVENT = "webhook.test"
 
 
 @dataclass(frozen=True)

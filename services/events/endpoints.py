@@ -7,8 +7,7 @@ from services.domain.events import EVENT_TYPES, WebhookEndpoint
 from services.domain.models import User
 from services.errors import ValidationError
 from services.events import signing
-from services.platforms.base import PlatformError
-from services.platforms.urls import check_public_url
+from services.platforms.urls import check_given_url
 from services.security.crypto import TokenCipher
 from services.store.base import Store
 
@@ -25,20 +24,11 @@ def check_events(events: list[str] | tuple[str, ...], *, field: str = "events") 
     return tuple(dict.fromkeys(events))
 
 
-async def check_url(url: str, *, allow_private: bool) -> str:
-    """https on a public address (the webhook platform's rule); 422 naming ``url`` otherwise."""
-    try:
-        return await check_public_url(url, allow_private=allow_private, field="url")
-    except PlatformError as exc:
-        if exc.code == "dns_failed":  # may not resolve yet; deliveries are checked again each time
-            return url
-        raise ValidationError(exc.message, field="url") from exc
-
-
 async def create_endpoint(store: Store, cipher: TokenCipher, user: User, *, url: str, events: list[str],
                           description: str | None, allow_private: bool) -> tuple[WebhookEndpoint, str]:
     """The new endpoint and its signing secret (which is never shown again)."""
-    checked_url = await check_url(url, allow_private=allow_private)
+    # the webhook platform's rule, checked again before every delivery
+    checked_url = await check_given_url(url, allow_private=allow_private, field="url")
     secret = signing.new_secret()
     endpoint = await store.create_webhook(user, url=checked_url, events=check_events(events), description=description,
                                           secret_encrypted=cipher.encrypt({"secret": secret}))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from services.domain.models import Outcome
+from services.errors import ValidationError
 from services.platforms.base import PlatformError
 
 #: how long one name may take to resolve: a stuck resolver must hold neither a request nor a run.
@@ -106,3 +107,16 @@ async def check_public_url(url: str, *, allow_private: bool, field: str = "metad
                             f"{field} resolves to a private or local address; Herald only calls public hosts",
                             details={"field": field})
     return url
+
+
+async def check_given_url(url: str, *, allow_private: bool, field: str, resolver: Resolver = resolve_host) -> str:
+    """``check_public_url`` for a URL a user hands in (media, a webhook endpoint): a
+    ValidationError naming ``field`` for a URL Herald would refuse to call. A host that does not
+    resolve, or not in time, is accepted: it may not exist yet, or the resolver may be down for a
+    moment, and every call Herald makes to it checks it again."""
+    try:
+        return await check_public_url(url, allow_private=allow_private, field=field, resolver=resolver)
+    except PlatformError as exc:
+        if exc.outcome is Outcome.TRANSIENT:  # dns_failed
+            return url
+        raise ValidationError(exc.message, code=exc.code, field=exc.details.get("field", field)) from exc

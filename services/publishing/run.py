@@ -67,7 +67,7 @@ from services.platforms.base import (
     RefreshablePlatform,
     supports,
 )
-from services.publishing import retry, unreadable
+from services.publishing import deadline, retry, unreadable
 from services.scheduling import occurrences
 from services.security.crypto import TokenCipher
 from services.store.base import Store
@@ -81,8 +81,6 @@ LOOKUP_DELAY = timedelta(seconds=60)
 #: channel makes it due at once), so it does not come back every minute
 INACTIVE_RECHECK = timedelta(minutes=15)
 PAUSED_CHANNEL = "the channel is paused: its posts wait until it is active again"
-#: past the call's deadline, how long the run waits for an adapter to return before it stops it
-CALL_GRACE_SECONDS = 1.0
 _SERIES_GOES_ON = (PostStatus.PUBLISHED, PostStatus.PARTIAL, PostStatus.FAILED, PostStatus.NEEDS_REVIEW)
 
 
@@ -500,22 +498,19 @@ class _Sender:
         return await self._publish(platform, replace(request, credentials=credentials))
 
     def _call_deadline(self) -> float:
-        """One deadline per call: the earlier of REQUEST_TIMEOUT from now and the run's budget."""
-        return min(self.monotonic() + self.limits.request_timeout, self.deadline)
+        return deadline.call_deadline(self.monotonic, self.limits.request_timeout, self.deadline)
 
     async def _publish(self, platform: Platform, request: PublishRequest) -> Published:
-        # The adapter is told the call's deadline; a hard stop a little past it catches one that
-        # overruns it: whatever it sent, we cannot tell (what it reported in ``progress`` is kept).
-        deadline = self._call_deadline()
-        return await asyncio.wait_for(platform.publish(replace(request, deadline=deadline), self.http),
-                                      timeout=max(0.0, deadline - self.monotonic()) + CALL_GRACE_SECONDS)
+        # Stopped a little past its deadline: whatever it sent, we cannot tell (what it reported in
+        # ``progress`` is kept).
+        until = self._call_deadline()
+        return await deadline.within(platform.publish(replace(request, deadline=until), self.http), until, self.monotonic)
 
     async def _look_up(self, platform: ReconcilingPlatform, request: PublishRequest) -> Published | None:
         """Whether a maybe-sent call went out: Published, None (certainly not), or _Undecided."""
-        deadline = self._call_deadline()
+        until = self._call_deadline()
         try:
-            return await asyncio.wait_for(platform.lookup(replace(request, deadline=deadline), self.http),
-                                          timeout=max(0.0, deadline - self.monotonic()) + CALL_GRACE_SECONDS)
+            return await deadline.within(platform.lookup(replace(request, deadline=until), self.http), until, self.monotonic)
         except PlatformError as exc:  # a passing failure (a 5xx, a rate limit) may answer later; others cannot
             raise _Undecided(exc.code, f"it may have been sent, and looking it up failed: {exc.message}",
                              try_later=exc.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED)) from exc

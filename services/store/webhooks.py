@@ -43,8 +43,10 @@ class WebhookCalls:
         await self._as_user(user, "herald_delete_webhook_v1", {"p_endpoint_id": str(endpoint_id)})
 
     async def test_webhook(self, user: User, endpoint_id: UUID) -> ClaimedDelivery:
-        """A test event for the endpoint, its delivery leased to the caller to send at once."""
-        return delivery_from_row(await self._as_user(user, "herald_test_webhook_v1", {"p_endpoint_id": str(endpoint_id)}))
+        """A test event for the endpoint, its delivery leased to the caller to send at once. The
+        user's call makes it; the service reads it back, secret included (never the user's role)."""
+        made = await self._as_user(user, "herald_test_webhook_v1", {"p_endpoint_id": str(endpoint_id)})
+        return delivery_from_row(await self._as_service("herald_delivery_v1", {"p_delivery_id": str(made["delivery_id"])}))
 
     async def list_deliveries(self, user: User, endpoint_id: UUID, *, limit: int = 50,
                               offset: int = 0) -> tuple[list[DeliveryLogEntry], int]:

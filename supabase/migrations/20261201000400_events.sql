@@ -353,6 +353,22 @@ $$;
 
 -- --- delivering (the service) --------------------------------------------------------------------------
 
+-- A delivery as the run sends it: with its endpoint (the secret still encrypted: only the
+-- service role ever reads it) and its event. Null when there is no such delivery.
+create function herald_private.delivery_json(p_delivery_id uuid) returns jsonb
+language sql stable set search_path = '' as $$
+    select jsonb_build_object(
+               'id', d.id, 'attempts', d.attempts, 'user_id', d.user_id,
+               'endpoint', jsonb_build_object('id', w.id, 'url', w.url, 'secret_encrypted', w.secret_encrypted,
+                                              'failing_since', w.failing_since),
+               'event', jsonb_build_object('id', e.id, 'type', e.type, 'created_at', e.created_at,
+                                           'subject', e.subject))
+      from herald.webhook_deliveries d
+      join herald.webhook_endpoints w on w.id = d.endpoint_id
+      join herald.events e on e.id = d.event_id
+     where d.id = p_delivery_id
+$$;
+
 -- Deliveries due at p_now to active endpoints, oldest first, at most p_per_endpoint to any one
 -- endpoint (a dead receiver's backlog never crowds out the others), each leased for
 -- p_lease_seconds so that overlapping runs never send the same one at once; with the endpoint and
@@ -393,19 +409,16 @@ begin
                                         where d.event_id = old.id and d.status = 'pending')
                      order by old.created_at
                      limit 500);
-    return coalesce((
-        select jsonb_agg(jsonb_build_object(
-                   'id', d.id, 'attempts', d.attempts, 'user_id', d.user_id,
-                   'endpoint', jsonb_build_object('id', w.id, 'url', w.url, 'secret_encrypted', w.secret_encrypted,
-                                                  'failing_since', w.failing_since),
-                   'event', jsonb_build_object('id', e.id, 'type', e.type, 'created_at', e.created_at,
-                                               'subject', e.subject))
-                 order by d.next_attempt_at, d.id)
-          from herald.webhook_deliveries d
-          join herald.webhook_endpoints w on w.id = d.endpoint_id
-          join herald.events e on e.id = d.event_id
-         where d.id = any (v_ids)), '[]'::jsonb);
+    return coalesce((select jsonb_agg(herald_private.delivery_json(d.id) order by d.next_attempt_at, d.id)
+                       from herald.webhook_deliveries d where d.id = any (v_ids)), '[]'::jsonb);
 end
+$$;
+
+-- One delivery leased to the caller (POST /webhooks/{id}/test sends its event at once), as the
+-- claim answers it.
+create function public.herald_delivery_v1(p_delivery_id uuid) returns jsonb
+language sql stable set search_path = '' as $$
+    select herald_private.delivery_json(p_delivery_id)
 $$;
 
 -- The attempts a run made: [{"delivery_id", "succeeded", "http_status", "duration_ms", "error",
@@ -536,32 +549,24 @@ begin
 end
 $$;
 
--- A test event for one endpoint, leased to the caller, who delivers it at once (a later run
--- retries it if that fails). Answers the delivery as the claim does: the server signs with the
--- endpoint's (encrypted) secret; the API never shows it.
+-- A test event for one endpoint, its delivery leased to the caller, who sends it at once (a later
+-- run retries it if that fails): answers {event_id, delivery_id}, never the endpoint's secret.
 create function public.herald_test_webhook_v1(p_endpoint_id uuid) returns jsonb
 language plpgsql volatile security invoker set search_path = '' as $$
 declare
     v_uid uuid := herald_private.current_user_id();
-    v_endpoint herald.webhook_endpoints;
-    v_event herald.events;
-    v_delivery herald.webhook_deliveries;
+    v_event uuid;
+    v_delivery uuid;
 begin
-    select * into v_endpoint from herald.webhook_endpoints w where w.id = p_endpoint_id and w.user_id = v_uid;
+    perform from herald.webhook_endpoints w where w.id = p_endpoint_id and w.user_id = v_uid;
     if not found then
         raise exception 'webhook endpoint not found' using errcode = 'HR404', hint = 'webhook_id';
     end if;
     insert into herald.events (user_id, type, subject)
-    values (v_uid, 'webhook.test', jsonb_build_object('webhook_id', p_endpoint_id)) returning * into v_event;
+    values (v_uid, 'webhook.test', jsonb_build_object('webhook_id', p_endpoint_id)) returning id into v_event;
     insert into herald.webhook_deliveries (event_id, endpoint_id, user_id, lease_expires_at)
-    values (v_event.id, p_endpoint_id, v_uid, now() + interval '2 minutes') returning * into v_delivery;
-    return jsonb_build_object(
-        'id', v_delivery.id, 'attempts', 0, 'user_id', v_uid,
-        'endpoint', jsonb_build_object('id', v_endpoint.id, 'url', v_endpoint.url,
-                                       'secret_encrypted', v_endpoint.secret_encrypted,
-                                       'failing_since', v_endpoint.failing_since),
-        'event', jsonb_build_object('id', v_event.id, 'type', v_event.type, 'created_at', v_event.created_at,
-                                    'subject', v_event.subject));
+    values (v_event, p_endpoint_id, v_uid, now() + interval '2 minutes') returning id into v_delivery;
+    return jsonb_build_object('event_id', v_event, 'delivery_id', v_delivery);
 end
 $$;
 
@@ -597,13 +602,17 @@ $$;
 revoke all on function herald_private.emit(uuid, text, jsonb), herald_private.emit_post(uuid, text, uuid),
     herald_private.emit_channel(uuid, text, uuid, jsonb), herald_private.endpoint_json(herald.webhook_endpoints)
     from public, anon;
+-- it carries the encrypted secret: the service role's functions alone may call it
+revoke all on function herald_private.delivery_json(uuid) from public, anon, authenticated;
+grant execute on function herald_private.delivery_json(uuid) to service_role;
 grant execute on function herald_private.emit(uuid, text, jsonb), herald_private.emit_post(uuid, text, uuid),
     herald_private.emit_channel(uuid, text, uuid, jsonb), herald_private.endpoint_json(herald.webhook_endpoints)
     to authenticated, service_role;
 revoke all on function public.herald_claim_deliveries_v1(timestamptz, integer, integer, integer),
-    public.herald_record_deliveries_v1(jsonb, timestamptz) from public, anon, authenticated;
+    public.herald_delivery_v1(uuid), public.herald_record_deliveries_v1(jsonb, timestamptz)
+    from public, anon, authenticated;
 grant execute on function public.herald_claim_deliveries_v1(timestamptz, integer, integer, integer),
-    public.herald_record_deliveries_v1(jsonb, timestamptz) to service_role;
+    public.herald_delivery_v1(uuid), public.herald_record_deliveries_v1(jsonb, timestamptz) to service_role;
 revoke all on function public.herald_create_webhook_v1(text, text[], text, text), public.herald_list_webhooks_v1(),
     public.herald_get_webhook_v1(uuid), public.herald_update_webhook_v1(uuid, text[], text, text),
     public.herald_delete_webhook_v1(uuid), public.herald_test_webhook_v1(uuid),

@@ -276,3 +276,21 @@ def test_every_public_function_is_granted_deliberately(pg_catalog):
         "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
         " where n.nspname = 'public' and has_function_privilege('anon', p.oid, 'execute')").fetchall()}
     assert open_to_anon == {"herald_ping_v1"}
+
+
+def test_a_webhook_endpoints_secret_never_reaches_its_owners_role(db, user_b):
+    """The encrypted signing secret is for the service role's delivery alone: the owner's own calls
+    (what the Data API would run for them) neither answer it nor reach the function that reads it."""
+    with acting_as(db, "authenticated", user_b):
+        endpoint = call(db, "herald_create_webhook_v1", p_url="https://hooks.example.com/h", p_events=["*"],
+                        p_description=None, p_secret_encrypted="ciphertext-of-the-secret")
+        made = call(db, "herald_test_webhook_v1", p_endpoint_id=endpoint["id"])
+        listed = call(db, "herald_list_webhooks_v1")
+    assert set(made) == {"event_id", "delivery_id"}
+    assert "ciphertext-of-the-secret" not in str([endpoint, made, listed])
+    for function in ("public.herald_delivery_v1", "herald_private.delivery_json"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, "authenticated", user_b):
+            db.execute(f"select {function}(%s)", [made["delivery_id"]])
+    with acting_as(db, "service_role"):
+        assert call(db, "herald_delivery_v1", p_delivery_id=made["delivery_id"])["endpoint"]["secret_encrypted"] \
+            == "ciphertext-of-the-secret"

@@ -20,10 +20,11 @@ from tests.support.supabase_fixtures import empty_database as new_database
 
 TABLES = {"channels", "posts", "post_targets", "post_runs", "activity_logs", "cron_runs", "sandbox_outbox",
           "idempotency_keys", "platform_pauses", "webhook_endpoints", "events", "webhook_deliveries", "webhook_attempts",
-          "post_analytics", "post_comments", "post_history"}
+          "post_analytics", "post_comments", "post_history", "workspaces", "workspace_members", "workspace_invites"}
 #: the tables 20261201000100_private_schema.sql moved (the others came after it)
 MOVED_TABLES = TABLES - {"platform_pauses", "webhook_endpoints", "events", "webhook_deliveries", "webhook_attempts",
-                         "post_analytics", "post_comments", "post_history"}
+                         "post_analytics", "post_comments", "post_history", "workspaces", "workspace_members",
+                         "workspace_invites"}
 
 #: every CHECK-constrained state column, with the SQL that makes a valid row to update
 STATE_COLUMNS = {
@@ -115,11 +116,26 @@ def test_claim_function_stays_volatile(pg_catalog):
     assert volatility == ("v",)
 
 
-def test_user_functions_run_as_the_caller(pg_catalog):
+#: the API functions that run as their owner: the workspace functions, which check the caller's role
+#: themselves (a caller not yet a member must read an invite, for one); every other API function runs
+#: as its caller, under RLS
+DEFINER_API = {"herald_list_workspaces_v1", "herald_create_workspace_v1", "herald_get_workspace_v1",
+               "herald_update_workspace_v1", "herald_delete_workspace_v1", "herald_list_members_v1",
+               "herald_update_member_v1", "herald_remove_member_v1", "herald_create_invite_v1",
+               "herald_list_invites_v1", "herald_revoke_invite_v1", "herald_accept_invite_v1"}
+
+
+def test_user_functions_run_as_the_caller_but_the_membership_checks(pg_catalog):
+    """SECURITY DEFINER only where RLS cannot answer (membership, which a policy on workspace_members
+    would ask of itself), each with an empty search_path so no caller's object can stand in for ours."""
     definers = pg_catalog.execute(
-        "select proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        "select n.nspname, p.proname, coalesce(p.proconfig, '{}') from pg_proc p"
+        " join pg_namespace n on n.oid = p.pronamespace"
         " where n.nspname in ('public', 'herald', 'herald_private') and p.prosecdef").fetchall()
-    assert definers == []
+    assert definers
+    for schema, name, config in definers:
+        assert 'search_path=""' in config, (schema, name, config)
+        assert schema == "herald_private" or name in DEFINER_API, (schema, name)
 
 
 @pytest.mark.parametrize(("action", "status"),

@@ -28,14 +28,21 @@ language sql volatile set search_path = '' as $$
     values (p_workspace_id, p_user_id, p_post_id, p_event, coalesce(p_details, '{}'::jsonb))
 $$;
 
+-- "you are an editor": the end of a 403's message.
+create function herald_private.you_are(p_workspace_id uuid) returns text
+language sql stable set search_path = '' as $$
+    select 'you are ' || case when r.role in ('owner', 'admin', 'editor') then 'an ' else 'a ' end || r.role
+      from (select herald_private.caller_role(p_workspace_id) as role) r
+$$;
+
 -- 403 unless the caller may connect channels in the workspace.
 create function herald_private.require_connect(p_workspace_id uuid) returns void
 language plpgsql stable set search_path = '' as $$
 begin
-    perform herald_private.require_role(p_workspace_id, 'editor');
+    perform herald_private.require_role(p_workspace_id, 'viewer');
     if not herald_private.caller_may_connect(p_workspace_id) then
-        raise exception 'connecting channels needs the admin role in this workspace (or the editor role where the workspace lets editors connect channels)'
-            using errcode = 'HR403', detail = 'forbidden';
+        raise exception 'connecting channels needs the admin role in this workspace (or the editor role where the workspace lets editors connect channels); %',
+            herald_private.you_are(p_workspace_id) using errcode = 'HR403', detail = 'forbidden';
     end if;
 end
 $$;
@@ -389,7 +396,7 @@ $$;
 create or replace function public.herald_create_channel_v1(p_platform text, p_account_id text, p_name text, p_credentials_encrypted text, p_metadata jsonb DEFAULT '{}'::jsonb, p_token_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone) returns jsonb
 language plpgsql volatile set search_path = '' as $$
 declare
-    v_ws uuid := herald_private.ensure_workspace_id('editor');
+    v_ws uuid := herald_private.ensure_workspace_id('viewer');
 begin
     perform herald_private.require_connect(v_ws);
     return herald_private.insert_workspace_channel(v_ws, herald_private.current_user_id(), p_platform, p_account_id,
@@ -1016,8 +1023,8 @@ begin
         raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
     end if;
     if not herald_private.is_approver(v_ws) then
-        raise exception 'approving posts needs the owner or admin role in this workspace, or the approver flag'
-            using errcode = 'HR403', detail = 'forbidden';
+        raise exception 'approving posts needs the owner or admin role in this workspace, or the approver flag; %',
+            herald_private.you_are(v_ws) using errcode = 'HR403', detail = 'forbidden';
     end if;
     select * into v_post from herald.posts p where p.id = p_post_id for update;
     if v_post.status <> 'pending_approval' then
@@ -1056,8 +1063,8 @@ begin
         raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
     end if;
     if not herald_private.is_approver(v_ws) then
-        raise exception 'rejecting posts needs the owner or admin role in this workspace, or the approver flag'
-            using errcode = 'HR403', detail = 'forbidden';
+        raise exception 'rejecting posts needs the owner or admin role in this workspace, or the approver flag; %',
+            herald_private.you_are(v_ws) using errcode = 'HR403', detail = 'forbidden';
     end if;
     if p_comment is null or btrim(p_comment, E' \t\r\n') = '' then
         raise exception 'say why: a rejection needs a comment' using errcode = 'HR422', hint = 'comment';
@@ -1128,13 +1135,13 @@ $$;
 
 -- --- privileges -----------------------------------------------------------------------------------
 
-revoke all on function herald_private.check_channels(uuid, uuid[], text), herald_private.add_targets(uuid, uuid, uuid[]),
+revoke all on function herald_private.you_are(uuid), herald_private.check_channels(uuid, uuid[], text), herald_private.add_targets(uuid, uuid, uuid[]),
     herald_private.log_in(uuid, uuid, uuid, text, jsonb), herald_private.require_connect(uuid),
     herald_private.needs_approval(uuid), herald_private.insert_workspace_post(uuid, uuid, jsonb, text),
     herald_private.insert_workspace_channel(uuid, uuid, text, text, text, text, jsonb, timestamptz),
     herald_private.operations(timestamptz, uuid), herald_private.window_outcomes(timestamptz, timestamptz, uuid)
     from public, anon;
-grant execute on function herald_private.check_channels(uuid, uuid[], text), herald_private.add_targets(uuid, uuid, uuid[]),
+grant execute on function herald_private.you_are(uuid), herald_private.check_channels(uuid, uuid[], text), herald_private.add_targets(uuid, uuid, uuid[]),
     herald_private.log_in(uuid, uuid, uuid, text, jsonb), herald_private.require_connect(uuid),
     herald_private.needs_approval(uuid), herald_private.insert_workspace_post(uuid, uuid, jsonb, text),
     herald_private.insert_workspace_channel(uuid, uuid, text, text, text, text, jsonb, timestamptz),

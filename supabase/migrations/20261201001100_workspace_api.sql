@@ -136,6 +136,17 @@ begin
 end
 $$;
 
+-- The role a change to p_user_id's membership needs: owner where `owner` is given or taken
+-- (p_new_role, or the member's present role), else admin.
+create function herald_private.role_to_change_member(p_workspace_id uuid, p_user_id uuid, p_new_role text)
+returns text
+language sql stable set search_path = '' as $$
+    select case when p_new_role = 'owner' or exists (
+                    select from herald.workspace_members m
+                     where m.workspace_id = p_workspace_id and m.user_id = p_user_id and m.role = 'owner')
+                then 'owner' else 'admin' end
+$$;
+
 -- The member row, locked; HR404 member_not_found when p_user_id is not a member.
 create function herald_private.member_for_update(p_workspace_id uuid, p_user_id uuid)
 returns herald.workspace_members
@@ -278,14 +289,13 @@ declare
     v_before herald.workspace_members;
     v_after herald.workspace_members;
 begin
-    perform herald_private.lock_workspace(p_workspace_id, 'admin');
+    perform herald_private.lock_workspace(p_workspace_id, 'viewer');
+    perform herald_private.require_role(p_workspace_id,
+                                        herald_private.role_to_change_member(p_workspace_id, p_user_id, p_role));
     if p_role is not null then
         perform herald_private.check_role_name(p_role);
     end if;
     v_before := herald_private.member_for_update(p_workspace_id, p_user_id);
-    if v_before.role = 'owner' or p_role = 'owner' then
-        perform herald_private.require_role(p_workspace_id, 'owner');
-    end if;
     if v_before.role = 'owner' and coalesce(p_role, 'owner') <> 'owner' then
         perform herald_private.refuse_personal_owner(p_workspace_id, p_user_id,
             'the owner of a personal workspace stays its owner');
@@ -315,11 +325,12 @@ declare
     v_leaving boolean := p_user_id = v_uid;
     v_member herald.workspace_members;
 begin
-    perform herald_private.lock_workspace(p_workspace_id, case when v_leaving then 'viewer' else 'admin' end);
-    v_member := herald_private.member_for_update(p_workspace_id, p_user_id);
-    if v_member.role = 'owner' and not v_leaving then
-        perform herald_private.require_role(p_workspace_id, 'owner');
+    perform herald_private.lock_workspace(p_workspace_id, 'viewer');
+    if not v_leaving then
+        perform herald_private.require_role(p_workspace_id,
+                                            herald_private.role_to_change_member(p_workspace_id, p_user_id, null));
     end if;
+    v_member := herald_private.member_for_update(p_workspace_id, p_user_id);
     perform herald_private.refuse_personal_owner(p_workspace_id, p_user_id, case when v_leaving
         then 'you cannot leave your personal workspace'
         else 'the user whose personal workspace this is cannot be removed from it' end);
@@ -346,11 +357,8 @@ declare
     v_email text := nullif(btrim(p_email), '');
     v_invite herald.workspace_invites;
 begin
-    perform herald_private.require_role(p_workspace_id, 'admin');
+    perform herald_private.require_role(p_workspace_id, case when p_role = 'owner' then 'owner' else 'admin' end);
     perform herald_private.check_role_name(p_role);
-    if p_role = 'owner' then
-        perform herald_private.require_role(p_workspace_id, 'owner');
-    end if;
     if v_email is not null and (length(v_email) > 320 or v_email !~ '^[^@\s]+@[^@\s]+$') then
         raise exception 'email must be an email address' using errcode = 'HR422', detail = 'invalid', hint = 'email';
     end if;
@@ -461,7 +469,7 @@ revoke all on function
     herald_private.log_workspace(uuid, uuid, text, jsonb), herald_private.lock_workspace(uuid, text),
     herald_private.check_role_name(text), herald_private.check_workspace_name(text),
     herald_private.refuse_last_owner(uuid, uuid, text), herald_private.refuse_personal_owner(uuid, uuid, text),
-    herald_private.member_for_update(uuid, uuid)
+    herald_private.role_to_change_member(uuid, uuid, text), herald_private.member_for_update(uuid, uuid)
     from public, anon, authenticated, service_role;
 
 do $grants$

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
+from uuid import UUID
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from services.analytics.refresh import RefreshLimits
 from services.domain.models import User
-from services.errors import AuthenticationError
+from services.errors import AuthenticationError, ValidationError
 from services.events.delivery import DeliveryLimits
 from services.platforms.base import Platform
 from services.platforms.registry import build_platforms
@@ -82,11 +83,23 @@ _cron_bearer = HTTPBearer(scheme_name="CronBearer", auto_error=False,
                           description="CRON_SECRET as a bearer token (Vercel Cron)")
 
 
-async def current_user(runtime: RuntimeDep, request: Request, _: Annotated[Any, Depends(_user_token)]) -> User:
+async def current_user(
+    runtime: RuntimeDep, request: Request, _: Annotated[Any, Depends(_user_token)],
+    workspace: Annotated[str | None, Header(
+        alias="X-Workspace-Id", description="the workspace this request acts in (its id); without it, the "
+        "caller's personal workspace")] = None,
+) -> User:
     authorization = request.headers.get("authorization")
     if not authorization or authorization[:7].lower() != "bearer " or not authorization[7:].strip():
         raise AuthenticationError("missing bearer token: send Authorization: Bearer <Supabase access token>")
-    return await runtime.verifier.verify(authorization[7:].strip())
+    user = await runtime.verifier.verify(authorization[7:].strip())
+    if workspace is None or not workspace.strip():
+        return user
+    try:
+        workspace_id = UUID(workspace.strip())
+    except ValueError:
+        raise ValidationError("X-Workspace-Id must be a workspace id (a UUID)", field="X-Workspace-Id") from None
+    return replace(user, workspace_id=workspace_id)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Workspace-Id"],
             expose_headers=["Idempotent-Replayed"],
             max_age=600,
         )

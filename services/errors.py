@@ -3,6 +3,7 @@
     HeraldError(code, message, status_code, field)
     ├── ValidationError      422  bad input: names the field and why
     ├── AuthenticationError  401  missing, expired or forged credentials
+    ├── ForbiddenError       403  the caller's role in the workspace does not allow this
     ├── NotFoundError        404  no such resource for this user (another user's is "not found" too)
     ├── ConflictError        409  the resource's state forbids the change (e.g. editing a published post)
     ├── ServiceUnavailable   503  Herald is not configured for this (e.g. no CRON_SECRET)
@@ -46,6 +47,14 @@ class AuthenticationError(HeraldError):
 
     status_code = 401
     code = "unauthorized"
+
+
+class ForbiddenError(HeraldError):
+    """The caller is a member of the workspace, but their role does not allow this; the message names
+    the role it needs."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFoundError(HeraldError):

@@ -35,6 +35,8 @@ class OAuthState:
     user_id: UUID
     platform: str
     code_verifier: str | None
+    #: the workspace the connect began in (None: the user's personal one)
+    workspace_id: UUID | None = None
 
 
 def _fernet(keys: list[str]) -> MultiFernet:
@@ -68,7 +70,8 @@ def authorize_url(platforms: dict[str, Platform], keys: list[str], user: User, n
     platform = oauth_platform(platforms, name)
     verifier, challenge = pkce_pair() if platform.uses_pkce else (None, None)
     state = _fernet(keys).encrypt(json.dumps({
-        "u": str(user.id), "p": name, "v": verifier, "n": secrets.token_urlsafe(8),
+        "u": str(user.id), "w": str(user.workspace_id) if user.workspace_id else None, "p": name, "v": verifier,
+        "n": secrets.token_urlsafe(8),
     }).encode()).decode()
     try:
         return platform.authorize_url(state=state, redirect_uri=redirect_uri, code_challenge=challenge)
@@ -86,7 +89,8 @@ def read_state(keys: list[str], state: str, *, platform: str) -> OAuthState:
                               code="bad_oauth_state", field="state") from exc
     if data.get("p") != platform:
         raise ValidationError("the connection request was for another platform", code="bad_oauth_state", field="state")
-    return OAuthState(user_id=UUID(data["u"]), platform=platform, code_verifier=data.get("v"))
+    return OAuthState(user_id=UUID(data["u"]), platform=platform, code_verifier=data.get("v"),
+                      workspace_id=UUID(data["w"]) if data.get("w") else None)
 
 
 async def complete(
@@ -104,7 +108,7 @@ async def complete(
             raise _not_configured(name, exc) from exc
         raise ValidationError(f"{name} refused the connection: {exc.message}", code=exc.code, field="code") from exc
     return await store.create_channel(
-        User(id=checked.user_id),
+        User(id=checked.user_id, workspace_id=checked.workspace_id),
         NewChannel(platform=name, account_id=account.account_id, name=account.name, metadata=account.metadata,
                    credentials_encrypted=cipher.encrypt(tokens.credentials), token_expires_at=tokens.expires_at,
                    reconnect=True),

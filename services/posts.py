@@ -103,9 +103,9 @@ async def update_post(
     if "scheduled_at" in fields:
         scheduled_at = _instant(fields["scheduled_at"], tz_name)
         changes["scheduled_at"] = scheduled_at
-        if scheduled_at is None and current.status is PostStatus.SCHEDULED:
+        if scheduled_at is None and current.status in _WAITING:
             changes["status"] = PostStatus.DRAFT
-        elif scheduled_at is not None and current.status is PostStatus.SCHEDULED:
+        elif scheduled_at is not None and current.status in _WAITING:
             _check_future(scheduled_at, now)
     if fields.get("status") not in (None, current.status.value):
         changes["status"] = _wanted_status(fields["status"], scheduled_at, now)
@@ -124,7 +124,7 @@ async def update_post(
     if "content" in fields:
         changes["content"] = content
     if "content" in fields or "channel_ids" in fields:
-        channels = await _owned_channels(store, user, channel_ids, required=status is PostStatus.SCHEDULED)
+        channels = await _owned_channels(store, user, channel_ids, required=status in _WAITING)
         _check_content(platforms, content, channels)
     if "content" in fields:
         [problem] = await _media_url_problems([content], allow_private=allow_private)
@@ -135,6 +135,10 @@ async def update_post(
     if occurrence_only and current.rrule:
         changes["occurrence_only"] = True
     return await store.update_post(user, post_id, PostChanges(**changes), allowed_from=ALLOWED_FROM["edit"], action="edit")
+
+
+#: a post with a time that waits to be published (approved or not yet)
+_WAITING = (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL)
 
 
 def _wanted_status(wanted: str, scheduled_at: datetime | None, now: datetime) -> PostStatus:
@@ -307,6 +311,17 @@ async def make_due_now(store: Store, platforms: dict[str, Platform], user: User,
     if current.scheduled_at is None:
         changes = PostChanges(status=PostStatus.SCHEDULED, next_attempt_at=now, scheduled_at=now)
     return await store.update_post(user, post_id, changes, allowed_from=ALLOWED_FROM["publish"], action="publish")
+
+
+async def approve_post(store: Store, user: User, post_id: UUID, *, publish_now: bool) -> Post:
+    """An approver lets a post waiting for approval be published: scheduled at its time, or (``publish_now``)
+    at once; a post whose time has passed is a 409 unless ``publish_now``."""
+    return await store.approve_post(user, post_id, publish_now=publish_now)
+
+
+async def reject_post(store: Store, user: User, post_id: UUID, *, comment: str) -> Post:
+    """An approver sends a post waiting for approval back to draft, with a comment saying why."""
+    return await store.reject_post(user, post_id, comment=comment)
 
 
 async def retry_post(store: Store, user: User, post_id: UUID) -> Post:

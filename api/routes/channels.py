@@ -19,7 +19,8 @@ from services.store.base import ChannelChanges
 
 router = APIRouter(prefix="/channels", tags=["channels"], redirect_slashes=False)
 
-AUTH = {401: "missing, expired or invalid access token"}
+AUTH = {401: "missing, expired or invalid access token",
+        403: "your role in this workspace does not allow this (the message names the role it needs)"}
 ERRORS = error_responses({**AUTH, 404: "no such channel"})
 UPDATE_ERRORS = error_responses({**AUTH, 404: "no such channel"})
 LIST_ERRORS = error_responses(AUTH)

@@ -18,6 +18,7 @@ from api.schemas.common import InstantIn
 from api.schemas.discussion import CommentIn, CommentOut, CommentPageOut, HistoryEntryOut, HistoryPageOut
 from api.schemas.errors import error_responses
 from api.schemas.posts import (
+    ApproveIn,
     BulkCreate,
     CalendarOut,
     PostCreate,
@@ -27,6 +28,7 @@ from api.schemas.posts import (
     PostPatch,
     PostReplace,
     PublishLagOut,
+    RejectIn,
     ResolveIn,
     RunListOut,
     RunOut,
@@ -47,7 +49,8 @@ MAX_OFFSET = 2**31 - 1
 
 router = APIRouter(prefix="/posts", tags=["posts"], redirect_slashes=False)
 
-AUTH = {401: "missing, expired or invalid access token"}
+AUTH = {401: "missing, expired or invalid access token",
+        403: "your role in this workspace does not allow this (the message names the role it needs)"}
 ERRORS = error_responses({**AUTH, 404: "no such post", 409: "the post's state forbids this"})
 LIST_ERRORS = error_responses(AUTH)
 COMMENT_ERRORS = error_responses({**AUTH, 404: "no such post"})
@@ -244,6 +247,21 @@ async def publish_now(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostO
 async def retry_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOut:
     """A failed or partial post's unpublished targets become due now (the next run publishes them)."""
     return PostOut.of(await posts.retry_post(rt.store, user, post_id))
+
+
+@router.post("/{post_id:uuid}/approve", response_model=PostOut, responses=ERRORS)
+async def approve_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: ApproveIn | None = None) -> PostOut:
+    """Approve a post waiting for approval (owners, admins, members with the approver flag): it is
+    scheduled at its time, or published at the next run with `publish_now`. A post whose time has
+    passed needs `publish_now: true` (else 409 `time_passed`), so a stale post never goes out by surprise."""
+    publish_now = body.publish_now if body is not None else False
+    return PostOut.of(await posts.approve_post(rt.store, user, post_id, publish_now=publish_now))
+
+
+@router.post("/{post_id:uuid}/reject", response_model=PostOut, responses=ERRORS)
+async def reject_post(post_id: UUID, body: RejectIn, user: CurrentUser, rt: RuntimeDep) -> PostOut:
+    """Send a post waiting for approval back to draft, with a comment saying why (it joins the post's comments)."""
+    return PostOut.of(await posts.reject_post(rt.store, user, post_id, comment=body.comment))
 
 
 @router.post("/{post_id:uuid}/resolve", response_model=PostOut, responses=ERRORS)

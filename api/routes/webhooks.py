@@ -25,7 +25,8 @@ from services.events import delivery, endpoints
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], redirect_slashes=False)
 
-AUTH = {401: "missing, expired or invalid access token"}
+AUTH = {401: "missing, expired or invalid access token",
+        403: "your role in this workspace does not allow this (the message names the role it needs)"}
 ERRORS = error_responses({**AUTH, 404: "no such webhook endpoint"})
 LIST_ERRORS = error_responses(AUTH)
 

@@ -97,19 +97,21 @@ class ChannelOut(BaseModel):
     account_id: str
     metadata: dict[str, Any]
     status: str
-    active: bool = Field(description="false: publishing to it is paused by its owner (PATCH `active`)")
+    active: bool = Field(description="false: publishing to it is paused (PATCH `active`, a workspace admin)")
     token_expires_at: Instant | None
     rate_limited_until: Instant | None = Field(description=(
         "the account hit its platform's rate limit: its posts wait until then (no retry is spent); "
         "null when not limited"))
     created_at: Instant
     updated_at: Instant
+    workspace_id: UUID | None = Field(None, description="the workspace the channel belongs to")
 
     @classmethod
     def of(cls, channel: Channel, *, now: datetime) -> ChannelOut:
         paused = channel.rate_limited_until if channel.rate_limited_until and channel.rate_limited_until > now else None
         return cls(id=channel.id, platform=channel.platform, name=channel.name, account_id=channel.account_id,
                    metadata=channel.metadata, status=channel.status, active=channel.active,
+                   workspace_id=channel.workspace_id,
                    token_expires_at=channel.token_expires_at,
                    rate_limited_until=paused, created_at=channel.created_at, updated_at=channel.updated_at)
 

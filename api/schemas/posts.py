@@ -146,6 +146,17 @@ class ResolveIn(BaseModel):
     platform_post_url: str | None = Field(None, max_length=2048)
 
 
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    publish_now: bool = Field(False, description="publish at the next run instead of at its time; required (true) "
+                                                 "when its time has passed")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(max_length=10000, description="why: added to the post's comments")
+
+
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scheduled_at: InstantIn | None = None
@@ -198,6 +209,9 @@ class PostOut(BaseModel):
     created_at: Instant
     updated_at: Instant
     targets: list[TargetOut]
+    workspace_id: UUID | None = Field(None, description="the workspace the post belongs to")
+    approved_by: UUID | None = Field(None, description="who approved it, where the workspace asks for approval")
+    approved_at: Instant | None = None
 
     @classmethod
     def of(cls, post: Post) -> PostOut:
@@ -229,6 +243,9 @@ class PostOut(BaseModel):
                           publish_lag_ms=t.publish_lag_ms)
                 for t in post.targets
             ],
+            workspace_id=post.workspace_id,
+            approved_by=post.approved_by,
+            approved_at=post.approved_at,
         )
 
 

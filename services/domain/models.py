@@ -15,6 +15,8 @@ from uuid import UUID
 
 class PostStatus(str, enum.Enum):
     DRAFT = "draft"
+    #: scheduled by a member who may not approve, in a workspace that asks for approval
+    PENDING_APPROVAL = "pending_approval"
     SCHEDULED = "scheduled"
     PUBLISHING = "publishing"
     PUBLISHED = "published"
@@ -72,10 +74,12 @@ class Content:
 
 @dataclass(frozen=True)
 class User:
-    """The caller of a user endpoint: the JWT's ``sub`` and the token itself (for RLS)."""
+    """The caller of a user endpoint: the JWT's ``sub``, the token itself (for RLS) and the workspace
+    the request names (``X-Workspace-Id``; None: the caller's personal workspace)."""
 
     id: UUID
     token: str | None = None
+    workspace_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Channel:
     token_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    workspace_id: UUID | None = None
     #: Fernet token of the credentials JSON; only set on channels handed to the publish run.
     credentials_encrypted: str | None = None
     #: the account hit its platform limit: runs leave its targets alone until then
@@ -146,6 +151,10 @@ class Post:
     published_at: datetime | None = None
     #: when the series' first occurrence was due: the rule's anchor (COUNT counts from it)
     series_start_at: datetime | None = None
+    workspace_id: UUID | None = None
+    #: who approved it and when, in a workspace that asks for approval
+    approved_by: UUID | None = None
+    approved_at: datetime | None = None
 
 
 @dataclass(frozen=True)

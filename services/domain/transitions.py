@@ -10,11 +10,11 @@ P = PostStatus
 
 #: action -> statuses the post may be in for it to happen
 ALLOWED_FROM: dict[str, frozenset[PostStatus]] = {
-    "edit": frozenset({P.DRAFT, P.SCHEDULED, P.FAILED, P.CANCELLED}),
-    "delete": frozenset({P.DRAFT, P.SCHEDULED, P.FAILED, P.CANCELLED}),
-    "schedule": frozenset({P.DRAFT, P.SCHEDULED, P.FAILED, P.CANCELLED}),
-    "unschedule": frozenset({P.SCHEDULED}),
-    "publish": frozenset({P.DRAFT, P.SCHEDULED}),
+    "edit": frozenset({P.DRAFT, P.PENDING_APPROVAL, P.SCHEDULED, P.FAILED, P.CANCELLED}),
+    "delete": frozenset({P.DRAFT, P.PENDING_APPROVAL, P.SCHEDULED, P.FAILED, P.CANCELLED}),
+    "schedule": frozenset({P.DRAFT, P.PENDING_APPROVAL, P.SCHEDULED, P.FAILED, P.CANCELLED}),
+    "unschedule": frozenset({P.SCHEDULED, P.PENDING_APPROVAL}),
+    "publish": frozenset({P.DRAFT, P.PENDING_APPROVAL, P.SCHEDULED}),
     "retry": frozenset({P.FAILED, P.PARTIAL}),
 }
 
@@ -31,6 +31,7 @@ _WHY = {
     P.PARTIAL: "it is already live on some channels; retry its failed targets instead",
     P.NEEDS_REVIEW: "the outcome of its last attempt is unknown; resolve it first",
     P.DRAFT: "it is a draft",
+    P.PENDING_APPROVAL: "it is waiting for approval",
     P.FAILED: "it has failed; retry it instead",
     P.CANCELLED: "it is cancelled",
     P.SCHEDULED: "it is scheduled",

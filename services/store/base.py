@@ -3,7 +3,9 @@
 One implementation, ``RpcStore`` (one SQL function per method), over two transports held to one
 contract suite (``tests/contract``): ``PostgresStore`` (psycopg: the embedded default and any
 PostgreSQL URL) and ``SupabaseStore`` (production). User-facing methods take
-the calling ``User`` and apply its id themselves; nothing else filters by owner. Methods that the
+the calling ``User``: its token (the functions read its id) and the workspace it names
+(``User.workspace_id``, else its personal workspace); the functions scope every read and write to that
+workspace and check the user's role there (ForbiddenError naming the role it needs). Methods that the
 publish run calls take no user: they run with the service role.
 
 Errors: ``NotFoundError`` for a missing or foreign row, ``ConflictError`` when a compare-and-set
@@ -330,6 +332,16 @@ class Store(WebhookStore, CommentStore, WorkspaceStore, Protocol):
     async def delete_post(
         self, user: User, post_id: UUID, *, allowed_from: frozenset[PostStatus]
     ) -> None: ...
+
+    async def approve_post(self, user: User, post_id: UUID, *, publish_now: bool) -> Post:
+        """Approve a ``pending_approval`` post: ``scheduled`` (due at once with ``publish_now``), with the
+        approver and time on it. ForbiddenError unless the user is an owner, admin or approver of its
+        workspace; ConflictError unless it waits for approval, or (code ``time_passed``) when its time
+        has passed and not ``publish_now``."""
+
+    async def reject_post(self, user: User, post_id: UUID, *, comment: str) -> Post:
+        """Send a ``pending_approval`` post back to ``draft``; ``comment`` (required, field ``comment``)
+        joins its comments. ForbiddenError and ConflictError as for ``approve_post``."""
 
     async def list_runs(self, user: User, post_id: UUID) -> list[Run]:
         """The post's attempts, oldest first; NotFoundError for a foreign post."""

@@ -4,7 +4,8 @@ It calls the ``herald_*_v1`` functions the way PostgREST does for ``POST /rest/v
 the local default (the embedded PostgreSQL) and any ``HERALD_DATABASE_URL`` run exactly what
 Supabase runs: one transaction per call; the role switched with ``set_config('role', …, true)``
 (``authenticated`` for a user, ``service_role`` for the publish run) and the caller's JWT claims in
-``request.jwt.claims``, so ``auth.uid()`` and RLS apply; named arguments typed from the function's
+``request.jwt.claims`` and its headers (the workspace it names) in ``request.headers``, so
+``auth.uid()`` and RLS apply; named arguments typed from the function's
 own signature through ``json_to_record``; STABLE and IMMUTABLE functions in a read-only
 transaction; the same SQLSTATE to error mapping (``rpc.error_for``). What each call does lives in
 ``services/store/rpc.py`` and, in the end, in the SQL functions.
@@ -96,7 +97,9 @@ class PostgresStore(RpcStore):
             sql.SQL("{} {}").format(sql.Identifier(a), sql.SQL(signature.args[a])) for a in params)
         return sql.SQL("select {} from json_to_record(%s::json) as _args({})").format(result, columns)
 
-    async def _call(self, role: str, claims: dict[str, Any], fn: str, params: dict[str, Any]) -> Any:
+    async def _call(self, role: str, claims: dict[str, Any], fn: str, params: dict[str, Any],
+                    headers: dict[str, str] | None = None) -> Any:
+        headers = headers or {}
         await self._ensure_open()
         try:
             async with self._pool.connection() as conn:
@@ -104,8 +107,9 @@ class PostgresStore(RpcStore):
                 statement = self._statement(fn, signature, params)
                 if signature.is_read_only:
                     await conn.execute("set transaction read only")
-                await conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                                   [role, json.dumps(claims)])
+                await conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+                                   " set_config('request.headers', %s, true)",
+                                   [role, json.dumps(claims), json.dumps(headers)])
                 cur = await conn.execute(statement, [json.dumps(params)] if params else None)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -122,7 +126,10 @@ class PostgresStore(RpcStore):
         claims = jwt.decode(user.token, options={"verify_signature": False})
         if claims.get("sub") != str(user.id):
             raise AuthenticationError("the access token belongs to another user")
-        return await self._call("authenticated", claims, fn, params or {})
+        # PostgREST hands the request's headers to the transaction as `request.headers` (lower-cased
+        # names); the functions read the workspace the caller names from it.
+        headers = {"x-workspace-id": str(user.workspace_id)} if user.workspace_id else {}
+        return await self._call("authenticated", claims, fn, params or {}, headers)
 
     async def _as_service(self, fn: str, params: dict[str, Any] | None = None) -> Any:
         return await self._call("service_role", {"role": "service_role"}, fn, params or {})

@@ -146,6 +146,9 @@ def post_from_row(row: dict[str, Any]) -> Post:
         parent_post_id=_uuid(row.get("parent_post_id")),
         published_at=parse_time(row.get("published_at")),
         series_start_at=parse_time(row.get("series_start_at")),
+        workspace_id=_uuid(row.get("workspace_id")),
+        approved_by=_uuid(row.get("approved_by")),
+        approved_at=parse_time(row.get("approved_at")),
     )
 
 
@@ -165,6 +168,7 @@ def channel_from_row(row: dict[str, Any]) -> Channel:
         rate_limited_until=parse_time(row.get("rate_limited_until")),
         typical_call_ms=_int_or_none(row.get("typical_call_ms")),
         active=row.get("active") is not False,
+        workspace_id=_uuid(row.get("workspace_id")),
     )
 
 

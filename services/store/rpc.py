@@ -8,7 +8,7 @@ suite on real Postgres: ``SupabaseStore`` (rpc() through supabase-py, production
 ``HERALD_DATABASE_URL``). A transport implements ``_as_user`` (the caller's JWT: RLS applies)
 and ``_as_service`` (the service role: the publish run).
 
-The functions raise custom SQLSTATEs (HR401/HR404/HR409/HR422, DETAIL = error code, HINT = field)
+The functions raise custom SQLSTATEs (HR401/HR403/HR404/HR409/HR422, DETAIL = error code, HINT = field)
 that ``error_for`` maps to Herald's error classes, whichever transport carried them.
 """
 
@@ -38,6 +38,7 @@ from services.domain.operations import OperationsFigures
 from services.errors import (
     AuthenticationError,
     ConflictError,
+    ForbiddenError,
     HeraldError,
     NotFoundError,
     StoreError,
@@ -64,6 +65,7 @@ _fmt = rows.format_time
 #: SQLSTATEs raised by the herald_*_v1 functions -> Herald's error classes.
 _ERRORS: dict[str, type[HeraldError]] = {
     "HR401": AuthenticationError,
+    "HR403": ForbiddenError,
     "HR404": NotFoundError,
     "HR409": ConflictError,
     "HR422": ValidationError,
@@ -139,9 +141,11 @@ class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
         }
         if user.token and not new.reconnect:
             return rows.channel_from_row(await self._as_user(user, "herald_create_channel_v1", params))
-        # An OAuth callback whose signed state proved the user (Store.create_channel): connect or reconnect.
-        return rows.channel_from_row(
-            await self._as_service("herald_connect_channel_v1", {"p_user_id": str(user.id), **params}))
+        # An OAuth callback whose signed state proved the user (Store.create_channel): connect or reconnect,
+        # in the workspace the connect began in (the user's personal one without one).
+        return rows.channel_from_row(await self._as_service("herald_connect_channel_v2", {
+            "p_user_id": str(user.id), "p_workspace_id": str(user.workspace_id) if user.workspace_id else None,
+            **params}))
 
     async def list_channels(self, user: User) -> list[Channel]:
         return [rows.channel_from_row(r) for r in await self._as_user(user, "herald_list_channels_v1")]
@@ -216,6 +220,14 @@ class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
     async def delete_post(self, user: User, post_id: UUID, *, allowed_from: frozenset[PostStatus]) -> None:
         await self._as_user(user, "herald_delete_post_v1", {
             "p_post_id": str(post_id), "p_allowed_from": sorted(s.value for s in allowed_from)})
+
+    async def approve_post(self, user: User, post_id: UUID, *, publish_now: bool) -> Post:
+        return rows.post_from_row(await self._as_user(user, "herald_approve_post_v1", {
+            "p_post_id": str(post_id), "p_publish_now": publish_now}))
+
+    async def reject_post(self, user: User, post_id: UUID, *, comment: str) -> Post:
+        return rows.post_from_row(await self._as_user(user, "herald_reject_post_v1", {
+            "p_post_id": str(post_id), "p_comment": comment}))
 
     async def list_runs(self, user: User, post_id: UUID) -> list[Run]:
         found = await self._as_user(user, "herald_list_runs_v1", {"p_post_id": str(post_id)})

@@ -61,8 +61,10 @@ class SupabaseStore(RpcStore):
         """A throwaway client carrying this caller's JWT on the shared pool (never auth() on a shared one)."""
         if not user.token:
             raise AuthenticationError("this call needs the user's access token")
-        return AsyncPostgrestClient(f"{self._url}/rest/v1", http_client=self._http, headers={
-            **DEFAULT_POSTGREST_CLIENT_HEADERS, "apikey": self._anon_key, "Authorization": f"Bearer {user.token}"})
+        headers = {**DEFAULT_POSTGREST_CLIENT_HEADERS, "apikey": self._anon_key, "Authorization": f"Bearer {user.token}"}
+        if user.workspace_id:  # the functions read it from PostgREST's request.headers
+            headers["X-Workspace-Id"] = str(user.workspace_id)
+        return AsyncPostgrestClient(f"{self._url}/rest/v1", http_client=self._http, headers=headers)
 
     @staticmethod
     async def _call(client: AsyncClient | AsyncPostgrestClient, fn: str, params: dict[str, Any]) -> Any:

@@ -57,6 +57,8 @@ USER_FUNCTIONS = [
     "public.herald_add_comment_v1(uuid, text)",
     "public.herald_list_comments_v1(uuid, integer, integer)",
     "public.herald_post_history_v1(uuid, integer, integer)",
+    "public.herald_approve_post_v1(uuid, boolean)",
+    "public.herald_reject_post_v1(uuid, text)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

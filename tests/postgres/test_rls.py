@@ -15,7 +15,7 @@ NOW = datetime(2030, 1, 15, 12, 0, tzinfo=timezone.utc)
 USER_TABLES = ["channels", "posts", "post_targets", "post_runs", "activity_logs", "sandbox_outbox",
                "idempotency_keys", "post_analytics", "post_comments", "post_history"]
 SERVICE_FUNCTIONS = [
-    "herald_connect_channel_v1", "herald_claim_due_posts_v1", "herald_mark_sending_v1",
+    "herald_connect_channel_v1", "herald_connect_channel_v2", "herald_claim_due_posts_v1", "herald_mark_sending_v1",
     "herald_save_channel_credentials_v1", "herald_mark_channel_needs_reconnect_v1", "herald_list_due_v1",
     "herald_count_due_v1", "herald_last_cron_run_v1", "herald_cron_health_v1", "herald_deliver_to_outbox_v1",
     "herald_record_results_v1", "herald_claim_due_posts_v2", "herald_record_results_v2",

@@ -62,10 +62,13 @@ _STATUS_BY_CLASS = {
 # session; PostgREST (11.1 and later) applies the impersonated role's ``ALTER ROLE … SET`` values, those
 # of context ``user``, as transaction-scoped settings, default_transaction_isolation aside (docs.postgrest.org,
 # references/transactions "Impersonated Role Settings"; queryRoleSettings in src/PostgREST/Config/Database.hs).
-# It also puts the selected schema and db-extra-search-path in search_path ("Request Role and Search Path").
+# It also puts the selected schema and db-extra-search-path in search_path ("Request Role and Search Path"),
+# and the request's headers, names lower-cased, as the JSON object ``request.headers`` (references/transactions,
+# "Request Headers, Cookies and JWT claims": ``current_setting('request.headers', true)::json->>'user-agent'``).
 _TRANSACTION_SETTINGS = """
 select set_config('search_path', %(search_path)s, true),
        set_config('request.jwt.claims', %(claims)s, true),
+       set_config('request.headers', %(headers)s, true),
        (select count(set_config(s.name, s.value, true))
           from pg_roles r
           cross join lateral unnest(r.rolconfig) as c(setting)
@@ -102,6 +105,7 @@ class _Caller:
     role: str
     claims: dict
     schema: str
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,8 @@ class PostgrestRpc:
         if schema not in self._schemas:
             return _error(406, "PGRST106", f"Invalid schema: {schema}",
                           hint=f"Only the following schemas are exposed: {', '.join(self._schemas)}")
-        return _Caller(role=role, claims=claims, schema=schema)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        return _Caller(role=role, claims=claims, schema=schema, headers=headers)
 
     async def _run(self, conn: psycopg.AsyncConnection, caller: _Caller, read_only: bool,
                    query: sql.Composed, params: list | None) -> tuple | Response:
@@ -215,7 +220,8 @@ class PostgrestRpc:
                 if read_only:
                     await conn.execute("set transaction read only")
                 await conn.execute(_TRANSACTION_SETTINGS, {
-                    "search_path": search_path, "claims": json.dumps(caller.claims), "role": caller.role})
+                    "search_path": search_path, "claims": json.dumps(caller.claims),
+                    "headers": json.dumps(caller.headers), "role": caller.role})
                 await conn.execute(sql.SQL("set local role {}").format(sql.Identifier(caller.role)))
                 cur = await conn.execute(query, params)
                 return await cur.fetchone() or (None,)  # each query selects exactly one row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -115,11 +116,43 @@ def test_claim_function_stays_volatile(pg_catalog):
     assert volatility == ("v",)
 
 
-def test_user_functions_run_as_the_caller(pg_catalog):
+#: The functions that run as their owner (SECURITY DEFINER); every other one runs as its caller, under RLS.
+MEMBERSHIP_DEFINERS = {  # 20261201000900_workspaces.sql: membership checks, and a new row's parent's workspace
+    "herald_private.caller_may_connect(uuid)", "herald_private.caller_role(uuid)",
+    "herald_private.caller_workspaces(text)", "herald_private.current_workspace_id(text)",
+    "herald_private.ensure_workspace_id(text)", "herald_private.is_approver(uuid)",
+    "herald_private.personal_workspace(uuid)", "herald_private.require_role(uuid,text)",
+    "herald_private.workspace_for_activity()", "herald_private.workspace_from_endpoint()",
+    "herald_private.workspace_from_parent_post()", "herald_private.workspace_from_post()",
+    "herald_private.workspace_from_target()",
+}
+WORKSPACE_API = {  # 20261201001100_workspace_api.sql: workspace management, each call checked first
+    "herald_list_workspaces_v1()", "herald_create_workspace_v1(text)", "herald_get_workspace_v1(uuid)",
+    "herald_update_workspace_v1(uuid,text,boolean,boolean)", "herald_delete_workspace_v1(uuid)",
+    "herald_list_members_v1(uuid)", "herald_update_member_v1(uuid,uuid,text,boolean)",
+    "herald_remove_member_v1(uuid,uuid)",
+    "herald_create_invite_v1(uuid,text,boolean,text,text,timestamp with time zone)",
+    "herald_list_invites_v1(uuid)", "herald_revoke_invite_v1(uuid,uuid)", "herald_accept_invite_v1(text)",
+}
+
+
+def test_only_the_membership_checks_and_workspace_management_run_as_their_owner(pg_catalog):
     definers = pg_catalog.execute(
-        "select proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        "select p.oid::regprocedure::text, p.proconfig from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
         " where n.nspname in ('public', 'herald', 'herald_private') and p.prosecdef").fetchall()
-    assert definers == []
+    assert {name for name, _ in definers} == MEMBERSHIP_DEFINERS | WORKSPACE_API
+    # a definer resolves every name itself: nothing a caller puts on the search_path is ever called
+    assert [name for name, config in definers if config != ['search_path=""']] == []
+
+
+def test_each_workspace_management_function_checks_its_caller_before_it_reads_a_table(pg_catalog):
+    bodies = dict(pg_catalog.execute(
+        "select p.oid::regprocedure::text, p.prosrc from pg_proc p where p.oid::regprocedure::text = any(%s)",
+        [sorted(WORKSPACE_API)]).fetchall())
+    assert set(bodies) == WORKSPACE_API
+    for name, body in bodies.items():
+        before_any_table = body.split("herald.")[0]
+        assert re.search(r"herald_private\.(require_role|current_user_id|lock_workspace)\(", before_any_table), name
 
 
 @pytest.mark.parametrize(("action", "status"),

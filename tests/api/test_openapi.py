@@ -45,8 +45,9 @@ class TestErrorsAreDocumentedAsTheyAre:
 
     def test_operations_with_a_body_document_400_and_413(self, spec):
         with_body = [(name, op) for name, op in operations(spec) if "requestBody" in op]
-        # posts: create, bulk, PATCH, PUT, schedule, resolve, comment; channels: create, PATCH; webhooks: create, PATCH
-        assert len(with_body) == 11
+        # posts: create, bulk, PATCH, PUT, schedule, resolve, comment, approve, reject; channels: create, PATCH;
+        # webhooks: create, PATCH; workspaces: create, PATCH, member PATCH, invite, accept
+        assert len(with_body) == 18
         for name, operation in with_body:
             for status in ("400", "413"):
                 assert error_answer(spec, operation, status) == {"$ref": "#/components/schemas/ErrorBody"}, name

@@ -353,9 +353,10 @@ begin
 end
 $$;
 
--- Until 20261201001000_workspace_scope.sql names the workspace in every function that makes a row
--- (it drops these), a row made by today's functions goes to its author's personal workspace:
--- exactly where it went before workspaces, so this migration alone changes no behaviour.
+-- A channel, post, key, endpoint or event made without a workspace goes to its author's personal
+-- workspace: where it went before workspaces. So this migration alone changes no behaviour, and a
+-- row written by direct SQL or an older version (supabase/seed.sql, a user's own script) still lands
+-- somewhere its author sees it. Herald's functions name the workspace (20261201001000).
 create function herald_private.workspace_of_author() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin

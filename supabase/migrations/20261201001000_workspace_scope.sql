@@ -19,14 +19,6 @@
 -- only, so the cron never publishes an unapproved one. Posts scheduled before the setting was turned
 -- on keep their place.
 
--- The fallback of 000900 goes: every function below names the workspace of what it makes.
-drop trigger channels_workspace_of_author on herald.channels;
-drop trigger posts_workspace_of_author on herald.posts;
-drop trigger idempotency_keys_workspace_of_author on herald.idempotency_keys;
-drop trigger webhook_endpoints_workspace_of_author on herald.webhook_endpoints;
-drop trigger events_workspace_of_author on herald.events;
-drop function herald_private.workspace_of_author();
-
 -- --- helpers ------------------------------------------------------------------------------------
 
 create function herald_private.log_in(p_workspace_id uuid, p_user_id uuid, p_post_id uuid, p_event text,
@@ -153,7 +145,7 @@ begin
                                   jsonb_build_object('channel_id', v_channel.id, 'platform', p_platform));
     return herald_private.channel_json(v_channel);
 exception when unique_violation then
-    raise exception 'this % account is already connected in this workspace', p_platform
+    raise exception 'this % account is already connected', p_platform
         using errcode = 'HR409', detail = 'channel_exists', hint = 'account_id';
 end
 $$;

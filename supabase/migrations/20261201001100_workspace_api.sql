@@ -16,7 +16,8 @@
 --     the invite row, so two accepts of one token cannot both win.
 -- Who-may-change-members checks take the workspace row's lock first (after the caller is known to be a
 -- member), so two owners demoting each other at once cannot leave the workspace without an owner.
--- Membership, invite and settings changes are written to the workspace's activity log.
+-- Membership, invite and settings changes are written to the workspace's activity log
+-- (herald_private.log_in of 20261201001000, post_id null: about the workspace itself).
 --
 -- Additive: new functions only.
 
@@ -65,14 +66,6 @@ $$;
 create function herald_private.invite_token_hash(p_token text) returns text
 language sql immutable set search_path = '' as $$
     select encode(sha256(convert_to(p_token, 'UTF8')), 'hex')
-$$;
-
--- A line in the workspace's activity log (post_id null: about the workspace itself).
-create function herald_private.log_workspace(p_workspace_id uuid, p_user_id uuid, p_event text, p_details jsonb)
-returns void
-language sql volatile set search_path = '' as $$
-    insert into herald.activity_logs (workspace_id, user_id, post_id, event, details)
-    values (p_workspace_id, p_user_id, null, p_event, coalesce(p_details, '{}'::jsonb))
 $$;
 
 -- require_role, then the workspace row's lock (serialising membership changes), then require_role
@@ -191,7 +184,7 @@ declare
 begin
     insert into herald.workspaces (name, created_by) values (v_name, v_uid) returning * into v_workspace;
     insert into herald.workspace_members (workspace_id, user_id, role) values (v_workspace.id, v_uid, 'owner');
-    perform herald_private.log_workspace(v_workspace.id, v_uid, 'workspace.created', jsonb_build_object('name', v_name));
+    perform herald_private.log_in(v_workspace.id, v_uid, null, 'workspace.created', jsonb_build_object('name', v_name));
     return herald_private.workspace_json(v_workspace, v_uid);
 end
 $$;
@@ -234,7 +227,7 @@ begin
                editors_connect_channels = v_after.editors_connect_channels, updated_at = now()
          where w.id = p_workspace_id
         returning * into v_after;
-        perform herald_private.log_workspace(p_workspace_id, v_uid, 'workspace.settings_changed', jsonb_build_object(
+        perform herald_private.log_in(p_workspace_id, v_uid, null, 'workspace.settings_changed', jsonb_build_object(
             'before', v_changed, 'after', herald_private.changed_fields(to_jsonb(v_after), to_jsonb(v_before), v_keys)));
     end if;
     return herald_private.workspace_json(v_after, v_uid);
@@ -307,7 +300,7 @@ begin
      where m.workspace_id = p_workspace_id and m.user_id = p_user_id
     returning * into v_after;
     if (v_before.role, v_before.approver) is distinct from (v_after.role, v_after.approver) then
-        perform herald_private.log_workspace(p_workspace_id, v_uid, 'workspace.member_role_changed', jsonb_build_object(
+        perform herald_private.log_in(p_workspace_id, v_uid, null, 'workspace.member_role_changed', jsonb_build_object(
             'user_id', p_user_id,
             'before', jsonb_build_object('role', v_before.role, 'approver', v_before.approver),
             'after', jsonb_build_object('role', v_after.role, 'approver', v_after.approver)));
@@ -338,7 +331,7 @@ begin
         then 'the last owner cannot leave: make another member owner first, or delete the workspace'
         else 'the last owner cannot be removed' end);
     delete from herald.workspace_members m where m.workspace_id = p_workspace_id and m.user_id = p_user_id;
-    perform herald_private.log_workspace(p_workspace_id, v_uid,
+    perform herald_private.log_in(p_workspace_id, v_uid, null,
         case when v_leaving then 'workspace.member_left' else 'workspace.member_removed' end,
         jsonb_build_object('user_id', p_user_id, 'role', v_member.role));
 end
@@ -374,7 +367,7 @@ begin
     values (p_workspace_id, herald_private.invite_token_hash(p_token), p_role, coalesce(p_approver, false), v_email,
             v_uid, p_expires_at)
     returning * into v_invite;
-    perform herald_private.log_workspace(p_workspace_id, v_uid, 'workspace.invite_created', jsonb_build_object(
+    perform herald_private.log_in(p_workspace_id, v_uid, null, 'workspace.invite_created', jsonb_build_object(
         'invite_id', v_invite.id, 'role', v_invite.role, 'approver', v_invite.approver, 'email', v_invite.email,
         'expires_at', v_invite.expires_at));
     return herald_private.invite_json(v_invite);
@@ -416,7 +409,7 @@ begin
     end if;
     if v_invite.revoked_at is null then
         update herald.workspace_invites i set revoked_at = now() where i.id = p_invite_id;
-        perform herald_private.log_workspace(p_workspace_id, v_uid, 'workspace.invite_revoked',
+        perform herald_private.log_in(p_workspace_id, v_uid, null, 'workspace.invite_revoked',
                                              jsonb_build_object('invite_id', p_invite_id));
     end if;
 end
@@ -453,7 +446,7 @@ begin
     insert into herald.workspace_members (workspace_id, user_id, role, approver, invited_by)
     values (v_invite.workspace_id, v_uid, v_invite.role, v_invite.approver, v_invite.created_by);
     update herald.workspace_invites i set accepted_by = v_uid, accepted_at = now() where i.id = v_invite.id;
-    perform herald_private.log_workspace(v_invite.workspace_id, v_uid, 'workspace.member_added', jsonb_build_object(
+    perform herald_private.log_in(v_invite.workspace_id, v_uid, null, 'workspace.member_added', jsonb_build_object(
         'user_id', v_uid, 'role', v_invite.role, 'approver', v_invite.approver, 'invite_id', v_invite.id,
         'invited_by', v_invite.created_by));
     return (select herald_private.workspace_json(w, v_uid) from herald.workspaces w where w.id = v_invite.workspace_id);
@@ -466,7 +459,7 @@ $$;
 revoke all on function
     herald_private.workspace_json(herald.workspaces, uuid), herald_private.member_json(herald.workspace_members),
     herald_private.invite_json(herald.workspace_invites), herald_private.invite_token_hash(text),
-    herald_private.log_workspace(uuid, uuid, text, jsonb), herald_private.lock_workspace(uuid, text),
+    herald_private.lock_workspace(uuid, text),
     herald_private.check_role_name(text), herald_private.check_workspace_name(text),
     herald_private.refuse_last_owner(uuid, uuid, text), herald_private.refuse_personal_owner(uuid, uuid, text),
     herald_private.role_to_change_member(uuid, uuid, text), herald_private.member_for_update(uuid, uuid)

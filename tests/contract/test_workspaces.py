@@ -605,6 +605,17 @@ async def test_an_invite_lives_one_hour_to_thirty_days(harness, hours):
 
 # --- deleting a workspace ------------------------------------------------------------------------
 
+def left_of(harness, workspace_id: uuid.UUID) -> dict[str, int]:
+    """The rows of every table with a workspace_id still in the workspace (and the workspace itself)."""
+    tables = [t for (t,) in harness.sql("select table_name from information_schema.columns where table_schema ="
+                                        " 'herald' and column_name = 'workspace_id' order by 1")]
+    assert {"channels", "posts", "post_targets", "activity_logs", "events", "webhook_deliveries"} <= set(tables)
+    counts = {t: harness.sql(f"select count(*) from herald.{t} where workspace_id = %s", [workspace_id])[0][0]
+              for t in tables}
+    counts["workspaces"] = harness.sql("select count(*) from herald.workspaces where id = %s", [workspace_id])[0][0]
+    return {t: n for t, n in counts.items() if n}
+
+
 async def test_deleting_a_workspace_removes_everything_in_it_and_nothing_else(harness):
     team = await make_team(harness)
     owner = team.users["owner"]
@@ -617,11 +628,7 @@ async def test_deleting_a_workspace_removes_everything_in_it_and_nothing_else(ha
 
     await team.store.delete_workspace(owner, team.id)
 
-    for table in ("workspaces", "workspace_members", "workspace_invites"):
-        column = "id" if table == "workspaces" else "workspace_id"
-        assert harness.sql(f"select count(*) from herald.{table} where {column} = %s", [team.id]) == [(0,)]
-    for table in ("channels", "posts", "post_targets", "post_comments", "post_history", "activity_logs"):
-        assert harness.sql(f"select count(*) from herald.{table} where workspace_id = %s", [team.id]) == [(0,)], table
+    assert left_of(harness, team.id) == {}
     assert (await team.store.get_post(owner, mine.id)).id == mine.id  # the personal workspace is untouched
     for role in ("owner", "admin", "viewer"):
         assert team.id not in [w.id for w in await team.store.list_workspaces(team.users[role])]
@@ -630,6 +637,8 @@ async def test_deleting_a_workspace_removes_everything_in_it_and_nothing_else(ha
 async def test_a_workspace_is_not_deleted_while_one_of_its_posts_is_being_published(harness):
     team = await make_team(harness)
     acting = replace(team.users["owner"], workspace_id=team.id)
+    await team.store.create_webhook(acting, url="https://hooks.example.com/in", events=("*",), description=None,
+                                    secret_encrypted="gAAAA-secret")
     await make_post(team.store, acting, [await make_channel(team.store, acting)])
     [claimed] = (await team.store.claim_due_posts(now=NOW, limit=5, lease_seconds=60)).posts
     with pytest.raises(ConflictError) as err:
@@ -637,5 +646,7 @@ async def test_a_workspace_is_not_deleted_while_one_of_its_posts_is_being_publis
     assert err.value.code == "workspace_publishing"
     assert (await team.store.get_workspace(team.users["owner"], team.id)).id == team.id
     await team.store.record_results([published(claimed)], now=NOW)
+    assert {"posts", "post_targets", "events", "webhook_deliveries"} <= set(left_of(harness, team.id))
     await team.store.delete_workspace(team.users["owner"], team.id)
-    assert harness.sql("select count(*) from herald.posts where workspace_id = %s", [team.id]) == [(0,)]
+    assert left_of(harness, team.id) == {}
+    assert harness.sql("select count(*) from herald.post_runs where post_id = %s", [claimed.post.id]) == [(0,)]

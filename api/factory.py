@@ -14,7 +14,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.openapi import install_openapi
-from api.routes import activity, analytics, channels, cron, health, operations, posts, webhooks
+from api.routes import activity, analytics, channels, cron, health, operations, posts, webhooks, workspaces
 from api.text_guard import refuse_bad_text
 from services.settings import Settings, get_settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, http: htt
     app.state.runtime_lock = asyncio.Lock()
 
     v1 = APIRouter(prefix="/api/v1", redirect_slashes=False)
-    for module in (posts, channels, cron, health, activity, analytics, operations, webhooks):
+    for module in (posts, channels, cron, health, activity, analytics, operations, webhooks, workspaces):
         v1.include_router(module.router)
     app.include_router(v1)
     # Uptime monitors probe the root: /health answers there too (not in the OpenAPI twice).

@@ -40,6 +40,7 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                               *LEAVES), ("httpx",)),
     "services/oauth.py": (("services.domain", "services.platforms", "services.security", "services.settings",
                            "services.store", *LEAVES), ("httpx", "cryptography")),
+    "services/workspaces.py": (("services.domain", "services.store", *LEAVES), ()),
 }
 
 

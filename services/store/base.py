@@ -40,6 +40,7 @@ from services.domain.models import (
     User,
 )
 from services.domain.operations import OperationsFigures
+from services.domain.workspaces import Invite, Member, Workspace
 
 
 class _Unset:
@@ -206,7 +207,61 @@ class CommentStore(Protocol):
         first, with who made it, and how many there are."""
 
 
-class Store(WebhookStore, CommentStore, Protocol):
+class WorkspaceStore(Protocol):
+    """Workspaces, their members and invites. Every call that names a workspace answers NotFoundError
+    (code ``workspace_not_found``) when the caller is not a member of it, and ForbiddenError (naming
+    the role it needs) when the caller's role is too low: viewer reads; admin changes settings,
+    members but owners and invites; only an owner grants, changes or removes ``owner`` and deletes."""
+
+    async def list_workspaces(self, user: User) -> list[Workspace]:
+        """Every workspace the user belongs to, their personal one (made on first use) first, then by name."""
+
+    async def create_workspace(self, user: User, name: str) -> Workspace:
+        """A new workspace, the user its owner; ValidationError (field ``name``) for a blank name or one
+        over 100 characters."""
+
+    async def get_workspace(self, user: User, workspace_id: UUID) -> Workspace: ...
+
+    async def update_workspace(self, user: User, workspace_id: UUID, *, name: str | None = None,
+                               approval_required: bool | None = None,
+                               editors_connect_channels: bool | None = None) -> Workspace:
+        """Rename it or change its settings (admin); None keeps a field."""
+
+    async def delete_workspace(self, user: User, workspace_id: UUID) -> None:
+        """Delete it with everything in it (owner). ConflictError ``personal_workspace`` for a personal
+        one, ``workspace_publishing`` while one of its posts is being published."""
+
+    async def list_members(self, user: User, workspace_id: UUID) -> list[Member]:
+        """Owners first, then admins, editors, viewers, each by when they joined."""
+
+    async def update_member(self, user: User, workspace_id: UUID, member_id: UUID, *, role: str | None = None,
+                            approver: bool | None = None) -> Member:
+        """Change a member's role or approver flag (admin; owner where ``owner`` is given or taken).
+        ConflictError ``last_owner`` for demoting the last owner, ``personal_workspace`` for the user
+        whose personal workspace it is; NotFoundError ``member_not_found``."""
+
+    async def remove_member(self, user: User, workspace_id: UUID, member_id: UUID) -> None:
+        """Remove a member (admin; owner for an owner), or leave (``member_id`` the user: any member).
+        ConflictError ``last_owner`` or ``personal_workspace`` as for ``update_member``."""
+
+    async def create_invite(self, user: User, workspace_id: UUID, *, role: str, approver: bool, email: str | None,
+                            token: str, expires_at: datetime) -> Invite:
+        """An invite anyone holding ``token`` may accept once before ``expires_at`` (admin; owner to
+        invite an owner). Only the token's hash is stored."""
+
+    async def list_invites(self, user: User, workspace_id: UUID) -> list[Invite]:
+        """The pending invites (admin): not accepted, revoked or expired; oldest first."""
+
+    async def revoke_invite(self, user: User, workspace_id: UUID, invite_id: UUID) -> None:
+        """(admin) NotFoundError ``invite_not_found``, ConflictError ``invite_used`` once accepted."""
+
+    async def accept_invite(self, user: User, token: str) -> Workspace:
+        """Join the invite's workspace with its role. NotFoundError ``invite_not_found`` (unknown or
+        revoked); ConflictError ``invite_used``, ``invite_expired`` or ``already_member`` (the invite
+        stays unused). Of two accepts of one invite, one wins."""
+
+
+class Store(WebhookStore, CommentStore, WorkspaceStore, Protocol):
     # --- health -------------------------------------------------------------------------------
     async def ping(self) -> None:
         """Raise if the store cannot be reached."""

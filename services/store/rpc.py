@@ -58,6 +58,7 @@ from services.store.base import (
 )
 from services.store.comments import CommentCalls
 from services.store.webhooks import WebhookCalls
+from services.store.workspaces import WorkspaceCalls
 
 _fmt = rows.format_time
 
@@ -111,7 +112,7 @@ def error_for(code: str | None, message: str | None, details: str | None, hint: 
     return StoreError(f"the database refused the request (code {code or 'unknown'})")
 
 
-class RpcStore(WebhookCalls, CommentCalls):
+class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
     """The Store protocol over the SQL functions; subclasses supply the transport."""
 
     async def _as_user(self, user: User, fn: str, params: dict[str, Any] | None = None) -> Any:

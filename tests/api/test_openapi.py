@@ -47,7 +47,8 @@ class TestErrorsAreDocumentedAsTheyAre:
         with_body = [(name, op) for name, op in operations(spec) if "requestBody" in op]
         assert {"POST /api/v1/posts", "PUT /api/v1/posts/{post_id}", "PATCH /api/v1/channels/{channel_id}",
                 "POST /api/v1/posts/{post_id}/approve", "POST /api/v1/posts/{post_id}/reject",
-                "POST /api/v1/webhooks"} <= {name for name, _ in with_body}
+                "POST /api/v1/webhooks",
+                "POST /api/v1/workspaces/{workspace_id}/invites", "POST /api/v1/invites/accept"} <= {name for name, _ in with_body}
         for name, operation in with_body:
             for status in ("400", "413"):
                 assert error_answer(spec, operation, status) == {"$ref": "#/components/schemas/ErrorBody"}, name

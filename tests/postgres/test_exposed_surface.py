@@ -59,6 +59,18 @@ USER_FUNCTIONS = [
     "public.herald_post_history_v1(uuid, integer, integer)",
     "public.herald_approve_post_v1(uuid, boolean)",
     "public.herald_reject_post_v1(uuid, text)",
+    "public.herald_list_workspaces_v1()",
+    "public.herald_create_workspace_v1(text)",
+    "public.herald_get_workspace_v1(uuid)",
+    "public.herald_update_workspace_v1(uuid, text, boolean, boolean)",
+    "public.herald_delete_workspace_v1(uuid)",
+    "public.herald_list_members_v1(uuid)",
+    "public.herald_update_member_v1(uuid, uuid, text, boolean)",
+    "public.herald_remove_member_v1(uuid, uuid)",
+    "public.herald_create_invite_v1(uuid, text, boolean, text, text, timestamptz)",
+    "public.herald_list_invites_v1(uuid)",
+    "public.herald_revoke_invite_v1(uuid, uuid)",
+    "public.herald_accept_invite_v1(text)",
 ]
 API = {**{fn: ["authenticated"] for fn in USER_FUNCTIONS}, "public.herald_ping_v1()": API_ROLES}
 

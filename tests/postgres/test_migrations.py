@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -136,6 +137,16 @@ def test_user_functions_run_as_the_caller_but_the_membership_checks(pg_catalog):
     for schema, name, config in definers:
         assert 'search_path=""' in config, (schema, name, config)
         assert schema == "herald_private" or name in DEFINER_API, (schema, name)
+
+
+def test_each_workspace_function_checks_its_caller_before_it_reads_a_table(pg_catalog):
+    bodies = dict(pg_catalog.execute(
+        "select p.proname, p.prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = 'public' and p.proname = any(%s)", [sorted(DEFINER_API)]).fetchall())
+    assert set(bodies) == DEFINER_API
+    for name, body in bodies.items():
+        before_any_table = body.split("herald.")[0]
+        assert re.search(r"herald_private\.(require_role|current_user_id|lock_workspace)\(", before_any_table), name
 
 
 @pytest.mark.parametrize(("action", "status"),

@@ -83,16 +83,24 @@ _cron_bearer = HTTPBearer(scheme_name="CronBearer", auto_error=False,
                           description="CRON_SECRET as a bearer token (Vercel Cron)")
 
 
+async def signed_in_user(runtime: RuntimeDep, request: Request, _: Annotated[Any, Depends(_user_token)]) -> User:
+    """The caller, in no workspace in particular: for the routes that name theirs in the path."""
+    authorization = request.headers.get("authorization")
+    if not authorization or authorization[:7].lower() != "bearer " or not authorization[7:].strip():
+        raise AuthenticationError("missing bearer token: send Authorization: Bearer <Supabase access token>")
+    return await runtime.verifier.verify(authorization[7:].strip())
+
+
+SignedInUser = Annotated[User, Depends(signed_in_user)]
+
+
 async def current_user(
-    runtime: RuntimeDep, request: Request, _: Annotated[Any, Depends(_user_token)],
+    user: SignedInUser,
     workspace: Annotated[str | None, Header(
         alias="X-Workspace-Id", description="the workspace this request acts in (its id); without it, the "
         "caller's personal workspace")] = None,
 ) -> User:
-    authorization = request.headers.get("authorization")
-    if not authorization or authorization[:7].lower() != "bearer " or not authorization[7:].strip():
-        raise AuthenticationError("missing bearer token: send Authorization: Bearer <Supabase access token>")
-    user = await runtime.verifier.verify(authorization[7:].strip())
+    """The caller, in the workspace the request names (``X-Workspace-Id``), else their personal one."""
     if workspace is None or not workspace.strip():
         return user
     try:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentUser, RuntimeDep
+from api.deps import RuntimeDep, SignedInUser
 from api.schemas.errors import error_responses
 from api.schemas.workspaces import (
     InviteAccept,
@@ -57,25 +57,25 @@ def _no_content() -> Response:
 # --- workspaces ---------------------------------------------------------------------------------
 
 @router.get("/workspaces", response_model=WorkspaceListOut, responses=LIST_ERRORS)
-async def list_workspaces(user: CurrentUser, rt: RuntimeDep) -> WorkspaceListOut:
+async def list_workspaces(user: SignedInUser, rt: RuntimeDep) -> WorkspaceListOut:
     """Every workspace you belong to, your personal one first (made on first use), then by name."""
     found = await rt.store.list_workspaces(user)
     return WorkspaceListOut(items=[WorkspaceOut.of(w) for w in found], total=len(found))
 
 
 @router.post("/workspaces", status_code=status.HTTP_201_CREATED, response_model=WorkspaceOut, responses=LIST_ERRORS)
-async def create_workspace(body: WorkspaceCreate, user: CurrentUser, rt: RuntimeDep) -> WorkspaceOut:
+async def create_workspace(body: WorkspaceCreate, user: SignedInUser, rt: RuntimeDep) -> WorkspaceOut:
     """A new workspace; you are its owner."""
     return WorkspaceOut.of(await rt.store.create_workspace(user, body.name))
 
 
 @router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, responses=READ_ERRORS)
-async def get_workspace(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep) -> WorkspaceOut:
+async def get_workspace(workspace_id: UUID, user: SignedInUser, rt: RuntimeDep) -> WorkspaceOut:
     return WorkspaceOut.of(await rt.store.get_workspace(user, workspace_id))
 
 
 @router.patch("/workspaces/{workspace_id}", response_model=WorkspaceOut, responses=CHANGE_ERRORS)
-async def update_workspace(workspace_id: UUID, body: WorkspaceUpdate, user: CurrentUser,
+async def update_workspace(workspace_id: UUID, body: WorkspaceUpdate, user: SignedInUser,
                            rt: RuntimeDep) -> WorkspaceOut:
     """Rename it or change its settings (admin or owner); a field left out (or null) stays as it is."""
     return WorkspaceOut.of(await rt.store.update_workspace(
@@ -84,7 +84,7 @@ async def update_workspace(workspace_id: UUID, body: WorkspaceUpdate, user: Curr
 
 
 @router.delete("/workspaces/{workspace_id}", status_code=status.HTTP_204_NO_CONTENT, responses=DELETE_ERRORS)
-async def delete_workspace(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Response:
+async def delete_workspace(workspace_id: UUID, user: SignedInUser, rt: RuntimeDep) -> Response:
     """Delete it and everything in it: channels, posts, webhooks, activity (owner). A personal workspace
     cannot be deleted."""
     await rt.store.delete_workspace(user, workspace_id)
@@ -94,14 +94,14 @@ async def delete_workspace(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep
 # --- members ------------------------------------------------------------------------------------
 
 @router.get("/workspaces/{workspace_id}/members", response_model=MemberListOut, responses=READ_ERRORS)
-async def list_members(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep) -> MemberListOut:
+async def list_members(workspace_id: UUID, user: SignedInUser, rt: RuntimeDep) -> MemberListOut:
     """Owners first, then admins, editors and viewers, each by when they joined."""
     found = await rt.store.list_members(user, workspace_id)
     return MemberListOut(items=[MemberOut.of(m) for m in found], total=len(found))
 
 
 @router.patch("/workspaces/{workspace_id}/members/{user_id}", response_model=MemberOut, responses=MEMBER_ERRORS)
-async def update_member(workspace_id: UUID, user_id: UUID, body: MemberUpdate, user: CurrentUser,
+async def update_member(workspace_id: UUID, user_id: UUID, body: MemberUpdate, user: SignedInUser,
                         rt: RuntimeDep) -> MemberOut:
     """Change a member's role or approver flag (admin or owner; only owners give or take `owner`). The
     last owner cannot be demoted."""
@@ -111,14 +111,14 @@ async def update_member(workspace_id: UUID, user_id: UUID, body: MemberUpdate, u
 
 @router.delete("/workspaces/{workspace_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=MEMBER_ERRORS)
-async def remove_member(workspace_id: UUID, user_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Response:
+async def remove_member(workspace_id: UUID, user_id: UUID, user: SignedInUser, rt: RuntimeDep) -> Response:
     """Remove a member (admin; owner to remove an owner). Your own id means leaving, which any member may."""
     await rt.store.remove_member(user, workspace_id, user_id)
     return _no_content()
 
 
 @router.post("/workspaces/{workspace_id}/leave", status_code=status.HTTP_204_NO_CONTENT, responses=LEAVE_ERRORS)
-async def leave_workspace(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Response:
+async def leave_workspace(workspace_id: UUID, user: SignedInUser, rt: RuntimeDep) -> Response:
     """Leave the workspace. The last owner cannot (make another member owner first), nor can anyone leave
     their personal workspace."""
     await rt.store.remove_member(user, workspace_id, user.id)
@@ -129,7 +129,7 @@ async def leave_workspace(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep)
 
 @router.post("/workspaces/{workspace_id}/invites", status_code=status.HTTP_201_CREATED,
              response_model=InviteCreatedOut, responses=INVITE_ERRORS)
-async def create_invite(workspace_id: UUID, body: InviteCreate, user: CurrentUser,
+async def create_invite(workspace_id: UUID, body: InviteCreate, user: SignedInUser,
                         rt: RuntimeDep) -> InviteCreatedOut:
     """An invite to this workspace (admin or owner; only owners invite owners), single use and expiring.
     The answer carries its token, the only time it is shown: hand it (or `accept_url`) to the person
@@ -142,7 +142,7 @@ async def create_invite(workspace_id: UUID, body: InviteCreate, user: CurrentUse
 
 
 @router.get("/workspaces/{workspace_id}/invites", response_model=InviteListOut, responses=INVITE_ERRORS)
-async def list_invites(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep) -> InviteListOut:
+async def list_invites(workspace_id: UUID, user: SignedInUser, rt: RuntimeDep) -> InviteListOut:
     """The invites still pending (not accepted, revoked or expired), oldest first, without their tokens
     (admin or owner)."""
     found = await rt.store.list_invites(user, workspace_id)
@@ -151,13 +151,13 @@ async def list_invites(workspace_id: UUID, user: CurrentUser, rt: RuntimeDep) ->
 
 @router.delete("/workspaces/{workspace_id}/invites/{invite_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=REVOKE_ERRORS)
-async def revoke_invite(workspace_id: UUID, invite_id: UUID, user: CurrentUser, rt: RuntimeDep) -> Response:
+async def revoke_invite(workspace_id: UUID, invite_id: UUID, user: SignedInUser, rt: RuntimeDep) -> Response:
     """Revoke an invite: it can no longer be accepted (admin or owner)."""
     await rt.store.revoke_invite(user, workspace_id, invite_id)
     return _no_content()
 
 
 @router.post("/invites/accept", response_model=WorkspaceOut, responses=ACCEPT_ERRORS)
-async def accept_invite(body: InviteAccept, user: CurrentUser, rt: RuntimeDep) -> WorkspaceOut:
+async def accept_invite(body: InviteAccept, user: SignedInUser, rt: RuntimeDep) -> WorkspaceOut:
     """Join the invite's workspace with the role it names (any signed-in user, once per invite)."""
     return WorkspaceOut.of(await rt.store.accept_invite(user, body.token))

@@ -183,7 +183,7 @@ $$;
 create or replace function herald_private.require_discussable_post(p_post_id uuid) returns void
 language plpgsql stable set search_path = '' as $$
 begin
-    perform herald_private.current_user_id();
+    perform herald_private.current_workspace_id('viewer');  -- a workspace the caller is not in: 404 first
     if not herald_private.can_discuss_post(p_post_id) then
         raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
     end if;
@@ -459,10 +459,11 @@ $$;
 create or replace function public.herald_get_channel_v1(p_channel_id uuid) returns jsonb
 language plpgsql stable set search_path = '' as $$
 declare
+    v_ws uuid := herald_private.current_workspace_id('viewer');
     v_channel herald.channels;
 begin
     select * into v_channel from herald.channels c
-     where c.id = p_channel_id and c.workspace_id = herald_private.current_workspace_id('viewer');
+     where c.id = p_channel_id and c.workspace_id = v_ws;
     if not found then
         raise exception 'channel not found' using errcode = 'HR404', hint = 'channel_id';
     end if;
@@ -471,10 +472,17 @@ end
 $$;
 
 create or replace function public.herald_list_channels_v1() returns jsonb
-language sql stable set search_path = '' as $$
-    select coalesce(jsonb_agg(herald_private.channel_json(c) order by c.created_at, c.id), '[]'::jsonb)
-      from herald.channels c
-     where c.workspace_id = (select herald_private.current_workspace_id('viewer'))
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        select coalesce(jsonb_agg(herald_private.channel_json(c) order by c.created_at, c.id), '[]'::jsonb)
+          from herald.channels c
+         where c.workspace_id = v_ws
+    );
+end
 $$;
 
 create or replace function public.herald_update_channel_v1(p_channel_id uuid, p_name text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_active boolean DEFAULT NULL::boolean) returns jsonb
@@ -576,9 +584,10 @@ $$;
 create or replace function public.herald_get_post_v1(p_post_id uuid) returns jsonb
 language plpgsql stable set search_path = '' as $$
 declare
+    v_ws uuid := herald_private.current_workspace_id('viewer');
     v_post herald.posts;
 begin
-    select * into v_post from herald.posts p where p.id = p_post_id and p.workspace_id = herald_private.current_workspace_id('viewer');
+    select * into v_post from herald.posts p where p.id = p_post_id and p.workspace_id = v_ws;
     if not found then
         raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
     end if;
@@ -587,51 +596,74 @@ end
 $$;
 
 create or replace function public.herald_list_activity_v1(p_post_id uuid DEFAULT NULL::uuid, p_limit integer DEFAULT 50) returns jsonb
-language sql stable set search_path = '' as $$
-    select coalesce(jsonb_agg(to_jsonb(a) order by a.id desc), '[]'::jsonb)
-      from (select * from herald.activity_logs a
-             where a.workspace_id = (select herald_private.current_workspace_id('viewer'))
-               and (p_post_id is null or a.post_id = p_post_id)
-             order by a.id desc
-             limit p_limit) a
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        select coalesce(jsonb_agg(to_jsonb(a) order by a.id desc), '[]'::jsonb)
+          from (select * from herald.activity_logs a
+                 where a.workspace_id = v_ws
+                   and (p_post_id is null or a.post_id = p_post_id)
+                 order by a.id desc
+                 limit p_limit) a
+    );
+end
 $$;
 
 create or replace function public.herald_list_outbox_v1(p_limit integer DEFAULT 50) returns jsonb
-language sql stable set search_path = '' as $$
-    select coalesce(jsonb_agg(to_jsonb(o) order by o.published_at desc, o.id), '[]'::jsonb)
-      from (select * from herald.sandbox_outbox o
-             where o.workspace_id = (select herald_private.current_workspace_id('viewer'))
-             order by o.published_at desc, o.id
-             limit p_limit) o
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        select coalesce(jsonb_agg(to_jsonb(o) order by o.published_at desc, o.id), '[]'::jsonb)
+          from (select * from herald.sandbox_outbox o
+                 where o.workspace_id = v_ws
+                 order by o.published_at desc, o.id
+                 limit p_limit) o
+    );
+end
 $$;
 
 create or replace function public.herald_list_posts_v1(p_statuses text[] DEFAULT NULL::text[], p_platform text DEFAULT NULL::text, p_channel_id uuid DEFAULT NULL::uuid, p_scheduled_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_scheduled_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_updated_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_recurring boolean DEFAULT NULL::boolean, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) returns jsonb
-language sql stable set search_path = '' as $$
-    with matching as (
-        select p.* from herald.posts p
-         where p.workspace_id = (select herald_private.current_workspace_id('viewer'))
-           and (coalesce(cardinality(p_statuses), 0) = 0 or p.status = any(p_statuses))
-           and (coalesce(p_platform, '') = ''
-                or exists (select from herald.post_targets t where t.post_id = p.id and t.platform = p_platform))
-           and (p_channel_id is null
-                or exists (select from herald.post_targets t where t.post_id = p.id and t.channel_id = p_channel_id))
-           and (p_scheduled_from is null or p.scheduled_at >= p_scheduled_from)
-           and (p_scheduled_to is null or p.scheduled_at <= p_scheduled_to)
-           and (p_updated_since is null or p.updated_at >= p_updated_since)
-           and (p_recurring is null or (p.rrule is not null) = p_recurring)
-    ), page as (
-        select m.* from matching m order by m.created_at desc, m.id desc limit p_limit offset p_offset
-    )
-    select jsonb_build_object(
-        'total', (select count(*) from matching),
-        'items', coalesce((select jsonb_agg(herald_private.post_json(pg::herald.posts) order by pg.created_at desc, pg.id desc)
-                             from page pg), '[]'::jsonb))
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        with matching as (
+            select p.* from herald.posts p
+             where p.workspace_id = v_ws
+               and (coalesce(cardinality(p_statuses), 0) = 0 or p.status = any(p_statuses))
+               and (coalesce(p_platform, '') = ''
+                    or exists (select from herald.post_targets t where t.post_id = p.id and t.platform = p_platform))
+               and (p_channel_id is null
+                    or exists (select from herald.post_targets t where t.post_id = p.id and t.channel_id = p_channel_id))
+               and (p_scheduled_from is null or p.scheduled_at >= p_scheduled_from)
+               and (p_scheduled_to is null or p.scheduled_at <= p_scheduled_to)
+               and (p_updated_since is null or p.updated_at >= p_updated_since)
+               and (p_recurring is null or (p.rrule is not null) = p_recurring)
+        ), page as (
+            select m.* from matching m order by m.created_at desc, m.id desc limit p_limit offset p_offset
+        )
+        select jsonb_build_object(
+            'total', (select count(*) from matching),
+            'items', coalesce((select jsonb_agg(herald_private.post_json(pg::herald.posts) order by pg.created_at desc, pg.id desc)
+                                 from page pg), '[]'::jsonb))
+    );
+end
 $$;
 
 create or replace function public.herald_list_runs_v1(p_post_id uuid) returns jsonb
 language plpgsql stable set search_path = '' as $$
+declare
+    v_ws uuid := herald_private.current_workspace_id('viewer');
 begin
-    perform from herald.posts p where p.id = p_post_id and p.workspace_id = herald_private.current_workspace_id('viewer');
+    perform from herald.posts p where p.id = p_post_id and p.workspace_id = v_ws;
     if not found then
         raise exception 'post not found' using errcode = 'HR404', hint = 'post_id';
     end if;
@@ -647,37 +679,51 @@ language sql stable set search_path = '' as $$
 $$;
 
 create or replace function public.herald_post_statistics_v1() returns jsonb
-language sql stable set search_path = '' as $$
-    with me as (select herald_private.current_workspace_id('viewer') as ws),
-    by_status as (
-        select p.status, count(*) as n from herald.posts p, me where p.workspace_id = me.ws group by p.status
-    ),
-    by_target as (
-        select t.platform, t.status, count(*) as n from herald.post_targets t, me
-         where t.workspace_id = me.ws group by t.platform, t.status
-    ),
-    by_platform as (
-        select b.platform, jsonb_build_object('targets', sum(b.n)) || jsonb_object_agg(b.status, b.n) as counts
-          from by_target b group by b.platform
-    )
-    select jsonb_build_object(
-        'total', coalesce((select sum(n) from by_status), 0),
-        'by_status', coalesce((select jsonb_object_agg(status, n) from by_status), '{}'::jsonb),
-        'by_platform', coalesce((select jsonb_object_agg(platform, counts) from by_platform), '{}'::jsonb))
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        with me as (select v_ws as ws),
+        by_status as (
+            select p.status, count(*) as n from herald.posts p, me where p.workspace_id = me.ws group by p.status
+        ),
+        by_target as (
+            select t.platform, t.status, count(*) as n from herald.post_targets t, me
+             where t.workspace_id = me.ws group by t.platform, t.status
+        ),
+        by_platform as (
+            select b.platform, jsonb_build_object('targets', sum(b.n)) || jsonb_object_agg(b.status, b.n) as counts
+              from by_target b group by b.platform
+        )
+        select jsonb_build_object(
+            'total', coalesce((select sum(n) from by_status), 0),
+            'by_status', coalesce((select jsonb_object_agg(status, n) from by_status), '{}'::jsonb),
+            'by_platform', coalesce((select jsonb_object_agg(platform, counts) from by_platform), '{}'::jsonb))
+    );
+end
 $$;
 
 create or replace function public.herald_post_statistics_v2(p_since timestamp with time zone) returns jsonb
-language sql stable set search_path = '' as $$
-    select public.herald_post_statistics_v1() || jsonb_build_object('publish_lag', (
-        select jsonb_build_object(
-            'since', p_since,
-            'count', count(*),
-            'p50_ms', round(percentile_cont(0.5) within group (order by t.publish_lag_ms)),
-            'p95_ms', round(percentile_cont(0.95) within group (order by t.publish_lag_ms)),
-            'max_ms', max(t.publish_lag_ms))
-          from herald.post_targets t
-         where t.workspace_id = (select herald_private.current_workspace_id('viewer'))
-           and t.status = 'published' and t.publish_lag_ms is not null and t.published_at >= p_since))
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        select public.herald_post_statistics_v1() || jsonb_build_object('publish_lag', (
+            select jsonb_build_object(
+                'since', p_since,
+                'count', count(*),
+                'p50_ms', round(percentile_cont(0.5) within group (order by t.publish_lag_ms)),
+                'p95_ms', round(percentile_cont(0.95) within group (order by t.publish_lag_ms)),
+                'max_ms', max(t.publish_lag_ms))
+              from herald.post_targets t
+             where t.workspace_id = v_ws
+               and t.status = 'published' and t.publish_lag_ms is not null and t.published_at >= p_since))
+    );
+end
 $$;
 
 create or replace function public.herald_resolve_target_v1(p_post_id uuid, p_target_id uuid, p_published boolean, p_url text DEFAULT NULL::text) returns jsonb
@@ -761,10 +807,11 @@ $$;
 create or replace function public.herald_get_webhook_v1(p_endpoint_id uuid) returns jsonb
 language plpgsql stable set search_path = '' as $$
 declare
+    v_ws uuid := herald_private.current_workspace_id('viewer');
     v_endpoint herald.webhook_endpoints;
 begin
     select * into v_endpoint from herald.webhook_endpoints w
-     where w.id = p_endpoint_id and w.workspace_id = herald_private.current_workspace_id('viewer');
+     where w.id = p_endpoint_id and w.workspace_id = v_ws;
     if not found then
         raise exception 'webhook endpoint not found' using errcode = 'HR404', hint = 'webhook_id';
     end if;
@@ -774,9 +821,11 @@ $$;
 
 create or replace function public.herald_list_deliveries_v1(p_endpoint_id uuid, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) returns jsonb
 language plpgsql stable set search_path = '' as $$
+declare
+    v_ws uuid := herald_private.current_workspace_id('viewer');
 begin
     perform from herald.webhook_endpoints w
-     where w.id = p_endpoint_id and w.workspace_id = herald_private.current_workspace_id('viewer');
+     where w.id = p_endpoint_id and w.workspace_id = v_ws;
     if not found then
         raise exception 'webhook endpoint not found' using errcode = 'HR404', hint = 'webhook_id';
     end if;
@@ -797,9 +846,16 @@ end
 $$;
 
 create or replace function public.herald_list_webhooks_v1() returns jsonb
-language sql stable set search_path = '' as $$
-    select coalesce(jsonb_agg(herald_private.endpoint_json(w) order by w.created_at, w.id), '[]'::jsonb)
-      from herald.webhook_endpoints w where w.workspace_id = (select herald_private.current_workspace_id('viewer'))
+language plpgsql stable set search_path = '' as $$
+declare
+    -- first: a workspace the caller is not in is a 404 even where RLS leaves no row to filter
+    v_ws uuid := herald_private.current_workspace_id('viewer');
+begin
+    return (
+        select coalesce(jsonb_agg(herald_private.endpoint_json(w) order by w.created_at, w.id), '[]'::jsonb)
+          from herald.webhook_endpoints w where w.workspace_id = v_ws
+    );
+end
 $$;
 
 create or replace function public.herald_update_webhook_v1(p_endpoint_id uuid, p_events text[] DEFAULT NULL::text[], p_description text DEFAULT NULL::text, p_status text DEFAULT NULL::text) returns jsonb

@@ -443,6 +443,14 @@ begin
         raise exception 'you are a member of this workspace already'
             using errcode = 'HR409', detail = 'already_member', hint = 'token';
     end if;
+    -- An invite is as good as its maker's standing now: one made by an owner since demoted, or by an
+    -- admin since removed, grants nothing.
+    if not exists (select from herald.workspace_members m
+                    where m.workspace_id = v_invite.workspace_id and m.user_id = v_invite.created_by
+                      and (m.role = 'owner' or (m.role = 'admin' and v_invite.role <> 'owner'))) then
+        raise exception 'this invite is no longer valid: whoever made it may no longer invite to this role; ask for a new one'
+            using errcode = 'HR409', detail = 'invite_withdrawn', hint = 'token';
+    end if;
     insert into herald.workspace_members (workspace_id, user_id, role, approver, invited_by)
     values (v_invite.workspace_id, v_uid, v_invite.role, v_invite.approver, v_invite.created_by);
     update herald.workspace_invites i set accepted_by = v_uid, accepted_at = now() where i.id = v_invite.id;

@@ -532,6 +532,23 @@ async def test_an_accepted_invite_cannot_be_revoked(harness):
     assert err.value.code == "invite_used"
 
 
+async def test_an_invite_is_withdrawn_when_its_maker_may_no_longer_grant_it(harness):
+    team = await make_team(harness)
+    owners_invite, owner_token = await invite(team.store, team.users["owner2"], team.id, "owner")
+    admins_invite, admin_token = await invite(team.store, team.users["admin"], team.id, "editor")
+    await team.store.update_member(team.users["owner"], team.id, team.users["owner2"].id, role="admin")
+    await team.store.remove_member(team.users["owner"], team.id, team.users["admin"].id)
+    for token in (owner_token, admin_token):
+        newcomer = harness.new_user()
+        with pytest.raises(ConflictError) as err:
+            await team.store.accept_invite(newcomer, token)
+        assert err.value.code == "invite_withdrawn"
+        assert newcomer.id not in await team.roles()
+    # the demoted owner, an admin now, still invites editors
+    _, token = await invite(team.store, team.users["owner2"], team.id, "editor")
+    assert (await team.store.accept_invite(harness.new_user(), token)).role == "editor"
+
+
 async def test_a_member_accepting_again_is_told_so_and_the_invite_stays_usable(harness):
     team = await make_team(harness)
     made, token = await invite(team.store, team.users["owner"], team.id, "admin")

@@ -252,10 +252,16 @@ async def retry_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep) -> PostOu
 @router.post("/{post_id:uuid}/approve", response_model=PostOut, responses=ERRORS)
 async def approve_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: ApproveIn | None = None) -> PostOut:
     """Approve a post waiting for approval (owners, admins, members with the approver flag): it is
-    scheduled at its time, or published at the next run with `publish_now`. A post whose time has
-    passed needs `publish_now: true` (else 409 `time_passed`), so a stale post never goes out by surprise."""
+    scheduled at its time, or with `publish_now` published at once, through the same engine and
+    guarantees as the cron (as `POST /posts/{id}/publish`). A post whose time has passed needs
+    `publish_now: true` (else 409 `time_passed`), so a stale post never goes out by surprise."""
     publish_now = body.publish_now if body is not None else False
-    return PostOut.of(await posts.approve_post(rt.store, user, post_id, publish_now=publish_now))
+    approved = await posts.approve_post(rt.store, user, post_id, publish_now=publish_now)
+    if not publish_now:
+        return PostOut.of(approved)
+    await publish_due(rt.store, rt.platforms, rt.cipher, rt.http, run_limits(rt.settings), trigger="manual",
+                      now=clock.utcnow(), post_ids=(post_id,))
+    return PostOut.of(await rt.store.get_post(user, post_id))
 
 
 @router.post("/{post_id:uuid}/reject", response_model=PostOut, responses=ERRORS)

@@ -94,13 +94,12 @@ async def signed_in_user(runtime: RuntimeDep, request: Request, _: Annotated[Any
 SignedInUser = Annotated[User, Depends(signed_in_user)]
 
 
-async def current_user(
-    user: SignedInUser,
-    workspace: Annotated[str | None, Header(
-        alias="X-Workspace-Id", description="the workspace this request acts in (its id); without it, the "
-        "caller's personal workspace")] = None,
-) -> User:
-    """The caller, in the workspace the request names (``X-Workspace-Id``), else their personal one."""
+WorkspaceHeader = Annotated[str | None, Header(
+    alias="X-Workspace-Id", description="the workspace this request acts in (its id); without it, the caller's "
+    "personal workspace")]
+
+
+def _in_workspace(user: User, workspace: str | None) -> User:
     if workspace is None or not workspace.strip():
         return user
     try:
@@ -108,6 +107,11 @@ async def current_user(
     except ValueError:
         raise ValidationError("X-Workspace-Id must be a workspace id (a UUID)", field="X-Workspace-Id") from None
     return replace(user, workspace_id=workspace_id)
+
+
+async def current_user(user: SignedInUser, workspace: WorkspaceHeader = None) -> User:
+    """The caller, in the workspace the request names (``X-Workspace-Id``), else their personal one."""
+    return _in_workspace(user, workspace)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -127,9 +131,9 @@ CronCaller = Depends(cron_caller)
 
 async def user_or_service(
     runtime: RuntimeDep, request: Request, _user: Annotated[Any, Depends(_user_token)],
-    _header: Annotated[Any, Depends(_cron_header)],
+    _header: Annotated[Any, Depends(_cron_header)], workspace: WorkspaceHeader = None,
 ) -> User | None:
-    """A signed-in user (their access token), or the service itself (None): the cron secret in
+    """A signed-in user (their access token, in the workspace the request names), or the service itself (None): the cron secret in
     ``X-Cron-Secret`` or as the bearer token, as the cron routes take it. A wrong cron secret in
     ``X-Cron-Secret`` is a 401, never read as a user's token; a bearer token that is not the secret
     must be a valid user token."""
@@ -143,7 +147,7 @@ async def user_or_service(
                                   " or X-Cron-Secret: <CRON_SECRET>")
     if is_cron_secret(runtime.settings.cron_secret, token):
         return None
-    return await runtime.verifier.verify(token)
+    return _in_workspace(await runtime.verifier.verify(token), workspace)
 
 
 #: the caller of an endpoint that answers a user and the service: the User, or None for the service

@@ -123,8 +123,8 @@ async def calendar(
     if end < start or end - start > timedelta(days=366):
         raise ValidationError("to must be after from, and the range at most 366 days", field="to")
     found = await _all_posts(rt, user, PostFilter(scheduled_from=start, scheduled_to=end, limit=100))
-    found += await _all_posts(rt, user, PostFilter(statuses=(PostStatus.SCHEDULED,), recurring=True,
-                                                   scheduled_to=end, limit=100))
+    found += await _all_posts(rt, user, PostFilter(statuses=(PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL),
+                                                   recurring=True, scheduled_to=end, limit=100))
     # CPU work (bounded, but up to a second for thousands of series): in a worker thread, so that
     # the event loop keeps serving other requests meanwhile
     listing = await run_in_threadpool(calendar_days, found, start=start, end=end, tz_name=timezone)

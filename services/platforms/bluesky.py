@@ -63,8 +63,10 @@ class BlueskyPlatform:
     features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("identifier", "app_password")
 
-    def __init__(self, base_url: str = "https://bsky.social", *, allow_private: bool = False):
+    def __init__(self, base_url: str = "https://bsky.social", *, video_url: str = "https://video.bsky.app",
+                 allow_private: bool = False):
         self._base_url = base_url.rstrip("/")
+        self._video_url = video_url.rstrip("/")  #: the video service (app.bsky.video.*)
         self._allow_private = allow_private
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:

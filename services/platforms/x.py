@@ -161,7 +161,9 @@ class XPlatform:
             problems.append(Problem("content.text", f"x: text counts {length} characters as X counts them (URLs 23, "
                                                     f"CJK and emoji 2); the limit is {MAX_WEIGHTED_LENGTH}"))
         moving = [m for m in content.media if m.type == "video" or _is_gif(m)]
-        if moving and len(content.media) > 1:
+        if any(m.type not in ("image", "video") for m in content.media):
+            problems.append(Problem("content.media", "x: media must be images, a GIF or a video"))
+        elif moving and len(content.media) > 1:
             problems.append(Problem("content.media", "x: a video or GIF must be the post's only media"))
         elif len(content.media) > MAX_IMAGES:
             problems.append(Problem("content.media", f"x: {len(content.media)} images; the limit is {MAX_IMAGES}"))

@@ -175,7 +175,9 @@ class Simulator:
             {"id": str(uuid.uuid4()), "url": f"{self.url}/posts/{uuid.uuid4()}"} if reply.status < 300 else {"error": "simulated"}
         )
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        given = {k.lower(): v for k, v in reply.headers.items()}
+        kind = given.pop("content-type", "application/json")  # a media file says its own type
         await send({"type": "http.response.start", "status": reply.status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
-            *[(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]]})
+            (b"content-type", kind.encode()), (b"content-length", str(len(raw)).encode()),
+            *[(k.encode(), v.encode()) for k, v in given.items()]]})
         await send({"type": "http.response.body", "body": raw})

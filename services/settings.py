@@ -16,20 +16,9 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services import hosts
+
 PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "your-secret", "xxx", "todo"}
-
-#: the platforms' real API hosts; HERALD_PLATFORM_BASE_URLS overrides any of them
-DEFAULT_PLATFORM_BASE_URLS: dict[str, str] = {
-    "facebook": "https://graph.facebook.com",
-    "instagram": "https://graph.facebook.com",
-    "threads": "https://graph.threads.net",
-    "whatsapp": "https://graph.facebook.com",
-    "x": "https://api.x.com",
-    "linkedin": "https://api.linkedin.com",
-    "telegram": "https://api.telegram.org",
-    "bluesky": "https://bsky.social",
-}
-
 
 #: platform -> the settings holding its OAuth app's client id and secret
 OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
@@ -114,18 +103,25 @@ class Settings(BaseSettings):
     @field_validator("herald_platform_base_urls", mode="before")
     @classmethod
     def _json_map(cls, value: object) -> object:
+        """A JSON object of host keys (services/hosts.py) to base URLs; an unknown key names the known ones."""
         if isinstance(value, str):
             if not value.strip():
                 return {}
             try:
-                return json.loads(value)
+                value = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"HERALD_PLATFORM_BASE_URLS must be a JSON object: {exc}") from exc
+        if not isinstance(value, dict):
+            raise ValueError("HERALD_PLATFORM_BASE_URLS must be a JSON object of host key to base URL")
+        problems = hosts.invalid_keys(value)
+        if problems:
+            raise ValueError("HERALD_PLATFORM_BASE_URLS: " + "; ".join(problems))
         return value
 
     @property
     def platform_base_urls(self) -> dict[str, str]:
-        return {**DEFAULT_PLATFORM_BASE_URLS, **self.herald_platform_base_urls}
+        """Every host key (services/hosts.py) -> base URL: an override, its platform's, or the real host."""
+        return hosts.resolve_hosts(self.herald_platform_base_urls)
 
     @property
     def oauth_apps(self) -> dict[str, tuple[str | None, str | None]]:

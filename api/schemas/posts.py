@@ -19,7 +19,7 @@ MAX_TEXT = 100_000
 
 class MediaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: Literal["image", "video"]
+    type: Literal["image", "video", "document"]  #: document: a PDF, PPT(X) or DOC(X) (LinkedIn)
     url: str = Field(min_length=1, max_length=2048, json_schema_extra={"pattern": "^https?://"})  # _http_url
     alt: str | None = Field(None, max_length=1500)
 

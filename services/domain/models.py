@@ -48,7 +48,7 @@ class Outcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Media:
-    type: str  #: "image" or "video"
+    type: str  #: "image", "video" or "document" (a PDF, PPT(X) or DOC(X); LinkedIn only)
     url: str
     alt: str | None = None
 

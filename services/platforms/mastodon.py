@@ -67,7 +67,9 @@ class MastodonPlatform:
         if len(content.media) > max_media:
             problems.append(Problem("content.media",
                                     f"mastodon: {len(content.media)} attachments; this instance allows {max_media}"))
-        if len(content.media) > 1 and any(m.type == "video" for m in content.media):
+        if any(m.type not in ("image", "video") for m in content.media):
+            problems.append(Problem("content.media", "mastodon: media must be images or a video"))
+        elif len(content.media) > 1 and any(m.type == "video" for m in content.media):
             # PostStatusService refuses it: media_attachments.validations.images_and_video
             problems.append(Problem("content.media", "mastodon: a video must be the only attachment"))
         return problems

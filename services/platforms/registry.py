@@ -14,6 +14,7 @@ from services.platforms.mastodon import MastodonPlatform
 from services.platforms.sandbox import Outbox, SandboxPlatform
 from services.platforms.telegram import TelegramPlatform
 from services.platforms.threads import ThreadsPlatform
+from services.platforms.tiktok import TikTokPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.platforms.whatsapp import WhatsAppPlatform
 from services.platforms.x import XPlatform
@@ -58,6 +59,7 @@ def build_platforms(
         TelegramPlatform(**base("telegram")),
         BlueskyPlatform(**base("bluesky"), allow_private=allow_private),
         MastodonPlatform(allow_private=allow_private),
+        TikTokPlatform(**base("tiktok"), **app("tiktok"), allow_private=allow_private),
     ]
     return {platform.name: platform for platform in platforms}
 

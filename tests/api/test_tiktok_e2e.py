@@ -224,3 +224,24 @@ async def test_tiktok_refused_token_is_refreshed_and_the_rotated_refresh_token_k
         "Bearer act.1", "Bearer act.2", "Bearer act.2", "Bearer act.3"]
     for post in (first, second):
         assert (await fetch(client, alice, post))["status"] == "published"
+
+
+async def test_tiktok_options_are_checked_at_the_door_and_kept_with_the_post(client, alice, sim):
+    channel = await tiktok_channel(client, alice, sim)
+    at = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+
+    async def create(content: dict):
+        return await client.post("/api/v1/posts", headers=alice.headers,
+                                 json={"content": content, "channel_ids": [channel["id"]], "scheduled_at": at})
+
+    wrong = await create({"text": "Sunset", "media": [VIDEO], "platforms": {"tiktok": {"privacy_level": "FRIENDS"}}})
+    unverified = await create({"text": "Week", "media": [{"type": "image", "url": "https://cdn.other.example/a.jpg"}]})
+    kept = await create({"text": "Sunset", "media": [VIDEO],
+                         "platforms": {"tiktok": {"privacy_level": "SELF_ONLY", "disable_comment": True}}})
+
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "content.platforms.tiktok.privacy_level"
+    assert unverified.status_code == 422 and unverified.json()["error"]["field"] == "content.media[0].url"
+    assert "verified_domains" in unverified.json()["error"]["message"]
+    assert kept.status_code == 201, kept.text
+    fetched = await client.get(f"/api/v1/posts/{kept.json()['id']}", headers=alice.headers)
+    assert fetched.json()["content"]["platforms"] == {"tiktok": {"privacy_level": "SELF_ONLY", "disable_comment": True}}

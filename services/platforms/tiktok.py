@@ -285,7 +285,7 @@ class TikTokPlatform:
             first = index * chunk
             last = size - 1 if index == count - 1 else first + chunk - 1  # the last chunk takes the remainder
             response = await send(http, "PUT", str(progress["upload_url"]), idempotent=True, content=data[first:last + 1],
-                                  headers={"Content-Type": content_type or "video/mp4",
+                                  headers={"Content-Type": _video_type(content_type),
                                            "Content-Range": f"bytes {first}-{last}/{size}"})
             if not response.is_success:
                 raise _failure(response, f"uploading chunk {index + 1} of {count}")
@@ -404,6 +404,11 @@ def _data(response: httpx.Response, what: str) -> dict[str, Any]:
         raise _failure(response, what)
     data = body.get("data")
     return data if isinstance(data, dict) else {}
+
+
+def _video_type(content_type: str | None) -> str:
+    """The chunk's MIME type: the server's when it names a video (mp4, quicktime, webm), else mp4."""
+    return content_type if content_type and content_type.startswith("video/") else "video/mp4"
 
 
 def _chunks(size: int) -> tuple[int, int]:

@@ -129,6 +129,27 @@ async def test_tiktok_video_is_pulled_from_a_verified_domain_and_published_in_on
     assert target["platform_post_url"] == f"https://www.tiktok.com/@herald.app/video/{POST_ID}"
 
 
+async def test_tiktok_video_off_the_verified_domains_is_uploaded_to_the_upload_url(client, alice, sim):
+    channel = await tiktok_channel(client, alice, sim)
+    tiktok_platform(sim, complete())
+    sim.answer("/media/clip.mp4", Reply(body=b"\x00\x00\x00\x18ftypmp42clip"))
+    sim.answer(VIDEO_INIT, ok({"publish_id": PUBLISH_ID, "upload_url": f"{sim.url}/upload/?upload_id=67890"}))
+    sim.script("/upload/", Reply(status=201, body=b""))
+    post = await schedule(client, alice, channel, {"text": "Sunset", "media": [{"type": "video",
+                                                                                 "url": f"{sim.url}/media/clip.mp4"}]})
+
+    summary = await cron(client)
+
+    assert summary["published"] == 1, summary
+    [init] = sim.received(VIDEO_INIT)
+    assert init.json()["source_info"] == {"source": "FILE_UPLOAD", "video_size": 16, "chunk_size": 16,
+                                          "total_chunk_count": 1}
+    [put] = sim.received("/upload/", method="PUT")
+    assert put.body == b"\x00\x00\x00\x18ftypmp42clip" and put.params() == {"upload_id": "67890"}
+    assert (put.headers["content-range"], put.headers["content-type"]) == ("bytes 0-15/16", "video/mp4")
+    assert (await fetch(client, alice, post))["status"] == "published"
+
+
 async def test_tiktok_processing_past_the_run_is_resumed_from_the_publish_id_without_a_second_upload(
         client, alice, sim):
     channel = await tiktok_channel(client, alice, sim)

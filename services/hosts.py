@@ -28,6 +28,8 @@ HOSTS: dict[str, tuple[str, str]] = {
     "telegram": ("https://api.telegram.org", "Bot API"),
     "bluesky": ("https://bsky.social", "the default PDS (a channel's metadata.pds_url wins)"),
     "bluesky.video": ("https://video.bsky.app", "Bluesky video service: uploadVideo, getJobStatus"),
+    "tiktok": ("https://open.tiktokapis.com", "Content Posting API, creator info, token endpoint"),
+    "tiktok.oauth": ("https://www.tiktok.com", "Login Kit authorize page"),
 }
 
 #: key -> its real base URL

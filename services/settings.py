@@ -27,6 +27,7 @@ OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
     "threads": ("threads_app_id", "threads_app_secret"),
     "x": ("x_client_id", "x_client_secret"),
     "linkedin": ("linkedin_client_id", "linkedin_client_secret"),
+    "tiktok": ("tiktok_client_key", "tiktok_client_secret"),
 }
 
 
@@ -92,6 +93,8 @@ class Settings(BaseSettings):
     x_client_secret: str | None = None
     linkedin_client_id: str | None = None
     linkedin_client_secret: str | None = None
+    tiktok_client_key: str | None = None
+    tiktok_client_secret: str | None = None
 
     @field_validator("herald_encryption_keys", "cors_origins", mode="before")
     @classmethod

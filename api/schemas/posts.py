@@ -35,6 +35,18 @@ class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, max_length=MAX_TEXT)
     media: list[MediaIn] | None = Field(None, max_length=20)
+    # TikTok's post options (content.platforms.tiktok), checked against the creator's settings when due
+    privacy_level: str | None = Field(None, max_length=40, description="tiktok: PUBLIC_TO_EVERYONE, "
+                                      "MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR or SELF_ONLY (the default)")
+    disable_comment: bool | None = Field(None, description="tiktok")
+    disable_duet: bool | None = Field(None, description="tiktok: videos only")
+    disable_stitch: bool | None = Field(None, description="tiktok: videos only")
+    title: str | None = Field(None, max_length=200, description="tiktok: a photo post's title (90 characters)")
+    video_cover_timestamp_ms: int | None = Field(None, ge=0, description="tiktok: the video frame used as cover")
+    brand_content_toggle: bool | None = Field(None, description="tiktok: a paid partnership")
+    brand_organic_toggle: bool | None = Field(None, description="tiktok: promotes the creator's own business")
+    is_aigc: bool | None = Field(None, description="tiktok: AI-generated content label (videos)")
+    auto_add_music: bool | None = Field(None, description="tiktok: photo posts")
 
 
 class ContentIn(BaseModel):

@@ -61,7 +61,8 @@ class Content:
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def for_platform(self, platform: str) -> Content:
-        """The content as sent to ``platform``: its override's text/media replace the defaults."""
+        """The content as sent to ``platform``: its override's text/media replace the defaults, and
+        its override stays in ``platforms`` (the only one), for options such as TikTok's privacy level."""
         override = self.platforms.get(platform) or {}
         if not override:
             return self
@@ -69,6 +70,7 @@ class Content:
         return Content(
             text=override.get("text", self.text),
             media=tuple(Media(**m) for m in media) if media is not None else self.media,
+            platforms={platform: override},
         )
 
 

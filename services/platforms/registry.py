@@ -15,6 +15,7 @@ from services.platforms.mastodon import MastodonPlatform
 from services.platforms.sandbox import Outbox, SandboxPlatform
 from services.platforms.telegram import TelegramPlatform
 from services.platforms.threads import ThreadsPlatform
+from services.platforms.tiktok import TikTokPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.platforms.whatsapp import WhatsAppPlatform
 from services.platforms.x import XPlatform
@@ -63,6 +64,8 @@ def build_platforms(
         TelegramPlatform(host("telegram")),
         BlueskyPlatform(host("bluesky"), video_url=host("bluesky.video"), allow_private=allow_private),
         MastodonPlatform(allow_private=allow_private),
+        TikTokPlatform(host("tiktok"), authorize_url=f"{host('tiktok.oauth')}/v2/auth/authorize/", **app("tiktok"),
+                       allow_private=allow_private),
     ]
     return {platform.name: platform for platform in platforms}
 

@@ -301,6 +301,8 @@ def _read_override(data: Any, where: str) -> dict[str, Any]:
         override["text"] = data["text"]
     if data.get("media") is not None:
         override["media"] = [media_to_dict(m) for m in _read_media(data["media"], f"{where}.media")]
+    # a platform's own options (TikTok's privacy_level, ...): JSON scalars, checked by its adapter
+    override.update({k: v for k, v in data.items() if k not in ("text", "media") and isinstance(v, (str, bool, int))})
     return override
 
 

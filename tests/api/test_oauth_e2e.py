@@ -28,7 +28,8 @@ DASHBOARD = "https://dash.example.com/app"
 CALLBACK = "http://herald.test/api/v1/channels/callback"
 OAUTH_APPS = {"meta_app_id": "meta-app", "meta_app_secret": "meta-shh", "x_client_id": "x-cid",
               "x_client_secret": "x-shh", "linkedin_client_id": "li-cid", "linkedin_client_secret": "li-shh",
-              "threads_app_id": "th-app", "threads_app_secret": "th-shh"}
+              "threads_app_id": "th-app", "threads_app_secret": "th-shh", "tiktok_client_key": "tt-key",
+              "tiktok_client_secret": "tt-shh"}
 GRAPH = "/v25.0"
 
 
@@ -94,8 +95,23 @@ def play_linkedin(sim: Simulator) -> Flow:
                 {"access_token": "li-access-SECRET"})
 
 
+def play_tiktok(sim: Simulator) -> Flow:
+    sim.answer("/v2/oauth/token/", Reply(body={
+        "access_token": "tt-access-SECRET", "expires_in": 86400, "open_id": "tt-open-1",
+        "refresh_token": "tt-refresh-SECRET", "refresh_expires_in": 31536000,
+        "scope": "user.info.basic,video.publish", "token_type": "Bearer"}), method="POST")
+    sim.answer("/v2/post/publish/creator_info/query/", Reply(body={
+        "data": {"creator_username": "herald", "creator_nickname": "Herald", "creator_avatar_url": "",
+                 "privacy_level_options": ["SELF_ONLY"], "comment_disabled": False, "duet_disabled": False,
+                 "stitch_disabled": False, "max_video_post_duration_sec": 600},
+        "error": {"code": "ok", "message": "", "log_id": "log-1"}}), method="POST")
+    return Flow("/v2/auth/authorize/", "/v2/oauth/token/", "POST", "tt-open-1", "Herald",
+                {"access_token": "tt-access-SECRET", "refresh_token": "tt-refresh-SECRET", "open_id": "tt-open-1",
+                 "scope": "user.info.basic,video.publish"})
+
+
 PLAYS = {"facebook": play_facebook, "instagram": play_instagram, "threads": play_threads, "x": play_x,
-         "linkedin": play_linkedin}
+         "linkedin": play_linkedin, "tiktok": play_tiktok}
 
 
 def test_every_oauth_platform_in_the_registry_has_a_flow_here():
@@ -159,7 +175,7 @@ async def test_connecting_through_the_simulator_stores_the_channel_with_its_toke
                       if (r.params() if flow.token_method == "GET" else r.form()).get("code") == code]
         traded = exchange.params() if flow.token_method == "GET" else exchange.form()
         assert traded["redirect_uri"] == f"{CALLBACK}/{platform}"
-        if platform == "x":  # PKCE: the verifier behind the challenge of this very authorize URL
+        if platform in ("x", "tiktok"):  # PKCE: the verifier behind the challenge of this very authorize URL
             digest = hashlib.sha256(traded["code_verifier"].encode()).digest()
             assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == sent["code_challenge"]
 
@@ -174,9 +190,10 @@ async def test_connecting_through_the_simulator_stores_the_channel_with_its_toke
         assert (await client.get("/api/v1/channels", headers=bob.headers)).json()["items"] == []
 
         [raw] = [row[0] for row in db.execute("select credentials_encrypted from herald.channels")]
-        for secret in flow.credentials.values():
+        for key, secret in flow.credentials.items():
             assert secret not in raw
-            assert secret not in listed.text and secret not in location
+            if key.endswith("token"):  # the tokens; an open_id is the account's public id
+                assert secret not in listed.text and secret not in location
         assert app.state.runtime.cipher.decrypt(raw) == flow.credentials
 
 

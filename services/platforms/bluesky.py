@@ -46,6 +46,7 @@ from services.platforms.base import (
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 # Pinned from lexicons app/bsky/feed/post.json (text maxGraphemes 300, maxLength 3000 bytes) and
@@ -58,6 +59,10 @@ COLLECTION = "app.bsky.feed.post"
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
 
 
+#: uploadBlob's image limit; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits("Bluesky", image_bytes=MAX_IMAGE_BYTES, downloads=True)
+
+
 class BlueskyPlatform:
     name = "bluesky"
     features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -66,6 +71,9 @@ class BlueskyPlatform:
     def __init__(self, base_url: str = "https://bsky.social", *, allow_private: bool = False):
         self._base_url = base_url.rstrip("/")
         self._allow_private = allow_private
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         problems = []

@@ -36,6 +36,7 @@ from services.platforms.base import (
 )
 from services.platforms.figures import count
 from services.platforms.httpcall import check_deadline
+from services.platforms.medialimits import MB, MediaLimits
 
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
@@ -54,6 +55,12 @@ _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
 
+#: Meta's content publishing reference: JPEG images up to 8 MB, 4:5 to 1.91:1; reels MP4/MOV, 3 s to 15 min, up to 300 MB
+_MEDIA_LIMITS = MediaLimits(
+    "Instagram", image_bytes=8 * MB, image_types=("image/jpeg",), video_bytes=300 * MB,
+    video_types=("video/mp4", "video/quicktime"), video_seconds=(3, 15 * 60), image_aspect=(0.8, 1.91))
+
+
 class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -70,6 +77,9 @@ class InstagramPlatform(meta.ContainerPlatform):
             platform=self.name, graph=self._graph, media_edge="media", publish_edge="media_publish",
             quota_edge="content_publishing_limit", status_fields="status_code,status", state_field="status_code",
             text_field="caption", poll_seconds=poll_seconds)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         kind = (metadata or {}).get("ig_type", "feed")

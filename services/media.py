@@ -1,0 +1,179 @@
+"""A post's media, looked at before the post is due: at the door (create, edit, schedule) and again
+an hour before its time.
+
+Each media URL is probed once (``mediaprobe``: a bounded range request, public hosts only) and the
+facts compared with every targeted platform's declared limits (``MediaLimits``). At the door a
+definite problem refuses the request (422 naming the item and the limit); a file Herald could not
+reach just then is let through (the host may be down for a moment). An hour before, every problem
+becomes a warning on the post (``media_warnings``) and a ``post.media_warning`` event. A check never
+blocks publishing: the run publishes whatever the warnings say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from services.domain.models import Content, Outcome
+from services.errors import ValidationError
+from services.logs import log_event
+from services.platforms.base import Platform, PlatformError
+from services.platforms.medialimits import MediaFacts, limits_of
+from services.platforms.mediaprobe import probe_media
+from services.platforms.urls import Resolver, shared_resolver
+from services.store.base import Store
+
+#: how many files are probed at once (per request or pass)
+PROBE_CONCURRENCY = 8
+#: how long before its time a scheduled post's media are checked again
+CHECK_AHEAD = timedelta(hours=1)
+#: posts claimed per pass (the cron calls every minute: a burst of posts due in an hour spreads out)
+CHECKS_PER_PASS = 20
+#: the longest a pass may add to a cron call
+PASS_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class MediaProblem:
+    """One thing wrong with one media item: ``field`` is its place in the post body."""
+
+    field: str
+    code: str  #: media_unavailable, media_type_mismatch, media_rejected, private_address, too_many_redirects, ...
+    message: str
+    platform: str | None = None  #: the platform whose limit it breaks; None: every platform's
+    #: False: Herald could not reach the file just then; it may be fine later
+    is_definite: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "code": self.code, "message": self.message, "platform": self.platform}
+
+
+class Prober:
+    """Probes each URL once however many items and posts name it, PROBE_CONCURRENCY at a time."""
+
+    def __init__(self, http: httpx.AsyncClient, *, allow_private: bool, resolver: Resolver | None = None):
+        self._http, self._allow_private = http, allow_private
+        self._resolver = resolver or shared_resolver()
+        self._slots = asyncio.Semaphore(PROBE_CONCURRENCY)
+        self._probes: dict[str, asyncio.Future[MediaFacts | PlatformError]] = {}
+
+    def facts(self, url: str) -> asyncio.Future[MediaFacts | PlatformError]:
+        if url not in self._probes:
+            self._probes[url] = asyncio.ensure_future(self._probe(url))
+        return self._probes[url]
+
+    async def _probe(self, url: str) -> MediaFacts | PlatformError:
+        async with self._slots:
+            try:
+                return await probe_media(self._http, url, allow_private=self._allow_private, resolver=self._resolver)
+            except PlatformError as exc:
+                return exc
+
+
+@dataclass(frozen=True)
+class Target:
+    """A platform a post goes to, and its channel's metadata (a Mastodon instance's own limits)."""
+
+    platform: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+async def media_problems(prober: Prober, platforms: dict[str, Platform], content: Content,
+                         targets: list[Target]) -> list[MediaProblem]:
+    """Every problem with ``content``'s media: each URL's own (unreachable, not the kind it says),
+    then each targeted platform's limits on the media it would publish, in request order."""
+    items = [(f"content.media[{i}].url", m.type, m.url) for i, m in enumerate(content.media)]
+    for name, override in content.platforms.items():
+        items += [(f"content.platforms.{name}.media[{i}].url", str(m.get("type") or ""), str(m.get("url") or ""))
+                  for i, m in enumerate(override.get("media") or ())]
+    facts = dict(zip([url for _, _, url in items],
+                     await asyncio.gather(*(prober.facts(url) for _, _, url in items)), strict=False))
+    problems = []
+    for where, kind, url in items:
+        problems += _own_problems(where, kind, facts[url])
+    for target in targets:
+        platform = platforms.get(target.platform)
+        if platform is None:
+            continue
+        limits = limits_of(platform, target.metadata)
+        override = content.platforms.get(target.platform) or {}
+        prefix = f"content.platforms.{target.platform}.media" if override.get("media") is not None else "content.media"
+        for i, media in enumerate(content.for_platform(target.platform).media):
+            known = facts.get(media.url)
+            if isinstance(known, MediaFacts):
+                problems += [MediaProblem(f"{prefix}[{i}].url", "media_rejected", message, platform=target.platform)
+                             for message in limits.problems(media.type, known)]
+    return _unique(problems)
+
+
+def _own_problems(where: str, kind: str, facts: MediaFacts | PlatformError) -> list[MediaProblem]:
+    if isinstance(facts, PlatformError):
+        return [MediaProblem(where, facts.code, f"{where}: {facts.message}",
+                             is_definite=facts.outcome is not Outcome.TRANSIENT)]
+    family = (facts.content_type or "").split("/", 1)[0]
+    if facts.content_type and family != kind:
+        wanted = "a video" if kind == "video" else "an image"
+        hint = ": link the file itself, not a page that shows it" if facts.content_type == "text/html" else ""
+        return [MediaProblem(where, "media_type_mismatch", f"{where} is {facts.content_type}, not {wanted}{hint}")]
+    return []
+
+
+def _unique(problems: list[MediaProblem]) -> list[MediaProblem]:
+    return list(dict.fromkeys(problems))
+
+
+def refusal(problems: list[MediaProblem]) -> ValidationError | None:
+    """The first problem that refuses a request (definite ones only), as the 422 it becomes."""
+    for problem in problems:
+        if problem.is_definite:
+            message = problem.message if problem.message.startswith(problem.field) else f"{problem.field}: {problem.message}"
+            return ValidationError(message, code=problem.code, field=problem.field)
+    return None
+
+
+@dataclass
+class MediaCheckSummary:
+    """What one pass did: posts checked, and how many of them got warnings."""
+
+    checked: int = 0
+    warned: int = 0
+    skipped: bool = False  #: no time left in the call for a pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "warned": self.warned, "skipped": self.skipped}
+
+
+async def check_upcoming_media(store: Store, platforms: dict[str, Platform], http: httpx.AsyncClient, *,
+                               now: datetime, deadline: float, allow_private: bool,
+                               limit: int = CHECKS_PER_PASS) -> MediaCheckSummary:
+    """Check the media of scheduled posts due within CHECK_AHEAD that were not checked for their
+    current time and content; record each post's warnings (and a ``post.media_warning`` event for
+    a post that has any). ``deadline`` is a time.monotonic() value: a pass that cannot start well
+    before it does nothing; probes still running at it are recorded as unreachable."""
+    summary = MediaCheckSummary()
+    if deadline - time.monotonic() < 2:
+        summary.skipped = True
+        return summary
+    claimed = await store.claim_media_checks(now=now, within=CHECK_AHEAD, limit=limit)
+    if not claimed:
+        return summary
+    prober = Prober(http, allow_private=allow_private)
+    checks = [media_problems(prober, platforms, c.post.content, [Target(p, m) for p, m in c.targets]) for c in claimed]
+    try:
+        found = await asyncio.wait_for(asyncio.gather(*checks), timeout=max(deadline - time.monotonic(), 0.1))
+    except TimeoutError:
+        found = [[MediaProblem("content.media", "media_unavailable", "the media could not all be checked in time",
+                               is_definite=False)] for _ in claimed]
+    results = [(c.post.id, c.checked_for, [p.to_dict() for p in problems]) for c, problems in zip(claimed, found, strict=True)]
+    await store.record_media_checks(results, now=now)
+    summary.checked = len(results)
+    summary.warned = sum(1 for _, _, warnings in results if warnings)
+    for post_id, _, warnings in results:
+        if warnings:
+            log_event("media.warning", post_id=str(post_id), warnings=len(warnings))
+    return summary

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 
@@ -138,14 +139,15 @@ def refusal(problems: list[MediaProblem]) -> ValidationError | None:
 
 @dataclass
 class MediaCheckSummary:
-    """What one pass did: posts checked, and how many of them got warnings."""
+    """What one pass did: posts checked, how many of them got warnings, how many it gave back."""
 
     checked: int = 0
     warned: int = 0
+    given_back: int = 0  #: claimed but not finished in the pass's time: claimable again
     skipped: bool = False  #: no time left in the call for a pass
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "warned": self.warned, "skipped": self.skipped}
+        return {"checked": self.checked, "warned": self.warned, "given_back": self.given_back, "skipped": self.skipped}
 
 
 async def check_upcoming_media(store: Store, platforms: dict[str, Platform], http: httpx.AsyncClient, *,
@@ -154,7 +156,8 @@ async def check_upcoming_media(store: Store, platforms: dict[str, Platform], htt
     """Check the media of scheduled posts due within CHECK_AHEAD that were not checked for their
     current time and content; record each post's warnings (and a ``post.media_warning`` event for
     a post that has any). ``deadline`` is a time.monotonic() value: a pass that cannot start well
-    before it does nothing; probes still running at it are recorded as unreachable."""
+    before it does nothing; a post whose check is still running at it is given back unchecked, for
+    the next pass."""
     summary = MediaCheckSummary()
     if deadline - time.monotonic() < 2:
         summary.skipped = True
@@ -163,14 +166,21 @@ async def check_upcoming_media(store: Store, platforms: dict[str, Platform], htt
     if not claimed:
         return summary
     prober = Prober(http, allow_private=allow_private)
-    checks = [media_problems(prober, platforms, c.post.content, [Target(p, m) for p, m in c.targets]) for c in claimed]
-    try:
-        found = await asyncio.wait_for(asyncio.gather(*checks), timeout=max(deadline - time.monotonic(), 0.1))
-    except TimeoutError:
-        found = [[MediaProblem("content.media", "media_unavailable", "the media could not all be checked in time",
-                               is_definite=False)] for _ in claimed]
-    results = [(c.post.id, c.checked_for, [p.to_dict() for p in problems]) for c, problems in zip(claimed, found, strict=True)]
+    tasks = [asyncio.ensure_future(media_problems(prober, platforms, c.post.content, [Target(p, m) for p, m in c.targets]))
+             for c in claimed]
+    await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0.1))
+    results: list[tuple[UUID, datetime, list[dict[str, Any]] | None]] = []
+    for check, task in zip(claimed, tasks, strict=True):
+        if task.done() and task.exception() is None:
+            results.append((check.post.id, check.checked_for, [p.to_dict() for p in task.result()]))
+        else:  # not finished in time (or a bug): given back, so that the next pass looks again
+            if task.done():
+                log_event("media.check_crashed", post_id=str(check.post.id), error=type(task.exception()).__name__)
+            task.cancel()
+            results.append((check.post.id, check.checked_for, None))
     await store.record_media_checks(results, now=now)
+    summary.given_back = sum(1 for r in results if r[2] is None)
+    results = [r for r in results if r[2] is not None]
     summary.checked = len(results)
     summary.warned = sum(1 for _, _, warnings in results if warnings)
     for post_id, _, warnings in results:

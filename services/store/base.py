@@ -442,11 +442,12 @@ class Store(WebhookStore, CommentStore, WorkspaceStore, Protocol):
         it, not yet checked for their current time, soonest first; overlapping claims never return
         the same post. An edit of a post's content or time makes it claimable again."""
 
-    async def record_media_checks(self, checks: list[tuple[UUID, datetime, list[dict[str, Any]]]], *,
+    async def record_media_checks(self, checks: list[tuple[UUID, datetime, list[dict[str, Any]] | None]], *,
                                   now: datetime) -> int:
         """Keep each (post id, checked_for, warnings) on its post (``media_warnings``) unless the post
-        was edited since its claim; a post with warnings emits ``post.media_warning``. Returns how
-        many were kept."""
+        was edited since its claim; a post with warnings emits ``post.media_warning``. Warnings None:
+        the check did not finish, the post is given back to be claimed again. Returns how many
+        findings were kept (given-back posts not counted)."""
 
     async def claim_analytics_due(self, *, now: datetime, limit: int, lease_seconds: int) -> AnalyticsClaim:
         """Lease up to ``limit`` published targets whose metrics read is due at ``now``, earliest

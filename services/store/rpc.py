@@ -288,7 +288,7 @@ class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
         return rows.media_check_claims_from_rows(await self._as_service("herald_claim_media_checks_v1", {
             "p_now": _fmt(now), "p_ahead_seconds": int(within.total_seconds()), "p_limit": limit}))
 
-    async def record_media_checks(self, checks: list[tuple[UUID, datetime, list[dict[str, Any]]]], *,
+    async def record_media_checks(self, checks: list[tuple[UUID, datetime, list[dict[str, Any]] | None]], *,
                                   now: datetime) -> int:
         if not checks:
             return 0

@@ -82,10 +82,11 @@ begin
 end
 $$;
 
--- Record a pass's findings: p_checks [{"post_id", "checked_for", "warnings": [...]}]. A finding is
--- kept only while the post is still checked for that time (an edit since then made it stale: the
--- post is claimed again instead); a post with warnings emits post.media_warning, in the same
--- transaction. Returns how many findings were kept.
+-- Record a pass's findings: p_checks [{"post_id", "checked_for", "warnings": [...] | null}]. A
+-- finding is kept only while the post is still checked for that time (an edit since then made it
+-- stale: the post is claimed again instead); a post with warnings emits post.media_warning, in the
+-- same transaction. Warnings null: the pass ran out of time before it finished that post, which is
+-- given back (claimable again). Returns how many findings were kept.
 create function public.herald_record_media_checks_v1(p_checks jsonb, p_now timestamptz) returns integer
 language plpgsql volatile set search_path = '' as $$
 declare
@@ -94,8 +95,14 @@ declare
     v_kept integer := 0;
 begin
     for v_check in select value from jsonb_array_elements(coalesce(p_checks, '[]'::jsonb)) loop
-        if jsonb_typeof(v_check -> 'warnings') is distinct from 'array' then
-            raise exception 'each check needs its "warnings" array' using errcode = 'HR422', hint = 'p_checks';
+        if coalesce(jsonb_typeof(v_check -> 'warnings'), 'null') = 'null' then
+            update herald.posts p set media_checked_for = null
+             where p.id = (v_check ->> 'post_id')::uuid
+               and p.media_checked_for = (v_check ->> 'checked_for')::timestamptz;
+            continue;
+        end if;
+        if jsonb_typeof(v_check -> 'warnings') <> 'array' then
+            raise exception 'each check needs its "warnings" array (or null)' using errcode = 'HR422', hint = 'p_checks';
         end if;
         update herald.posts p
            set media_warnings = v_check -> 'warnings', media_checked_at = p_now

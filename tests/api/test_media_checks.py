@@ -136,7 +136,7 @@ class TestAnHourBefore:
 
         run = await client.post("/api/v1/cron/publish-scheduled", headers=CRON)
         assert run.status_code == 200, run.text
-        assert run.json()["media_checks"] == {"checked": 1, "warned": 1, "skipped": False}
+        assert run.json()["media_checks"] == {"checked": 1, "warned": 1, "given_back": 0, "skipped": False}
         seen = (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()
         [warning] = seen["media_warnings"]
         assert warning["field"] == "content.media[0].url" and warning["code"] == "media_unavailable"
@@ -173,5 +173,5 @@ class TestAnHourBefore:
         assert edited.status_code == 200, edited.text
         assert edited.json()["media_warnings"] == [] and edited.json()["media_checked_at"] is None
         run = await client.post("/api/v1/cron/publish-scheduled", headers=CRON)
-        assert run.json()["media_checks"] == {"checked": 1, "warned": 0, "skipped": False}
+        assert run.json()["media_checks"] == {"checked": 1, "warned": 0, "given_back": 0, "skipped": False}
         assert (await client.get(f"/api/v1/posts/{post['id']}", headers=alice.headers)).json()["media_warnings"] == []

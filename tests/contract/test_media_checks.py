@@ -5,9 +5,15 @@ while still current, and the ``post.media_warning`` event."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 
+import httpx
+import respx
+
 from services.domain.models import Content, Media, PostStatus
+from services.media import check_upcoming_media
+from services.platforms.sandbox import SandboxPlatform
 from services.store.base import NewChannel, NewPost, PostChanges
 from tests.contract.test_publish_run import CIPHER
 
@@ -78,3 +84,34 @@ async def test_findings_are_kept_on_the_post_with_an_event_unless_it_was_edited_
     assert harness.sql is not None
     events = harness.sql("select type, subject -> 'post' ->> 'id' from herald.events where type = 'post.media_warning'")
     assert [tuple(e) for e in events] == [("post.media_warning", str(warned.id))]
+
+
+async def test_a_post_given_back_unchecked_is_claimed_again(harness):
+    _, _, post = await setup(harness)
+    made = await post(NOW + timedelta(minutes=10))
+    [claim] = await harness.store.claim_media_checks(now=NOW, within=HOUR, limit=10)
+    assert await harness.store.record_media_checks([(made.id, claim.checked_for, None)], now=NOW) == 0
+    [again] = await harness.store.claim_media_checks(now=NOW, within=HOUR, limit=10)
+    assert again.post.id == made.id
+
+
+async def test_a_pass_out_of_time_gives_its_unfinished_posts_back(harness):
+    user, _, post = await setup(harness)
+    made = await post(datetime.now(timezone.utc) + timedelta(minutes=10))
+
+    async def stall(request):
+        await asyncio.sleep(30)
+
+    # the stalled call never finishes, so respx never counts it as made
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as cdn:
+        cdn.get(PHOTO.media[0].url).mock(side_effect=stall)
+        async with httpx.AsyncClient() as http:
+            started = time.monotonic()
+            summary = await check_upcoming_media(harness.store, {"sandbox": SandboxPlatform(harness.store)}, http,
+                                                 now=datetime.now(timezone.utc), deadline=started + 2.5,
+                                                 allow_private=True)  # no DNS for the test's host
+    assert time.monotonic() - started < 5
+    assert summary.to_dict() == {"checked": 0, "warned": 0, "given_back": 1, "skipped": False}
+    assert (await harness.store.get_post(user, made.id)).media_checked_at is None
+    [again] = await harness.store.claim_media_checks(now=datetime.now(timezone.utc), within=HOUR, limit=10)
+    assert again.post.id == made.id

@@ -117,11 +117,17 @@ def _own_problems(where: str, kind: str, facts: MediaFacts | PlatformError) -> l
         return [MediaProblem(where, facts.code, f"{where}: {facts.message}",
                              is_definite=facts.outcome is not Outcome.TRANSIENT)]
     family = (facts.content_type or "").split("/", 1)[0]
-    if facts.content_type and family != kind:
+    if facts.content_type and family != kind and (family in _KNOWN_FAMILIES or facts.content_type in _NOT_MEDIA):
         wanted = "a video" if kind == "video" else "an image"
         hint = ": link the file itself, not a page that shows it" if facts.content_type == "text/html" else ""
         return [MediaProblem(where, "media_type_mismatch", f"{where} is {facts.content_type}, not {wanted}{hint}")]
     return []
+
+
+#: types that say for sure what a file is, for telling an image from a video or a page; any other
+#: (a server's own name for "some bytes") is no evidence either way
+_KNOWN_FAMILIES = {"image", "video", "audio", "text"}
+_NOT_MEDIA = {"application/json", "application/xml", "application/xhtml+xml", "application/pdf", "application/zip"}
 
 
 def _unique(problems: list[MediaProblem]) -> list[MediaProblem]:

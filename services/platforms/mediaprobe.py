@@ -68,7 +68,7 @@ async def probe_media(http: httpx.AsyncClient, url: str, *, allow_private: bool,
 def _facts(url: str, response: httpx.Response, head: bytes, redirected: bool) -> MediaFacts:
     declared = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     sniffed = sniff_type(head)
-    content_type = sniffed or (declared if declared and declared != "application/octet-stream" else None)
+    content_type = sniffed or (declared if declared not in _UNKNOWN_TYPES else None)
     size: int | None = None
     if response.status_code == 206:
         total = response.headers.get("content-range", "").rsplit("/", 1)[-1].strip()
@@ -85,6 +85,13 @@ def _facts(url: str, response: httpx.Response, head: bytes, redirected: bool) ->
     )
 
 
+#: ``ftyp`` major brands of still images (ISO/IEC 23008-12 HEIF, AV1 Image File Format)
+_IMAGE_BRANDS = {b"avif": "image/avif", b"avis": "image/avif", b"heic": "image/heic", b"heix": "image/heic",
+                 b"mif1": "image/heif", b"msf1": "image/heif"}
+#: what servers say when they do not know what a file is
+_UNKNOWN_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/binary"}
+
+
 def sniff_type(head: bytes) -> str | None:
     """The format a file's first bytes announce (the images and videos platforms take), else None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -97,6 +104,8 @@ def sniff_type(head: bytes) -> str | None:
         return "image/webp"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
+        if brand in _IMAGE_BRANDS:  # HEIF and AVIF images are ISO BMFF files too
+            return _IMAGE_BRANDS[brand]
         if brand == b"qt  ":
             return "video/quicktime"
         return "video/3gpp" if brand.startswith(b"3g") else "video/mp4"

@@ -95,6 +95,13 @@ class TestAtTheDoor:
         assert response.json()["error"]["code"] == "media_type_mismatch"
         assert "not a page that shows it" in response.json()["error"]["message"]
 
+    async def test_a_file_whose_format_herald_cannot_tell_is_not_held_against_it(self, client, alice, cdn):
+        channel = await sandbox_channel(client, alice)
+        serve(cdn, "/scan.bmp", b"BM" + b"\x00" * 60, content_type="binary/octet-stream")  # S3's "no type set"
+        response = await client.post("/api/v1/posts", headers=alice.headers, json={
+            "content": {"text": "hi", "media": [image("/scan.bmp")]}, "channel_ids": [channel["id"]]})
+        assert response.status_code == 201, response.text
+
     async def test_a_host_that_does_not_answer_just_now_is_let_through(self, client, alice, cdn):
         channel = await sandbox_channel(client, alice)
         cdn.get(f"{CDN}/busy.jpg").respond(503)

@@ -41,7 +41,13 @@ def test_video_duration_comes_from_mvhd_when_moov_is_in_the_first_bytes(data, se
     assert mp4_duration(data[:HEAD_BYTES]) == seconds
 
 
-@pytest.mark.parametrize(("brand", "kind"), [(b"isom", "video/mp4"), (b"qt  ", "video/quicktime"), (b"3gp5", "video/3gpp")])
+@pytest.mark.parametrize(("brand", "kind"), [
+    (b"isom", "video/mp4"),
+    (b"qt  ", "video/quicktime"),
+    (b"3gp5", "video/3gpp"),
+    (b"heic", "image/heic"),  # an iPhone photo: an ISO BMFF file, but a still image
+    (b"avif", "image/avif"),
+])
 def test_video_format_comes_from_the_ftyp_brand(brand, kind):
     assert sniff_type(mediafiles.mp4(1.0, brand=brand)) == kind
 

@@ -18,6 +18,7 @@ its insights (``instagram_manage_insights``): views, reach, shares, saved, total
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -59,6 +60,8 @@ _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 _MEDIA_LIMITS = MediaLimits(
     "Instagram", image_bytes=8 * MB, image_types=("image/jpeg",), video_bytes=300 * MB,
     video_types=("video/mp4", "video/quicktime"), video_seconds=(3, 15 * 60), image_aspect=(0.8, 1.91))
+#: a story is full-screen (9:16): the feed's aspect range and the reel's length do not apply
+_STORY_LIMITS = replace(_MEDIA_LIMITS, image_aspect=None, video_seconds=None)
 
 
 class InstagramPlatform(meta.ContainerPlatform):
@@ -79,7 +82,7 @@ class InstagramPlatform(meta.ContainerPlatform):
             text_field="caption", poll_seconds=poll_seconds)
 
     def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
-        return _MEDIA_LIMITS
+        return _STORY_LIMITS if metadata.get("ig_type") == "story" else _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         kind = (metadata or {}).get("ig_type", "feed")

@@ -80,6 +80,13 @@ def test_a_file_within_every_limit_or_with_unknown_facts_passes():
     assert INSTAGRAM.problems("video", facts()) == []  # nothing known: nothing to hold against it
 
 
+def test_an_instagram_story_takes_a_full_screen_image():
+    story = limits_of(InstagramPlatform(), {"ig_type": "story"})
+    assert story.problems("image", facts(content_type="image/jpeg", size=MB, width=1080, height=1920)) == []
+    assert story.problems("image", facts(content_type="image/jpeg", size=9 * MB)) == [
+        "Instagram takes images up to 8 MB; this one is 9 MB"]
+
+
 def test_x_gifs_have_their_own_limit_and_a_redirect_matters_where_herald_downloads():
     x = limits_of(XPlatform(), {})
     assert x.problems("image", facts(content_type="image/gif", size=12 * MB)) == []

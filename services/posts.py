@@ -1,8 +1,9 @@
 """Post use cases: validate a user's request completely, then make one store call.
 
 Validation happens before anything is written: time zone, time, recurrence rule, channels, the
-content against every targeted platform's own rules, and every media URL against the rule Herald
-applies before fetching one (https, public address). The store's compare-and-set settles races.
+content against every targeted platform's own rules, every media URL against the rule Herald
+applies before fetching one (https, public address), and (with a ``Prober``) every media file
+against the targeted platforms' limits (``services.media``). The store's compare-and-set settles races.
 """
 
 from __future__ import annotations

@@ -128,6 +128,9 @@ async def _check_upcoming_media(rt: RuntimeDep, run_id: uuid.UUID, *, now: datet
     except HeraldError as exc:
         log_event("media.check_failed", run_id=str(run_id), error=exc.code)
         return {"error": exc.code}
+    except Exception as exc:  # a side pass: its bug must not cost this tick its event deliveries
+        log_event("media.check_crashed", run_id=str(run_id), error=type(exc).__name__)
+        return {"error": "internal"}
 
 
 _PUBLISH_DOC = error_responses({401: "missing or wrong secret", 503: "CRON_SECRET is not set"})

@@ -14,6 +14,7 @@ from services.analytics.refresh import RefreshLimits
 from services.domain.models import User
 from services.errors import AuthenticationError, ValidationError
 from services.events.delivery import DeliveryLimits
+from services.media import Prober
 from services.platforms.base import Platform
 from services.platforms.registry import build_platforms
 from services.publishing.run import RunLimits
@@ -71,6 +72,14 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def media_prober(rt: Runtime) -> Prober | None:
+    """What looks at a request's media files (one per request: each URL probed once), unless
+    HERALD_MEDIA_CHECKS is off."""
+    if not rt.settings.herald_media_checks:
+        return None
+    return Prober(rt.http, allow_private=rt.settings.herald_allow_private_hosts)
 
 
 # The schemes say in the OpenAPI how each caller authenticates; the checks are ours (auto_error off),

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     herald_platform_base_urls: Annotated[dict[str, str], NoDecode] = {}
     herald_allow_private_hosts: bool = False
+    #: look at each media file (a bounded range request) when a post is written or scheduled and an
+    #: hour before it is due, and compare it with the targeted platforms' limits; false: URL rules only
+    herald_media_checks: bool = True
     herald_dashboard_url: str = "http://localhost:3000"
     herald_public_url: str | None = None
     #: set by Vercel when Protection Bypass for Automation is on (vercel.com/docs/deployment-protection/

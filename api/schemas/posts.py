@@ -203,6 +203,13 @@ class TargetOut(BaseModel):
     publish_lag_ms: int | None = Field(description="published_at minus when it was due, in milliseconds")
 
 
+class MediaWarningOut(BaseModel):
+    field: str = Field(description="the media item, as in the request: content.media[1].url")
+    code: str = Field("media_warning", description="media_unavailable, media_rejected, media_type_mismatch, private_address, ...")
+    message: str = ""
+    platform: str | None = Field(None, description="the platform whose limit it breaks; null: every platform's")
+
+
 class PostOut(BaseModel):
     id: UUID
     status: str
@@ -224,6 +231,10 @@ class PostOut(BaseModel):
     workspace_id: UUID | None = Field(None, description="the workspace the post belongs to")
     approved_by: UUID | None = Field(None, description="who approved it, where the workspace asks for approval")
     approved_at: Instant | None = None
+    media_warnings: list[MediaWarningOut] = Field([], description=(
+        "what the media check an hour before the post's time found (a file gone, grown past a platform's "
+        "limit, ...); the post still goes out at its time. Cleared when the content or time is edited"))
+    media_checked_at: Instant | None = Field(None, description="when that check ran; null: not since the last edit")
 
     @classmethod
     def of(cls, post: Post) -> PostOut:
@@ -258,6 +269,8 @@ class PostOut(BaseModel):
             workspace_id=post.workspace_id,
             approved_by=post.approved_by,
             approved_at=post.approved_at,
+            media_warnings=[MediaWarningOut.model_validate(w) for w in post.media_warnings],
+            media_checked_at=post.media_checked_at,
         )
 
 

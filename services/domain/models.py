@@ -157,6 +157,20 @@ class Post:
     #: who approved it and when, in a workspace that asks for approval
     approved_by: UUID | None = None
     approved_at: datetime | None = None
+    #: what the last media check before the post's time found ({field, code, message, platform});
+    #: a warning informs, it never holds the post back
+    media_warnings: tuple[dict[str, Any], ...] = ()
+    media_checked_at: datetime | None = None  #: when that check ran; None: not since the last edit
+
+
+@dataclass(frozen=True)
+class MediaCheckClaim:
+    """A scheduled post whose media are to be checked again before it is due."""
+
+    post: Post
+    checked_for: datetime  #: the scheduled time the check is for (an edit since makes it stale)
+    #: (platform, channel metadata) of each target still to publish: whose limits apply
+    targets: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)

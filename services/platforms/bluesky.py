@@ -56,6 +56,7 @@ from services.platforms.base import (
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 # Pinned from lexicons app/bsky/feed/post.json (text maxGraphemes 300, maxLength 3000 bytes) and
@@ -81,6 +82,11 @@ COLLECTION = "app.bsky.feed.post"
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
 
 
+#: uploadBlob's image limit; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits("Bluesky", image_bytes=MAX_IMAGE_BYTES, video_bytes=MAX_VIDEO_BYTES,
+                            video_types=("video/mp4",), video_seconds=(0, 180), downloads=True)
+
+
 class BlueskyPlatform:
     name = "bluesky"
     features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -92,6 +98,9 @@ class BlueskyPlatform:
         self._base_url = base_url.rstrip("/")
         self._video_url = video_url.rstrip("/")  #: the video service (app.bsky.video.*)
         self._allow_private = allow_private
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         problems = []

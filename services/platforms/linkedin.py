@@ -29,6 +29,7 @@ from services.domain.models import Content, Media, Outcome
 from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 
 #: Marketing API version, pinned. 202607 is the newest version in our reference (compiled
 #: 2026-11 from Microsoft Learn); LinkedIn serves each version at least 12 months, so it holds
@@ -130,6 +131,13 @@ def document_title(media: Media) -> str:
     return name or "Document"
 
 
+#: images as JPEG, PNG or GIF, video as MP4; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits("LinkedIn", image_bytes=IMAGE_MAX_BYTES, image_types=("image/jpeg", "image/png", "image/gif"),
+                            video_bytes=VIDEO_MAX_BYTES, video_types=tuple(sorted(VIDEO_TYPES)),
+                            document_bytes=DOCUMENT_MAX_BYTES, document_types=tuple(sorted(DOCUMENT_TYPES)),
+                            downloads=True)
+
+
 class LinkedInPlatform:
     name = "linkedin"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.VERIFY})
@@ -144,6 +152,9 @@ class LinkedInPlatform:
         self._oauth = oauth_url.rstrip("/")
         self._client_id, self._client_secret = client_id, client_secret
         self._allow_private = allow_private  #: media URLs may be private hosts (local testing only)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []

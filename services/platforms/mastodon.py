@@ -31,6 +31,7 @@ from services.platforms.base import (
 from services.platforms.figures import count
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_iso, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 # Mastodon's defaults, used until verify() has read the instance's own (GET /api/v2/instance).
@@ -55,6 +56,12 @@ class MastodonPlatform:
     def __init__(self, *, allow_private: bool = False, poll_interval: float = 1.0):
         self._allow_private = allow_private
         self._poll_interval = poll_interval  #: seconds between media processing checks
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        """The instance's own sizes, read at connection (its defaults otherwise); Herald downloads the file."""
+        return MediaLimits(f"Mastodon ({metadata['instance_url']})" if metadata.get("instance_url") else "Mastodon",
+                           image_bytes=_positive(metadata.get("image_size_limit"), IMAGE_SIZE_LIMIT),
+                           video_bytes=_positive(metadata.get("video_size_limit"), VIDEO_SIZE_LIMIT), downloads=True)
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         metadata = metadata or {}

@@ -38,6 +38,7 @@ from services.platforms.base import (
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MB, MediaLimits
 from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
 
 AUTHORIZE_PATH = "/i/oauth2/authorize"  #: on x.com (the ``x.oauth`` host)
@@ -139,6 +140,13 @@ def _original_text(post: dict[str, Any]) -> str:
     return html.unescape(text)
 
 
+#: images up to 5 MB, GIFs 15 MB, video 512 MB; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits(
+    "X", image_bytes=5 * MB, gif_bytes=IMAGE_OR_GIF_MAX_BYTES, video_bytes=VIDEO_MAX_BYTES,
+    image_types=("image/jpeg", "image/png", "image/gif", "image/webp"), video_types=("video/mp4", "video/quicktime"),
+    downloads=True)
+
+
 class XPlatform:
     name = "x"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -151,6 +159,9 @@ class XPlatform:
         self._oauth = oauth_url.rstrip("/")
         self._client_id, self._client_secret = client_id, client_secret
         self._allow_private = allow_private  #: media URLs may be private hosts (local testing only)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []

@@ -23,6 +23,7 @@ from services.domain.models import (
     CronHealth,
     CronRun,
     Media,
+    MediaCheckClaim,
     OutboxEntry,
     Outcome,
     Post,
@@ -149,7 +150,24 @@ def post_from_row(row: dict[str, Any]) -> Post:
         workspace_id=_uuid(row.get("workspace_id")),
         approved_by=_uuid(row.get("approved_by")),
         approved_at=parse_time(row.get("approved_at")),
+        media_warnings=tuple(w for w in row.get("media_warnings") or () if isinstance(w, dict)),
+        media_checked_at=parse_time(row.get("media_checked_at")),
     )
+
+
+def media_check_claims_from_rows(found: list[dict[str, Any]]) -> list[MediaCheckClaim]:
+    """A media-check claim's posts; one whose row cannot be read (written around the API) is left
+    out: its check is only a warning, and the claim must not fail for the others."""
+    claims = []
+    for item in found or ():
+        try:
+            claims.append(MediaCheckClaim(
+                post=post_from_row(item["post"]), checked_for=required_time(item["checked_for"]),
+                targets=tuple((str(t["platform"]), _json_object(t.get("metadata"))) for t in item.get("targets") or ()),
+            ))
+        except (KeyError, TypeError, ValueError, HeraldError) as exc:
+            log_event("media.unreadable_post", post_id=str((item.get("post") or {}).get("id")), error=type(exc).__name__)
+    return claims
 
 
 def channel_from_row(row: dict[str, Any]) -> Channel:

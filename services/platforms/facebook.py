@@ -48,7 +48,7 @@ _URL = re.compile(r"https?://\S+")
 
 class FacebookPlatform:
     name = "facebook"
-    features = frozenset({Feature.OAUTH, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.OAUTH, Feature.VERIFY, Feature.METRICS, Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -99,6 +99,13 @@ class FacebookPlatform:
                                             {**message, "attached_media": json.dumps(photo_ids)}, idempotent=False)
             post_id = str(body["id"])
         return Published(post_id, await self._permalink(http, token, post_id), status)
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment, as the Page: ``POST /{object-id}/comments`` with ``message``."""
+        body, _ = await self._post(http, f"{self._graph}/{post['id']}/comments", request.credentials["access_token"],
+                                   {"message": text}, idempotent=False)
+        return {"id": str(body["id"]), "url": None}
 
     def _link(self, request: PublishRequest) -> dict[str, str]:
         if request.metadata.get("link_preview") is False:

@@ -56,7 +56,8 @@ _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
 class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS,
+                          Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -115,6 +116,14 @@ class InstagramPlatform(meta.ContainerPlatform):
             children.append(child)
         return await self._containers.create(http, token, user, {
             "media_type": "CAROUSEL", "children": ",".join(children), **caption})
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment: ``POST /{ig-media-id}/comments`` with ``message`` (IG Media Comments)."""
+        body, _ = await meta.call_graph(http, "POST", f"{self._graph}/{post['id']}/comments", platform=self.name,
+                                        idempotent=False, data={"message": text},
+                                        headers=meta.bearer(request.credentials["access_token"]))
+        return {"id": str(body["id"]), "url": None}
 
     async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
         """The media's figures: likes and comments from the media object, the rest from its insights.

@@ -1,0 +1,89 @@
+"""Threads and first comments end to end: the cron endpoint of the real app publishing to the loopback
+platform simulator, through the store's real functions (``herald_record_results_v2`` keeps each
+step with the target, so a later run, a separate call, carries on where the last one stopped).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services import clock
+from tests.api.test_platform_e2e import TWEETS, cron, fetch, herald, schedule, x_channel
+from tests.support.simulator import Reply, Simulator
+
+
+@pytest.fixture
+def sim():
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def client(store, sim):
+    async with herald(store, sim) as http:
+        yield http
+
+
+def tweet(id_: str) -> Reply:
+    return Reply(status=201, body={"data": {"id": id_, "text": "...", "edit_history_tweet_ids": [id_]}})
+
+
+async def test_a_three_part_thread_failing_at_part_3_resumes_at_part_3_in_the_next_run(client, alice, sim, monkeypatch):
+    channel = await x_channel(client, alice, sim)
+    sim.script(TWEETS, tweet("1901"), tweet("1902"), Reply(status=503, body={"title": "Service Unavailable"}),
+               tweet("1903"), method="POST")
+    post = await schedule(client, alice, channel, {"text": "1/3 Herald now posts threads", "thread": [
+        {"text": "2/3 each part replies to the one before"}, {"text": "3/3 and resumes where it stopped"}]})
+    assert [p["text"] for p in post["content"]["thread"]] == [
+        "2/3 each part replies to the one before", "3/3 and resumes where it stopped"]
+
+    first = await cron(client)
+    halfway = await fetch(client, alice, post)
+    moved = datetime.now(timezone.utc) + timedelta(seconds=30)  # past the retry's backoff
+    monkeypatch.setattr(clock, "utcnow", lambda: moved)
+    second = await cron(client)
+    after = await fetch(client, alice, post)
+
+    assert first["retry_scheduled"] == 1 and first["published"] == 0, first
+    [target] = halfway["targets"]
+    assert halfway["status"] == "scheduled" and target["status"] == "pending"
+    assert [(s["kind"], s["index"], s["id"]) for s in target["steps"]] == [
+        ("post", None, "1901"), ("thread", 0, "1902")]  # live already, shown while part 3 waits
+    assert "503" in target["error"]
+
+    assert second["published"] == 1, second
+    sent = [r.json() for r in sim.received(TWEETS, method="POST")]
+    assert sent == [
+        {"text": "1/3 Herald now posts threads"},
+        {"text": "2/3 each part replies to the one before", "reply": {"in_reply_to_tweet_id": "1901"}},
+        {"text": "3/3 and resumes where it stopped", "reply": {"in_reply_to_tweet_id": "1902"}},  # refused (503)
+        {"text": "3/3 and resumes where it stopped", "reply": {"in_reply_to_tweet_id": "1902"}},  # the next run
+    ]
+    [target] = after["targets"]
+    assert after["status"] == "published" and target["status"] == "published"
+    assert target["platform_post_id"] == "1901"
+    assert target["platform_post_url"] == "https://x.com/heraldapp/status/1901"
+    assert [(s["kind"], s["index"], s["id"]) for s in target["steps"]] == [
+        ("post", None, "1901"), ("thread", 0, "1902"), ("thread", 1, "1903")]
+    assert target["error"] is None and target["first_comment_error"] is None
+
+
+async def test_a_refused_first_comment_leaves_the_post_published_with_first_comment_error(client, alice, sim):
+    channel = await x_channel(client, alice, sim)
+    sim.script(TWEETS, tweet("1911"), Reply(status=403, body={
+        "title": "Forbidden", "detail": "You are not allowed to create a Tweet with duplicate content.",
+        "type": "about:blank", "status": 403}), method="POST")
+    post = await schedule(client, alice, channel, {"text": "Launch day", "first_comment": "Details inside"})
+
+    summary = await cron(client)
+    after = await fetch(client, alice, post)
+
+    assert summary["published"] == 1, summary
+    [target] = after["targets"]
+    assert after["status"] == "published" and target["status"] == "published"
+    assert target["platform_post_id"] == "1911"
+    assert target["first_comment_error"].startswith("the first comment was not posted: x: refused as a duplicate")
+    assert [s["kind"] for s in target["steps"]] == ["post"]
+    assert len(sim.received(TWEETS, method="POST")) == 2  # the comment was tried once, the post never again

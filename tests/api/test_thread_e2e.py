@@ -10,7 +10,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services import clock
-from tests.api.test_platform_e2e import TWEETS, cron, fetch, herald, schedule, x_channel
+from tests.api.test_platform_e2e import (
+    LEASE_SECONDS,
+    STATUSES,
+    TWEETS,
+    cron,
+    fetch,
+    herald,
+    mastodon_channel,
+    schedule,
+    status,
+    x_channel,
+)
 from tests.support.simulator import Reply, Simulator
 
 
@@ -87,3 +98,44 @@ async def test_a_refused_first_comment_leaves_the_post_published_with_first_comm
     assert target["first_comment_error"].startswith("the first comment was not posted: x: refused as a duplicate")
     assert [s["kind"] for s in target["steps"]] == ["post"]
     assert len(sim.received(TWEETS, method="POST")) == 2  # the comment was tried once, the post never again
+
+
+async def test_a_thread_part_whose_answer_was_lost_on_x_is_held_for_review_never_posted_twice(
+        client, alice, sim, monkeypatch):
+    channel = await x_channel(client, alice, sim)
+    sim.script(TWEETS, tweet("1921"), Reply(drop=True), method="POST")  # part 2 applied by X, its answer lost
+    post = await schedule(client, alice, channel, {"text": "1/2 a thread", "thread": [{"text": "2/2 its end"}]})
+
+    first = await cron(client)
+    waiting = await fetch(client, alice, post)
+    moved = datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS + 3600)
+    monkeypatch.setattr(clock, "utcnow", lambda: moved)
+    second = await cron(client)
+    after = await fetch(client, alice, post)
+
+    assert first["awaiting_lookup"] == 1, first
+    assert [s["id"] for s in waiting["targets"][0]["steps"]] == ["1921"]
+    assert second["needs_review"] == 1, second
+    [target] = after["targets"]
+    assert after["status"] == "needs_review" and target["status"] == "unknown"
+    assert "content.thread[0]" in target["error"] and "check the thread" in target["error"]
+    assert len(sim.received(TWEETS, method="POST")) == 2  # part 2 was never sent again
+
+
+async def test_a_thread_part_whose_answer_was_lost_on_mastodon_is_repeated_under_its_own_key(client, alice, sim):
+    channel = await mastodon_channel(client, alice, sim)
+    # Mastodon applied part 2; its answer was lost; the repeat under the same key returns that status.
+    sim.script(STATUSES, status(sim, "301"), Reply(drop=True), status(sim, "302"), method="POST")
+    post = await schedule(client, alice, channel, {"text": "1/2 a thread", "thread": [{"text": "2/2 its end"}]})
+
+    first = await cron(client)
+    second = await cron(client)
+    after = await fetch(client, alice, post)
+
+    assert first["retry_scheduled"] == 1 and first["needs_review"] == 0, first
+    assert second["published"] == 1, second
+    key = f"herald-{post['targets'][0]['id']}"
+    assert dict(sim.by_key) == {key: 1, f"{key}:thread:0": 2}  # the post once; part 2 again under its own key
+    assert [r.json().get("in_reply_to_id") for r in sim.received(STATUSES, method="POST")] == [None, "301", "301"]
+    [target] = after["targets"]
+    assert after["status"] == "published" and [s["id"] for s in target["steps"]] == ["301", "302"]

@@ -98,7 +98,7 @@ async def publish(platform: Platform, request: PublishRequest, http: httpx.Async
     except PlatformError as exc:
         exc.details["steps"] = list(done)
         if done:
-            exc.message = f"{exc.message} (steps already live: {_said(done)}; the next attempt goes on from there)"
+            exc.message = f"{exc.message} (already live: {_said(done)}; a retry goes on from there)"
         raise
     return Published(str(head["id"]), head.get("url"), http_status, steps=tuple(done), first_comment_error=error)
 

@@ -514,8 +514,8 @@ class _Sender:
         credentials = await self._refresh(channel, platform, request.credentials)
         self._credentials[channel.id] = credentials
         resume = request.resume
-        if "steps" in request.progress:
-            resume = {**(request.resume or {}), "steps": list(request.progress["steps"])}
+        if "steps" in request.progress:  # a post in steps: carry on from the first step not done
+            resume = {**request.progress, "steps": list(request.progress["steps"])}
         return await self._publish(platform, replace(request, credentials=credentials, resume=resume))
 
     def _call_deadline(self) -> float:

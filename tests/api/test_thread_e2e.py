@@ -139,3 +139,30 @@ async def test_a_thread_part_whose_answer_was_lost_on_mastodon_is_repeated_under
     assert [r.json().get("in_reply_to_id") for r in sim.received(STATUSES, method="POST")] == [None, "301", "301"]
     [target] = after["targets"]
     assert after["status"] == "published" and [s["id"] for s in target["steps"]] == ["301", "302"]
+
+
+async def test_a_token_refused_mid_thread_is_refreshed_and_the_thread_goes_on_from_that_part(store, alice, sim):
+    async with herald(store, sim, x_client_id="x-client") as client:
+        channel = await connect_x_with_refresh(client, alice, sim)
+        sim.script(TWEETS, tweet("1931"), Reply(status=401, body={"title": "Unauthorized", "status": 401}),
+                   tweet("1932"), method="POST")
+        sim.script("/2/oauth2/token", Reply(body={"access_token": "x-token-2", "refresh_token": "x-refresh-2",
+                                                  "expires_in": 7200, "token_type": "bearer"}), method="POST")
+        post = await schedule(client, alice, channel, {"text": "1/2 a thread", "thread": [{"text": "2/2 its end"}]})
+
+        summary = await cron(client)
+        after = await fetch(client, alice, post)
+
+    assert summary["published"] == 1, summary
+    sent = sim.received(TWEETS, method="POST")
+    assert [(r.json()["text"], r.headers["authorization"]) for r in sent] == [
+        ("1/2 a thread", "Bearer x-token"), ("2/2 its end", "Bearer x-token"), ("2/2 its end", "Bearer x-token-2")]
+    assert [s["id"] for s in after["targets"][0]["steps"]] == ["1931", "1932"]
+
+
+async def connect_x_with_refresh(client, who, sim) -> dict:
+    sim.answer("/2/users/me", Reply(body={"data": {"id": "2244994945", "name": "Herald", "username": "heraldapp"}}))
+    response = await client.post("/api/v1/channels", headers=who.headers, json={
+        "platform": "x", "credentials": {"access_token": "x-token", "refresh_token": "x-refresh"}})
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -85,6 +85,9 @@ class InstagramPlatform(meta.ContainerPlatform):
                 problems.append(Problem("content.media", f"instagram: a story is exactly 1 image or video, not {len(media)}"))
             if content.text:
                 problems.append(Problem("content.text", "instagram: stories have no caption; set the Instagram text to empty"))
+            if content.first_comment is not None:
+                problems.append(Problem("content.first_comment", "instagram: stories take no comments; remove "
+                                                                 "content.first_comment for a story channel"))
             return problems
         if not media:
             problems.append(Problem("content.media",

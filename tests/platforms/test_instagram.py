@@ -641,3 +641,11 @@ async def test_a_failed_first_comment_leaves_the_post_published_with_the_reason(
     assert published.platform_post_id == "m1"
     assert published.first_comment_error == (
         "the first comment was not posted: instagram: Comments are turned off for this post (code 100)")
+
+
+def test_a_story_takes_no_first_comment(platform):
+    story = {"ig_type": "story"}
+    assert platform.validate(Content(media=(IMAGE,)), story) == []
+    [problem] = platform.validate(Content(media=(IMAGE,), first_comment="#tags"), story)
+    assert problem.field == "content.first_comment" and "stories take no comments" in problem.message
+    assert platform.validate(Content(text="feed", media=(IMAGE,), first_comment="#tags"), {"ig_type": "feed"}) == []

@@ -33,7 +33,8 @@ from services.platforms.httpcall import check_deadline
 
 MAX_TEXT = 63_206
 #: read_insights reads Page post insights (metrics); the others publish
-SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts,read_insights"
+#: pages_manage_engagement comments as the Page (the first comment: Pages API, "Comments and @mentions")
+SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts,read_insights,pages_manage_engagement"
 #: Page post insights, lifetime (developers.facebook.com/docs/graph-api/reference/insights). post_media_view
 #: replaced post_impressions, retired for all versions 2025-11-15 (developers.facebook.com/documentation/pages-api/
 #: changelog); post_reactions_by_type_total is {"like": n, "love": n, ...}; post_activity_by_action_type is

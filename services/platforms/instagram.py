@@ -41,8 +41,10 @@ MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 MAX_CAROUSEL = 10  #: 2 or more media make a carousel
-#: instagram_manage_insights reads media insights (metrics); the others publish
-SCOPES = "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"
+#: instagram_manage_insights reads media insights (metrics); instagram_manage_comments posts the first comment
+#: (Comment Moderation, "Instagram API with Facebook Login"); the others publish
+SCOPES = ("instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights,"
+          "instagram_manage_comments")
 #: Instagram Media Insights (developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights,
 #: updated 2026-06-18): ``views`` replaced ``impressions`` (retired for all versions 2025-04-21). A metric the media's
 #: product type does not support fails the whole request (#100 "does not support the ... metric for this media

@@ -29,8 +29,9 @@ MAX_LINKS = 5
 #: 2 or more media make a carousel. 20 comes from third-party sources (unconfirmed): the part of
 #: Meta's posts page we could read does not give the number.
 MAX_CAROUSEL = 20
-#: threads_manage_insights reads a post's insights (metrics); the others publish
-SCOPES = "threads_basic,threads_content_publish,threads_manage_insights"
+#: threads_manage_insights reads a post's insights (metrics); threads_manage_replies publishes replies (a
+#: thread's parts, the first comment: "required for making POST calls to reply endpoints"); the others publish
+SCOPES = "threads_basic,threads_content_publish,threads_manage_insights,threads_manage_replies"
 #: Threads Insights API, Media Insights (developers.facebook.com/documentation/threads/insights, updated
 #: 2026-01-30): views, likes, replies, reposts, quotes and shares ("in development", as is views), lifetime
 #: totals, nested replies not included

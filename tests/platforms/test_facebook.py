@@ -213,7 +213,7 @@ def test_validate_accepts_long_text_and_many_photos(platform):
 def test_authorize_url_is_the_facebook_login_dialog(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.netloc, url.path) == ("www.facebook.com", "/v25.0/dialog/oauth")
-    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts,read_insights"]
+    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts,read_insights,pages_manage_engagement"]
     assert parse_qs(url.query)["state"] == ["st"]
 
 

@@ -427,7 +427,8 @@ def test_authorize_url_is_the_facebook_login_dialog(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.scheme, url.netloc, url.path) == ("https", "www.facebook.com", "/v25.0/dialog/oauth")
     assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"], "state": ["st"],
-                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"],
+                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights,"
+                                             "instagram_manage_comments"],
                                    "response_type": ["code"]}
     assert platform.uses_pkce is False
 

@@ -264,7 +264,7 @@ def test_authorize_url_is_threads_oauth(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.netloc, url.path) == ("threads.net", "/oauth/authorize")
     assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"],
-                                   "scope": ["threads_basic,threads_content_publish,threads_manage_insights"], "response_type": ["code"],
+                                   "scope": ["threads_basic,threads_content_publish,threads_manage_insights,threads_manage_replies"], "response_type": ["code"],
                                    "state": ["st"]}
 
 

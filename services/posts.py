@@ -18,7 +18,7 @@ from services.domain.models import Channel, Content, Post, PostStatus, User
 from services.domain.transitions import ALLOWED_FROM, conflict_message
 from services.errors import ConflictError, ValidationError
 from services.media import Prober, Target, media_problems, refusal
-from services.platforms.base import Platform
+from services.platforms.base import Feature, Platform, supports
 from services.platforms.registry import platform_named
 from services.platforms.urls import check_given_url, shared_resolver
 from services.scheduling import recurrence
@@ -261,6 +261,30 @@ def _check_content(platforms: dict[str, Platform], content: Content, channels: l
             raise ValidationError(first.message, code="content_rejected",
                                   field=_request_field(first.field, content.platforms.get(channel.platform) or {},
                                                        channel.platform))
+        _check_steps(platform, content, channel)
+
+
+def _check_steps(platform: Platform, content: Content, channel: Channel) -> None:
+    """A thread and a first comment: taken by this platform, and every part within its limits (each
+    part is checked as a post of its own: text length, media count and types)."""
+    name = channel.platform
+    if content.thread and not supports(platform, Feature.THREAD):
+        raise ValidationError(f"{name}: threads cannot be published there (x, threads, bluesky and mastodon take "
+                              "them); remove content.thread or this channel", code="content_rejected",
+                              field="content.thread")
+    if content.first_comment is not None and not supports(platform, Feature.FIRST_COMMENT):
+        raise ValidationError(f"{name}: a first comment cannot be posted there (instagram, facebook, linkedin, x and "
+                              "threads take one); remove content.first_comment or this channel",
+                              code="content_rejected", field="content.first_comment")
+    parts = [(f"content.thread[{i}]", Content(text=p.text, media=p.media)) for i, p in enumerate(content.thread)]
+    if content.first_comment is not None and supports(platform, Feature.THREAD):  # a reply: a post's limits
+        parts.append(("content.first_comment", Content(text=content.first_comment)))
+    for where, part in parts:
+        problems = [p for p in platform.validate(part, channel.metadata) if p.field.startswith("content.")]
+        if problems:
+            first = problems[0]
+            field = where if where == "content.first_comment" else where + first.field.removeprefix("content")
+            raise ValidationError(f"{first.message} ({where})", code="content_rejected", field=field)
 
 
 def _refuse_nul(content: Content) -> None:
@@ -269,6 +293,10 @@ def _refuse_nul(content: Content) -> None:
     texts += [(f"content.media[{i}].{k}", getattr(m, k) or "") for i, m in enumerate(content.media) for k in ("url", "alt")]
     texts += [(f"content.platforms.{name}.{key}", value) for name, o in content.platforms.items()
               for key, value in o.items() if isinstance(value, str)]  # its text and options (TikTok's title)
+    texts += [(f"content.thread[{i}].text", part.text) for i, part in enumerate(content.thread)]
+    texts += [(f"content.thread[{i}].media[{j}].{k}", getattr(m, k) or "")
+              for i, part in enumerate(content.thread) for j, m in enumerate(part.media) for k in ("url", "alt")]
+    texts += [("content.first_comment", content.first_comment or "")]
     for field, text in texts:
         if "\x00" in text:
             raise ValidationError("text cannot contain a NUL character (\\u0000)", field=field)
@@ -277,6 +305,8 @@ def _refuse_nul(content: Content) -> None:
 def _media_urls(content: Content) -> list[tuple[str, str]]:
     """(field, url) of every media item in the request: the shared ones, then each override's."""
     found = [(f"content.media[{i}].url", m.url) for i, m in enumerate(content.media)]
+    found += [(f"content.thread[{i}].media[{j}].url", m.url)
+              for i, part in enumerate(content.thread) for j, m in enumerate(part.media)]
     for name, override in content.platforms.items():
         found += [(f"content.platforms.{name}.media[{i}].url", str(m.get("url") or ""))
                   for i, m in enumerate(override.get("media") or ())]

@@ -9,12 +9,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from api.schemas.common import Instant, InstantIn
-from services.domain.models import Content, Media, Post, Run
+from services.domain.models import Content, Media, Post, Run, ThreadPart
 from services.scheduling.calendar import MAX_ITEMS, MAX_PER_SERIES, Calendar
 from services.scheduling.occurrences import MAX_COUNT_WALK
 from services.scheduling.recurrence import local_time
 
 MAX_TEXT = 100_000
+MAX_THREAD = 24  #: parts after the first: 25 posts in all
+MAX_COMMENT = 10_000
 
 
 class MediaIn(BaseModel):
@@ -49,6 +51,24 @@ class OverrideIn(BaseModel):
     auto_add_music: bool | None = Field(None, description="tiktok: photo posts")
 
 
+class ThreadPartIn(BaseModel):
+    """One post of a thread after the first: text, media, or both."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["text"], "properties": {"text": {"pattern": r"\S"}}},
+        {"required": ["media"], "properties": {"media": {"minItems": 1}}},
+    ]})
+
+    text: str = Field("", max_length=MAX_TEXT)
+    media: list[MediaIn] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ThreadPartIn:
+        if not self.text.strip() and not self.media:
+            raise ValueError("a thread part needs text or media")
+        return self
+
+
 class ContentIn(BaseModel):
     # the OpenAPI states _not_empty: text with something other than white space, or a medium
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
@@ -59,6 +79,12 @@ class ContentIn(BaseModel):
     text: str = Field("", max_length=MAX_TEXT)
     media: list[MediaIn] = Field(default_factory=list, max_length=20)
     platforms: dict[str, OverrideIn] = Field(default_factory=dict)
+    thread: list[ThreadPartIn] = Field(default_factory=list, max_length=MAX_THREAD, description=(
+        "the thread's further posts (x, threads, bluesky, mastodon): published in order, each a reply to the one "
+        "before, under the post made of `text` and `media`; each part is checked against the platform's limits"))
+    first_comment: str | None = Field(None, min_length=1, max_length=MAX_COMMENT, pattern=r"\S", description=(
+        "posted under the post right after it (instagram, facebook, linkedin; a reply on x and threads); if it "
+        "fails the post stays published and the target says why in `first_comment_error`"))
 
     @model_validator(mode="after")
     def _not_empty(self) -> ContentIn:
@@ -71,6 +97,9 @@ class ContentIn(BaseModel):
             text=self.text,
             media=tuple(Media(m.type, m.url, m.alt) for m in self.media),
             platforms={k: v.model_dump(exclude_none=True) for k, v in self.platforms.items()},
+            thread=tuple(ThreadPart(text=p.text, media=tuple(Media(m.type, m.url, m.alt) for m in p.media))
+                         for p in self.thread),
+            first_comment=self.first_comment,
         )
 
 
@@ -181,10 +210,25 @@ class MediaOut(BaseModel):
     alt: str | None = None
 
 
+class ThreadPartOut(BaseModel):
+    text: str
+    media: list[MediaOut]
+
+
 class ContentOut(BaseModel):
     text: str
     media: list[MediaOut]
     platforms: dict[str, dict[str, Any]]
+    thread: list[ThreadPartOut] = Field(default_factory=list)
+    first_comment: str | None = None
+
+
+class StepOut(BaseModel):
+    kind: Literal["post", "thread", "first_comment"] = Field(description=(
+        "the post itself, a part of its thread (`index` into `content.thread`), or its first comment"))
+    index: int | None = None
+    id: str = Field(description="the platform's id of what this step published")
+    url: str | None = None
 
 
 class TargetOut(BaseModel):
@@ -201,6 +245,11 @@ class TargetOut(BaseModel):
     attempts: int
     published_at: Instant | None
     publish_lag_ms: int | None = Field(description="published_at minus when it was due, in milliseconds")
+    steps: list[StepOut] = Field(default_factory=list, description=(
+        "a thread or first comment publishes in steps: each one live so far, in order, with its platform id "
+        "(a failed thread resumes after the last of them)"))
+    first_comment_error: str | None = Field(None, description=(
+        "the post is published but its first comment could not be posted: why"))
 
 
 class MediaWarningOut(BaseModel):
@@ -245,6 +294,9 @@ class PostOut(BaseModel):
                 text=post.content.text,
                 media=[MediaOut(type=m.type, url=m.url, alt=m.alt) for m in post.content.media],
                 platforms=post.content.platforms,
+                thread=[ThreadPartOut(text=p.text, media=[MediaOut(type=m.type, url=m.url, alt=m.alt) for m in p.media])
+                        for p in post.content.thread],
+                first_comment=post.content.first_comment,
             ),
             channel_ids=[t.channel_id for t in post.targets if t.channel_id is not None],
             scheduled_at=post.scheduled_at,
@@ -263,7 +315,8 @@ class PostOut(BaseModel):
                 TargetOut(id=t.id, channel_id=t.channel_id, platform=t.platform, status=t.status.value,
                           platform_post_id=t.platform_post_id, platform_post_url=t.platform_post_url, error=t.error,
                           error_code=t.error_code, attempts=t.attempts, published_at=t.published_at,
-                          publish_lag_ms=t.publish_lag_ms)
+                          publish_lag_ms=t.publish_lag_ms, steps=[_step(s) for s in t.steps],
+                          first_comment_error=t.first_comment_error)
                 for t in post.targets
             ],
             workspace_id=post.workspace_id,
@@ -373,3 +426,12 @@ class CalendarOut(BaseModel):
 #: what GET /posts/{id} answers beyond a POST /posts body and `status`: PUT takes the whole post back
 #: and ignores these (documented aliases; any other unknown field is a 422 naming it)
 PUT_READ_ONLY = frozenset(PostOut.model_fields) - frozenset(PostReplace.model_fields)
+
+
+def _step(step: dict[str, Any]) -> StepOut:
+    """A step as the API shows it: what it is and its platform id (an adapter's own fields left out)."""
+    kind = step.get("kind")
+    index = step.get("index")
+    return StepOut(kind=kind if kind in ("post", "thread", "first_comment") else "post",
+                   index=index if isinstance(index, int) else None, id=str(step.get("id")),
+                   url=step.get("url") if isinstance(step.get("url"), str) else None)

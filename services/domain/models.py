@@ -54,15 +54,28 @@ class Media:
 
 
 @dataclass(frozen=True)
+class ThreadPart:
+    """One post of a thread after the first (the first is the content's own text and media)."""
+
+    text: str = ""
+    media: tuple[Media, ...] = ()
+
+
+@dataclass(frozen=True)
 class Content:
     text: str = ""
     media: tuple[Media, ...] = ()
     #: per-platform overrides, e.g. {"x": {"text": "shorter"}}
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the thread's further posts, published in order as a reply chain under the first
+    thread: tuple[ThreadPart, ...] = ()
+    #: posted under the post right after it, as a separate step (a reply on X and Threads)
+    first_comment: str | None = None
 
     def for_platform(self, platform: str) -> Content:
-        """The content as sent to ``platform``: its override's text/media replace the defaults, and
-        its override stays in ``platforms`` (the only one), for options such as TikTok's privacy level."""
+        """The content as sent to ``platform``: its override's text/media replace the defaults, its
+        override stays in ``platforms`` (the only one), for options such as TikTok's privacy level, and
+        the thread and first comment are the same on every platform."""
         override = self.platforms.get(platform) or {}
         if not override:
             return self
@@ -71,6 +84,7 @@ class Content:
             text=override.get("text", self.text),
             media=tuple(Media(**m) for m in media) if media is not None else self.media,
             platforms={platform: override},
+            thread=self.thread, first_comment=self.first_comment,
         )
 
 
@@ -131,6 +145,11 @@ class Target:
     resume: dict[str, Any] = field(default_factory=dict)
     #: when a run first marked it sending (the same on every retry); None until then
     first_attempt_at: datetime | None = None
+    #: a post in several steps (a thread, a first comment): each step done, in order, with its
+    #: platform id: ``{"kind": "post" | "thread" | "first_comment", "index"?, "id", "url"}``
+    steps: tuple[dict[str, Any], ...] = ()
+    #: the post is live but its first comment could not be posted: why
+    first_comment_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +310,10 @@ class TargetResult:
     resume: dict[str, Any] | None = None
     #: published: finished_at minus when the target was due, in milliseconds
     lag_ms: int | None = None
+    #: the steps done so far (Target.steps); None: keep what the target had
+    steps: tuple[dict[str, Any], ...] | None = None
+    #: published without its first comment: why
+    first_comment_error: str | None = None
 
     @property
     def error_class(self) -> str | None:

@@ -66,6 +66,10 @@ class Published:
     platform_post_id: str
     url: str | None = None
     http_status: int | None = None
+    #: a post in several steps (``steps.publish``): each step with its platform id, in order
+    steps: tuple[dict[str, Any], ...] = ()
+    #: the post is live, its first comment is not: why
+    first_comment_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,11 @@ class Feature(str, enum.Enum):
     #: the platform dedupes on ``PublishRequest.idempotency_key``: a maybe-sent call is simply repeated
     IDEMPOTENCY_KEY = "idempotency_key"
     METRICS = "metrics"  #: ``MeasuringPlatform.metrics``: read a live post's engagement
+    THREAD = "thread"  #: ``ThreadingPlatform.reply``: publish ``content.thread`` as a reply chain
+    FIRST_COMMENT = "first_comment"  #: ``CommentingPlatform.comment``: post ``content.first_comment``
+    #: every step after the first is written under a key of its own (an idempotency key, a record
+    #: key), so a step whose answer was lost is simply repeated, never posted twice
+    REPEATABLE_STEPS = "repeatable_steps"
 
 
 class Platform(Protocol):
@@ -155,6 +164,22 @@ class RefreshablePlatform(Platform, Protocol):
 class ReconcilingPlatform(Platform, Protocol):
     async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
         """Find the post a lost answer may have created: Published if live, None if certainly not."""
+
+
+class ThreadingPlatform(Platform, Protocol):
+    async def reply(self, request: PublishRequest, http: httpx.AsyncClient, *, parent: dict[str, Any],
+                    root: dict[str, Any], key: str) -> dict[str, Any]:
+        """Publish ``request.content`` (one thread part) as a reply to ``parent`` in the thread that
+        starts at ``root`` (both steps as recorded: ``{"id", "url", ...}``); the new step, at least
+        ``{"id", "url"}`` plus what a later reply to it needs. ``key`` is stable for this step
+        across attempts. PlatformError as ``publish``."""
+
+
+class CommentingPlatform(Platform, Protocol):
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str,
+                      post: dict[str, Any], key: str) -> dict[str, Any]:
+        """Post ``text`` as the first comment under ``post`` (the post's step); the comment's step
+        ``{"id", "url"?}``. PlatformError as ``publish``."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ pair, stores it, and publishes again.
 Exactly once: the record key is a TID of the target's first attempt time (stored with the
 target) and its idempotency key, so every attempt for a target writes the same key. A repeated
 create collides instead of posting twice, and ``lookup``
-(getRecord on that key) tells whether a lost answer's post is live.
+(getRecord on that key) tells whether a lost answer's post is live. A thread is a chain of posts,
+each naming the first post (``root``) and the one before (``parent``) in its ``reply``, each under
+a record key of its own (the same on every attempt), so a repeated part collides too.
 
 Metrics: ``app.bsky.feed.getPosts`` through the PDS with the session (see ``metrics``).
 
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import mimetypes
 import re
 import time
 import unicodedata
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,7 +93,8 @@ _MEDIA_LIMITS = MediaLimits("Bluesky", image_bytes=MAX_IMAGE_BYTES, video_bytes=
 
 class BlueskyPlatform:
     name = "bluesky"
-    features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS, Feature.THREAD,
+                          Feature.REPEATABLE_STEPS})
     required_credentials: tuple[str, ...] = ("identifier", "app_password")
 
     def __init__(self, base_url: str = "https://bsky.social", *, video_url: str = "https://video.bsky.app",
@@ -154,16 +159,39 @@ class BlueskyPlatform:
         )
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        created = await self._keeping_video(request, self._post(request, http, rkey=record_key(request), reply=None))
+        return Published(platform_post_id=created["id"], url=created["url"], http_status=200)
+
+    async def reply(self, request: PublishRequest, http: httpx.AsyncClient, *, parent: dict[str, Any],
+                    root: dict[str, Any], key: str) -> dict[str, Any]:
+        """A thread part: a post whose ``reply`` names the thread's first post (``root``) and the part
+        before (``parent``), each as a strong ref (uri and cid), under a record key of its own."""
+        pds = await self._pds(request.metadata)
+        for step in (root, parent):
+            if not step.get("cid"):  # the first post's cid: read once, then kept with its step
+                repo, *_, rkey = str(step["id"]).removeprefix("at://").split("/")  # at://{did}/{collection}/{rkey}
+                answer = await self._xrpc(http, "GET", pds, "com.atproto.repo.getRecord", idempotent=True,
+                                          params={"repo": repo, "collection": COLLECTION, "rkey": rkey})
+                step["cid"] = answer.get("cid")
+        reply = {"root": {"uri": root["id"], "cid": root["cid"]}, "parent": {"uri": parent["id"], "cid": parent["cid"]}}
+        return await self._keeping_video(request, self._post(
+            request, http, rkey=record_key(dataclasses.replace(request, idempotency_key=key)), reply=reply))
+
+    @staticmethod
+    async def _keeping_video(request: PublishRequest, posting: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """``posting``'s answer; a video job (or its blob) travels with any failure, so that the next
+        attempt never uploads the video again."""
         try:
-            return await self._publish(request, http)
+            return await posting
         except PlatformError as exc:
-            # a video job (or its blob) travels with any failure, so the next attempt never uploads again
             for key in VIDEO_PROGRESS:
                 if key in request.progress:
                     exc.details.setdefault(key, request.progress[key])
             raise
 
-    async def _publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+    async def _post(self, request: PublishRequest, http: httpx.AsyncClient, *, rkey: str,
+                    reply: dict[str, Any] | None) -> dict[str, Any]:
+        """Create ``request.content``'s post record under ``rkey``: ``{"id": uri, "url", "cid"}``."""
         access = request.credentials.get("access_jwt")
         if not access:
             raise PlatformError(Outcome.AUTH, "no_session", "bluesky: no session yet; one is created from the app password")
@@ -178,6 +206,8 @@ class BlueskyPlatform:
         facets = detect_facets(text, dids)
         if facets:
             record["facets"] = facets
+        if reply is not None:
+            record["reply"] = reply
         if request.content.media and request.content.media[0].type == "video":
             video = request.content.media[0]
             record["embed"] = {"$type": "app.bsky.embed.video", "video": await self._video(request, pds, access, did, http),
@@ -187,7 +217,6 @@ class BlueskyPlatform:
                 {"alt": media.alt or "", "image": await self._upload_image(media, i, pds, access, http)}
                 for i, media in enumerate(request.content.media)
             ]}
-        rkey = record_key(request)
         try:
             # Safe to repeat (idempotent): a second create on the same rkey cannot post twice.
             answer = await self._xrpc(http, "POST", pds, "com.atproto.repo.createRecord", token=access, idempotent=True,
@@ -197,12 +226,15 @@ class BlueskyPlatform:
             # duplicate); other PDSes may say 409. Either may mean an earlier attempt went out.
             if exc.http_status is None or (exc.http_status < 500 and exc.http_status != 409):
                 raise
-            found = await self.lookup(request, http)
-            if found is None:
+            try:
+                answer = await self._xrpc(http, "GET", pds, "com.atproto.repo.getRecord", idempotent=True,
+                                          params={"repo": did, "collection": COLLECTION, "rkey": rkey})
+            except PlatformError as missing:
+                if missing.details.get("error") == "RecordNotFound":
+                    raise exc from None
                 raise
-            return found
-        return Published(platform_post_id=answer.get("uri") or f"at://{did}/{COLLECTION}/{rkey}",
-                         url=post_url(did, rkey), http_status=200)
+        return {"id": answer.get("uri") or f"at://{did}/{COLLECTION}/{rkey}", "url": post_url(did, rkey),
+                "cid": answer.get("cid")}
 
     async def lookup(self, request: PublishRequest, http: httpx.AsyncClient) -> Published | None:
         """The post for this target's record key, if it exists (getRecord needs no session)."""

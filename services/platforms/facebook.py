@@ -34,7 +34,8 @@ from services.platforms.medialimits import MediaLimits
 
 MAX_TEXT = 63_206
 #: read_insights reads Page post insights (metrics); the others publish
-SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts,read_insights"
+#: pages_manage_engagement comments as the Page (the first comment: Pages API, "Comments and @mentions")
+SCOPES = "pages_show_list,pages_read_engagement,pages_manage_posts,read_insights,pages_manage_engagement"
 #: Page post insights, lifetime (developers.facebook.com/docs/graph-api/reference/insights). post_media_view
 #: replaced post_impressions, retired for all versions 2025-11-15 (developers.facebook.com/documentation/pages-api/
 #: changelog); post_reactions_by_type_total is {"like": n, "love": n, ...}; post_activity_by_action_type is
@@ -53,7 +54,7 @@ _MEDIA_LIMITS = MediaLimits("Facebook")
 
 class FacebookPlatform:
     name = "facebook"
-    features = frozenset({Feature.OAUTH, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.OAUTH, Feature.VERIFY, Feature.METRICS, Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -107,6 +108,13 @@ class FacebookPlatform:
                                             {**message, "attached_media": json.dumps(photo_ids)}, idempotent=False)
             post_id = str(body["id"])
         return Published(post_id, await self._permalink(http, token, post_id), status)
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment, as the Page: ``POST /{object-id}/comments`` with ``message``."""
+        body, _ = await self._post(http, f"{self._graph}/{post['id']}/comments", request.credentials["access_token"],
+                                   {"message": text}, idempotent=False)
+        return {"id": str(body["id"]), "url": None}
 
     def _link(self, request: PublishRequest) -> dict[str, str]:
         if request.metadata.get("link_preview") is False:

@@ -43,8 +43,10 @@ MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 MAX_CAROUSEL = 10  #: 2 or more media make a carousel
-#: instagram_manage_insights reads media insights (metrics); the others publish
-SCOPES = "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"
+#: instagram_manage_insights reads media insights (metrics); instagram_manage_comments posts the first comment
+#: (Comment Moderation, "Instagram API with Facebook Login"); the others publish
+SCOPES = ("instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights,"
+          "instagram_manage_comments")
 #: Instagram Media Insights (developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights,
 #: updated 2026-06-18): ``views`` replaced ``impressions`` (retired for all versions 2025-04-21). A metric the media's
 #: product type does not support fails the whole request (#100 "does not support the ... metric for this media
@@ -66,7 +68,8 @@ _STORY_LIMITS = replace(_MEDIA_LIMITS, image_aspect=None, video_seconds=None)
 
 class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS,
+                          Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -97,6 +100,9 @@ class InstagramPlatform(meta.ContainerPlatform):
                 problems.append(Problem("content.media", f"instagram: a story is exactly 1 image or video, not {len(media)}"))
             if content.text:
                 problems.append(Problem("content.text", "instagram: stories have no caption; set the Instagram text to empty"))
+            if content.first_comment is not None:
+                problems.append(Problem("content.first_comment", "instagram: stories take no comments; remove "
+                                                                 "content.first_comment for a story channel"))
             return problems
         if not media:
             problems.append(Problem("content.media",
@@ -128,6 +134,14 @@ class InstagramPlatform(meta.ContainerPlatform):
             children.append(child)
         return await self._containers.create(http, token, user, {
             "media_type": "CAROUSEL", "children": ",".join(children), **caption})
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment: ``POST /{ig-media-id}/comments`` with ``message`` (IG Media Comments)."""
+        body, _ = await meta.call_graph(http, "POST", f"{self._graph}/{post['id']}/comments", platform=self.name,
+                                        idempotent=False, data={"message": text},
+                                        headers=meta.bearer(request.credentials["access_token"]))
+        return {"id": str(body["id"]), "url": None}
 
     async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
         """The media's figures: likes and comments from the media object, the rest from its insights.

@@ -140,7 +140,7 @@ _MEDIA_LIMITS = MediaLimits("LinkedIn", image_bytes=IMAGE_MAX_BYTES, image_types
 
 class LinkedInPlatform:
     name = "linkedin"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.VERIFY})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.VERIFY, Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -182,6 +182,24 @@ class LinkedInPlatform:
     def _headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}", "LinkedIn-Version": LINKEDIN_VERSION,
                 "X-Restli-Protocol-Version": "2.0.0"}
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment, by the post's author: ``POST /rest/socialActions/{post urn}/comments``
+        with ``{actor, object, message: {text}}`` (Comments API); its id is the ``x-restli-id`` header
+        (or the created comment's ``$URN``/``id`` in the body)."""
+        urn = str(post["id"])
+        response = await send(http, "POST", f"{self._base}/rest/socialActions/{quote(urn, safe='')}/comments",
+                              idempotent=False, headers=self._headers(request.credentials["access_token"]),
+                              json={"actor": _author(request), "object": urn, "message": {"text": text}})
+        if not response.is_success:
+            raise _failure(response)
+        body = json_or_empty(response)
+        comment = response.headers.get("x-restli-id") or body.get("$URN") or body.get("id")
+        if not comment:
+            raise PlatformError(Outcome.UNKNOWN, "no_comment_id", "linkedin accepted the comment but sent no id",
+                                response.status_code)
+        return {"id": str(comment), "url": None}
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
         token, author, media = request.credentials["access_token"], _author(request), request.content.media

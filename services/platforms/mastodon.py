@@ -5,6 +5,8 @@ write:statuses, write:media). Mastodon tokens live until revoked and have no ref
 refused token means "reconnect". ``verify`` copies the instance's limits into the channel metadata,
 where ``validate`` reads them. Every status carries ``Idempotency-Key`` (Mastodon returns the first
 status for a repeated key for an hour), so a status call whose answer was lost is safe to repeat.
+A thread is a chain of statuses, each ``in_reply_to_id`` the one before and each under a key of its
+own (the target's, suffixed with the part).
 Metrics read the status as the public sees it, without the token (see ``metrics``).
 """
 
@@ -50,7 +52,8 @@ _REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w[\w.-]*)@[\w.-]+\w")
 
 class MastodonPlatform:
     name = "mastodon"
-    features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY, Feature.METRICS})
+    features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY, Feature.METRICS, Feature.THREAD,
+                          Feature.REPEATABLE_STEPS})
     required_credentials: tuple[str, ...] = ("access_token",)
 
     def __init__(self, *, allow_private: bool = False, poll_interval: float = 1.0):
@@ -99,13 +102,25 @@ class MastodonPlatform:
                            metadata={"instance_url": instance, **limits})
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        return await self._status(request, http, key=request.idempotency_key, reply_to=None)
+
+    async def reply(self, request: PublishRequest, http: httpx.AsyncClient, *, parent: dict[str, Any],
+                    root: dict[str, Any], key: str) -> dict[str, Any]:
+        """A thread part: a status ``in_reply_to_id`` the part before, under its own ``Idempotency-Key``."""
+        published = await self._status(request, http, key=key, reply_to=str(parent["id"]))
+        return {"id": published.platform_post_id, "url": published.url}
+
+    async def _status(self, request: PublishRequest, http: httpx.AsyncClient, *, key: str,
+                      reply_to: str | None) -> Published:
         instance = await self._instance(request.metadata)
         media_ids = [await self._upload(request, media, i, instance, http) for i, media in enumerate(request.content.media)]
         body: dict[str, Any] = {"status": request.content.text, "visibility": request.metadata.get("visibility") or "public"}
         if media_ids:
             body["media_ids"] = media_ids
+        if reply_to is not None:
+            body["in_reply_to_id"] = reply_to
         status = await self._call(http, "POST", f"{instance}/api/v1/statuses", request.credentials, idempotent=True,
-                                  json=body, headers={"Idempotency-Key": request.idempotency_key})
+                                  json=body, headers={"Idempotency-Key": key})
         return Published(platform_post_id=str(status["id"]), url=status.get("url") or status.get("uri"), http_status=200)
 
     async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:

@@ -3,8 +3,9 @@
 Channel: ``account_id`` is the Threads user id; ``credentials.access_token`` is a long-lived
 Threads token (60 days, refreshed with ``th_refresh_token``). Resume works as on Instagram
 (``meta.Containers``): once the container exists its id is kept (``details["container_id"]``,
-``request.progress``) and handed back in ``request.resume``. Metrics are the post's insights
-(``threads_manage_insights``).
+``request.progress``) and handed back in ``request.resume``. A thread is a chain of posts, each a
+container with ``reply_to_id`` the one before; the first comment is the author's reply to the post.
+Metrics are the post's insights (``threads_manage_insights``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ MAX_LINKS = 5
 #: 2 or more media make a carousel. 20 comes from third-party sources (unconfirmed): the part of
 #: Meta's posts page we could read does not give the number.
 MAX_CAROUSEL = 20
-#: threads_manage_insights reads a post's insights (metrics); the others publish
-SCOPES = "threads_basic,threads_content_publish,threads_manage_insights"
+#: threads_manage_insights reads a post's insights (metrics); threads_manage_replies publishes replies (a
+#: thread's parts, the first comment: "required for making POST calls to reply endpoints"); the others publish
+SCOPES = "threads_basic,threads_content_publish,threads_manage_insights,threads_manage_replies"
 #: Threads Insights API, Media Insights (developers.facebook.com/documentation/threads/insights, updated
 #: 2026-01-30): views, likes, replies, reposts, quotes and shares ("in development", as is views), lifetime
 #: totals, nested replies not included
@@ -59,7 +61,8 @@ _MEDIA_LIMITS = MediaLimits(
 
 class ThreadsPlatform(meta.ContainerPlatform):
     name = "threads"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS,
+                          Feature.THREAD, Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -96,9 +99,28 @@ class ThreadsPlatform(meta.ContainerPlatform):
                                     f"threads: {len(content.media)} media; a carousel takes at most {MAX_CAROUSEL}"))
         return problems
 
-    async def _create(self, http: httpx.AsyncClient, request: PublishRequest) -> str:
+    async def reply(self, request: PublishRequest, http: httpx.AsyncClient, *, parent: dict[str, Any],
+                    root: dict[str, Any], key: str) -> dict[str, Any]:
+        """A thread part: a container with ``reply_to_id`` the part before, published like a post
+        (its container id kept for a resume, as the post's is)."""
+        return await self._reply(request, http, str(parent["id"]))
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment: the author's reply to the post (a TEXT container with ``reply_to_id``)."""
+        return await self._reply(request, http, str(post["id"]))
+
+    async def _reply(self, request: PublishRequest, http: httpx.AsyncClient, reply_to: str) -> dict[str, Any]:
+        async def create() -> str:
+            return await self._create(http, request, reply_to=reply_to)
+        published = await self._containers.publish(request, http, create)
+        return {"id": published.platform_post_id, "url": published.url}
+
+    async def _create(self, http: httpx.AsyncClient, request: PublishRequest, reply_to: str | None = None) -> str:
         token, user, media = request.credentials["access_token"], request.account_id, request.content.media
         text = {"text": request.content.text} if request.content.text else {}
+        if reply_to is not None:
+            text["reply_to_id"] = reply_to
         if len(media) <= 1:
             form = {**_item(media[0]), **text} if media else {"media_type": "TEXT", **text}
             return await self._containers.create(http, token, user, form)

@@ -4,7 +4,9 @@ Pinned to X API v2 as docs.x.com describes it in 2025-2026, media included (``/2
 its ``initialize``/``append``/``finalize`` steps, ``/2/media/metadata``); the v1.1 upload host is
 not used. Channel: ``account_id`` is the X user id, credentials ``access_token`` (+ ``refresh_token``),
 ``metadata.username`` for post URLs. X has no idempotency key, so a lost ``POST /2/tweets`` answer
-is UNKNOWN and ``lookup`` settles it from the account's recent posts. Metrics read the post's
+is UNKNOWN and ``lookup`` settles it from the account's recent posts. A thread is a chain of posts,
+each replying to the one before (``reply.in_reply_to_tweet_id``); the first comment is the author's
+reply to the post. Metrics read the post's
 ``public_metrics`` (and, for 30 days, its ``non_public_metrics``) with the scopes publishing holds.
 """
 
@@ -149,7 +151,8 @@ _MEDIA_LIMITS = MediaLimits(
 
 class XPlatform:
     name = "x"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS,
+                          Feature.THREAD, Feature.FIRST_COMMENT})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = True
 
@@ -185,6 +188,22 @@ class XPlatform:
         return problems
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        return await self._tweet(request, http, reply_to=None)
+
+    async def reply(self, request: PublishRequest, http: httpx.AsyncClient, *, parent: dict[str, Any],
+                    root: dict[str, Any], key: str) -> dict[str, Any]:
+        """A thread part: a post replying to the part before (``reply.in_reply_to_tweet_id``)."""
+        published = await self._tweet(request, http, reply_to=str(parent["id"]))
+        return {"id": published.platform_post_id, "url": published.url}
+
+    async def comment(self, request: PublishRequest, http: httpx.AsyncClient, *, text: str, post: dict[str, Any],
+                      key: str) -> dict[str, Any]:
+        """The first comment: the author's reply to the post."""
+        published = await self._tweet(request, http, reply_to=str(post["id"]))
+        return {"id": published.platform_post_id, "url": published.url}
+
+    async def _tweet(self, request: PublishRequest, http: httpx.AsyncClient, *, reply_to: str | None) -> Published:
+        """``POST /2/tweets`` with ``request.content`` (its media uploaded first), replying to ``reply_to``."""
         token = request.credentials["access_token"]
         media_ids = [await self._upload(http, token, m, request.deadline) for m in request.content.media]
         body: dict[str, Any] = {}
@@ -192,6 +211,8 @@ class XPlatform:
             body["text"] = request.content.text
         if media_ids:
             body["media"] = {"media_ids": media_ids}
+        if reply_to is not None:
+            body["reply"] = {"in_reply_to_tweet_id": reply_to}
         _check_deadline(request.deadline)
         response = await send(http, "POST", f"{self._base}/2/tweets", idempotent=False, json=body, headers=_auth(token))
         if not response.is_success:

@@ -55,6 +55,7 @@ from services.domain.models import (
 from services.domain.transitions import derive_post_status
 from services.errors import HeraldError
 from services.logs import log_event
+from services.platforms import steps
 from services.platforms.base import (
     ACCOUNT,
     APP,
@@ -413,6 +414,7 @@ class _Sender:
                 started_at=started, finished_at=finished, platform_post_id=published.platform_post_id,
                 platform_post_url=published.url, http_status=published.http_status, idempotency_key=key,
                 lag_ms=round((finished - job.due).total_seconds() * 1000),
+                steps=published.steps or None, first_comment_error=published.first_comment_error,
             )
             attempt = _Attempt(result)
         except _Undecided as exc:  # a maybe-sent call's lookup gave no verdict
@@ -420,7 +422,8 @@ class _Sender:
                                decidable_later=exc.try_later)
         except PlatformError as exc:
             failure = _failure(target, attempt_no, started, exc.outcome, exc.code, exc.message, exc.http_status, key)
-            attempt = _Attempt(replace(failure, resume=exc.details or progress or None), exc.retry_after_seconds,
+            resume = {**progress, **exc.details} or None  # what the adapter did, and what it said of it
+            attempt = _Attempt(replace(failure, resume=resume, steps=_steps_of(resume)), exc.retry_after_seconds,
                                limit_scope=exc.limit_scope,
                                decidable_later=exc.outcome is Outcome.UNKNOWN and _decidable(platform))
         except HeraldError as exc:  # e.g. the store refused to save refreshed credentials
@@ -428,11 +431,13 @@ class _Sender:
         except TimeoutError:  # the run stopped the call: keep what the adapter had done
             failure = _failure(target, attempt_no, started, Outcome.UNKNOWN, "timeout",
                                "no answer within REQUEST_TIMEOUT; the post may or may not be live", None, key)
-            attempt = _Attempt(replace(failure, resume=progress or None), decidable_later=_decidable(platform))
+            attempt = _Attempt(replace(failure, resume=progress or None, steps=_steps_of(progress)),
+                               decidable_later=_decidable(platform))
         except Exception as exc:  # an adapter bug: it may have sent the post, so do not resend blindly
             failure = _failure(target, attempt_no, started, Outcome.UNKNOWN, "adapter_error", type(exc).__name__,
                                None, key)
-            attempt = _Attempt(replace(failure, resume=progress or None), decidable_later=_decidable(platform))
+            attempt = _Attempt(replace(failure, resume=progress or None, steps=_steps_of(progress)),
+                               decidable_later=_decidable(platform))
         attempt = replace(attempt, answered_at=self.clock())
         log_event("publish.target", post_id=str(target.post_id), target_id=str(target.id), platform=target.platform,
                   outcome=attempt.result.outcome.value, attempt=attempt_no, error_code=attempt.result.error_code)
@@ -479,12 +484,25 @@ class _Sender:
 
     async def _send(self, job: _Job, channel: Channel, platform: Platform, request: PublishRequest) -> Published:
         if job.maybe_sent and not supports(platform, Feature.IDEMPOTENCY_KEY):
-            if not supports(platform, Feature.LOOKUP):
-                raise PlatformError(Outcome.UNKNOWN, "maybe_sent",
-                                    "the run publishing it stopped mid-call; check whether it is live, then resolve it")
-            found = await self._look_up(cast(ReconcilingPlatform, platform), request)
-            if found is not None:
-                return found  # it did go out: reconciled, never sent twice
+            multi = steps.is_multi_step(platform, request.content)
+            if multi and steps.recorded(request.resume) and not supports(platform, Feature.REPEATABLE_STEPS):
+                # the post is live already; the step in doubt is a later one, which no lookup can tell
+                try:
+                    settled = steps.settle_lost(platform, request, None)
+                except PlatformError as exc:
+                    raise _Undecided(exc.code, exc.message, try_later=False) from exc
+                if settled is not None:
+                    return settled
+            elif not (multi and supports(platform, Feature.REPEATABLE_STEPS)):
+                if not supports(platform, Feature.LOOKUP):
+                    raise PlatformError(Outcome.UNKNOWN, "maybe_sent",
+                                        "the run publishing it stopped mid-call; check whether it is live, then resolve it")
+                found = await self._look_up(cast(ReconcilingPlatform, platform), request)
+                if found is not None:  # it did go out: reconciled, never sent twice
+                    try:
+                        return steps.settle_lost(platform, request, found) or found
+                    except PlatformError as exc:
+                        raise _Undecided(exc.code, exc.message, try_later=False) from exc
         try:
             return await self._publish(platform, request)
         except PlatformError as exc:
@@ -492,10 +510,13 @@ class _Sender:
                 if exc.outcome is Outcome.AUTH:
                     await self._needs_reconnect(channel, exc.message)
                 raise
-        # The token was refused: refresh once, then try again with the new one.
+        # The token was refused: refresh once, then try again with the new one (from the steps done).
         credentials = await self._refresh(channel, platform, request.credentials)
         self._credentials[channel.id] = credentials
-        return await self._publish(platform, replace(request, credentials=credentials))
+        resume = request.resume
+        if "steps" in request.progress:  # a post in steps: carry on from the first step not done
+            resume = {**request.progress, "steps": list(request.progress["steps"])}
+        return await self._publish(platform, replace(request, credentials=credentials, resume=resume))
 
     def _call_deadline(self) -> float:
         return deadline.call_deadline(self.monotonic, self.limits.request_timeout, self.deadline)
@@ -504,7 +525,8 @@ class _Sender:
         # Stopped a little past its deadline: whatever it sent, we cannot tell (what it reported in
         # ``progress`` is kept).
         until = self._call_deadline()
-        return await deadline.within(platform.publish(replace(request, deadline=until), self.http), until, self.monotonic)
+        return await deadline.within(steps.publish(platform, replace(request, deadline=until), self.http), until,
+                                     self.monotonic)
 
     async def _look_up(self, platform: ReconcilingPlatform, request: PublishRequest) -> Published | None:
         """Whether a maybe-sent call went out: Published, None (certainly not), or _Undecided."""
@@ -548,6 +570,11 @@ def _decidable(platform: Platform | None) -> bool:
     """Whether a later run can settle a lost answer: by looking the post up, or by repeating the
     call under the same idempotency key."""
     return platform is not None and (supports(platform, Feature.LOOKUP) or supports(platform, Feature.IDEMPOTENCY_KEY))
+
+
+def _steps_of(resume: dict[str, Any] | None) -> tuple[dict[str, Any], ...] | None:
+    """The steps a failed attempt left live (a thread's first parts), to show on the target; None: none."""
+    return tuple(steps.recorded(resume)) or None
 
 
 def _unreadable_attempt(target: Target, problem: str, maybe_sent: bool) -> _Attempt:

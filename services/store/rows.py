@@ -34,6 +34,7 @@ from services.domain.models import (
     Target,
     TargetState,
     TargetStatus,
+    ThreadPart,
     UnreadablePost,
 )
 from services.domain.operations import WINDOWS, LagFigures, OperationsFigures, OutcomeCounts, WindowFigures
@@ -74,11 +75,16 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def content_to_dict(content: Content) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "text": content.text,
         "media": [media_to_dict(m) for m in content.media],
         "platforms": content.platforms,
     }
+    if content.thread:
+        data["thread"] = [{"text": p.text, "media": [media_to_dict(m) for m in p.media]} for p in content.thread]
+    if content.first_comment is not None:
+        data["first_comment"] = content.first_comment
+    return data
 
 
 def media_to_dict(media: Media) -> dict[str, Any]:
@@ -88,11 +94,18 @@ def media_to_dict(media: Media) -> dict[str, Any]:
     return item
 
 
+def _media_from_list(items: Any) -> tuple[Media, ...]:
+    return tuple(Media(type=m["type"], url=m["url"], alt=m.get("alt")) for m in items or ())
+
+
 def content_from_dict(data: dict[str, Any]) -> Content:
     return Content(
         text=data.get("text") or "",
-        media=tuple(Media(type=m["type"], url=m["url"], alt=m.get("alt")) for m in data.get("media") or ()),
+        media=_media_from_list(data.get("media")),
         platforms=data.get("platforms") or {},
+        thread=tuple(ThreadPart(text=p.get("text") or "", media=_media_from_list(p.get("media")))
+                     for p in data.get("thread") or ()),
+        first_comment=data.get("first_comment"),
     )
 
 
@@ -113,7 +126,16 @@ def target_from_row(row: dict[str, Any]) -> Target:
         publish_lag_ms=_int_or_none(row.get("publish_lag_ms")),
         resume=_json_object(row.get("resume")),
         first_attempt_at=parse_time(row.get("first_attempt_at")),
+        steps=_steps(row.get("steps")),
+        first_comment_error=row.get("first_comment_error"),
     )
+
+
+def _steps(value: Any) -> tuple[dict[str, Any], ...]:
+    """A target's ``steps`` column: a JSON array of objects (text from SQLite), empty when unset."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return tuple(step for step in value if isinstance(step, dict)) if isinstance(value, list) else ()
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -303,10 +325,27 @@ def _read_content(data: Any) -> Content:
     overrides = data.get("platforms")
     if overrides is not None and not isinstance(overrides, dict):
         raise _Unreadable("content.platforms is not an object")
+    thread = data.get("thread")
+    if thread is not None and not isinstance(thread, list):
+        raise _Unreadable("content.thread is not a list")
+    first_comment = data.get("first_comment")
+    if first_comment is not None and not isinstance(first_comment, str):
+        raise _Unreadable("content.first_comment is not text")
     return Content(
         text=text or "", media=_read_media(data.get("media"), "content.media"),
         platforms={name: _read_override(o, f"content.platforms.{name}") for name, o in (overrides or {}).items()},
+        thread=tuple(_read_part(part, f"content.thread[{i}]") for i, part in enumerate(thread or ())),
+        first_comment=first_comment,
     )
+
+
+def _read_part(data: Any, where: str) -> ThreadPart:
+    if not isinstance(data, dict):
+        raise _Unreadable(f"{where} is not an object")
+    text = data.get("text")
+    if text is not None and not isinstance(text, str):
+        raise _Unreadable(f"{where}.text is not text")
+    return ThreadPart(text=text or "", media=_read_media(data.get("media"), f"{where}.media"))
 
 
 def _read_override(data: Any, where: str) -> dict[str, Any]:
@@ -472,6 +511,8 @@ def results_to_rows(results: list[PostResult]) -> list[dict[str, Any]]:
                     "error_message": t.error_message,
                     "idempotency_key": t.idempotency_key,
                     "resume": t.resume,
+                    "steps": list(t.steps) if t.steps is not None else None,
+                    "first_comment_error": t.first_comment_error,
                 }
                 for t in r.targets
             ],

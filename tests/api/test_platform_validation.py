@@ -150,12 +150,30 @@ CASES = [
     # Every target is checked: fine for Telegram, too long for X
     (["telegram", "x"], {"text": "a" * 281}, ("x", "content.text", ["280"])),
     (["x", "telegram", "instagram"], {"text": "hi"}, ("instagram", "content.media", ["at least 1"])),
+    # Threads of posts: every part is held to the platform's limits, and named by its place
+    (["x", "bluesky", "mastodon", "threads"], {"text": "1/3", "thread": [{"text": "2/3"}, {"text": "3/3"}]}, None),
+    (["x"], {"text": "1/3", "thread": [{"text": "2/3"}, {"text": "a" * 281}]},
+     ("x", "content.thread[1].text", ["281", "280", "content.thread[1]"])),
+    (["x"], {"text": "1/2", "thread": [{"text": "2/2", "media": [IMAGE] * 5}]}, ("x", "content.thread[0].media", ["5", "4"])),
+    (["bluesky"], {"text": "1/3", "thread": [{"text": "2/3"}, {"text": "3/3", "media": [IMAGE] * 5}]},
+     ("bluesky", "content.thread[1].media", ["5 images", "the limit is 4"])),
+    (["mastodon"], {"text": "1/2", "thread": [{"text": "a" * (MASTODON_LIMIT + 1)}]},
+     ("mastodon", "content.thread[0].text", ["1001", "this instance allows 1000"])),
+    (["threads"], {"text": "1/4", "thread": [{"text": "2/4"}, {"text": "3/4"}, {"text": "a" * 501}]},
+     ("threads", "content.thread[2].text", ["501", "500"])),
+    (["x", "telegram"], {"text": "1/2", "thread": [{"text": "2/2"}]}, ("telegram", "content.thread", ["threads cannot"])),
+    # First comments: a reply's limits on X and Threads; refused where the platform has none
+    (["instagram", "facebook", "linkedin", "x", "threads"], {"text": "hi", "media": [IMAGE], "first_comment": "#tags"},
+     None),
+    (["x"], {"text": "hi", "first_comment": "a" * 281}, ("x", "content.first_comment", ["281", "280"])),
+    (["bluesky"], {"text": "hi", "first_comment": "more"}, ("bluesky", "content.first_comment", ["first comment"])),
 ]
 
 
 def case_id(case) -> str:
     targets, content, refused = case
-    size = f"{len(content['text'])}ch+{len(content.get('media', []))}m"
+    size = f"{len(content['text'])}ch+{len(content.get('media', []))}m" + (
+        f"+{len(content['thread'])}parts" if "thread" in content else "") + ("+comment" if "first_comment" in content else "")
     return f"{'+'.join(targets)}-{size}-{'refused' if refused else 'ok'}"
 
 

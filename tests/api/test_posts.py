@@ -303,7 +303,7 @@ class TestEdit:
                                json={"content": {"text": "v2"}, "channel_ids": [b["id"]], "scheduled_at": at})
         assert put.status_code == 200, put.text
         replaced = put.json()
-        assert replaced["content"] == {"text": "v2", "media": [], "platforms": {}}
+        assert replaced["content"] == {"text": "v2", "media": [], "platforms": {}, "thread": [], "first_comment": None}
         assert [t["channel_id"] for t in replaced["targets"] if t["status"] != "cancelled"] == [b["id"]]
         # left out: back to POST /posts's defaults; the status is PATCH's rule (a scheduled post stays so)
         assert replaced["timezone"] == "UTC" and replaced["rrule"] is None and replaced["status"] == "scheduled"

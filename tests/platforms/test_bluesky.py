@@ -8,6 +8,7 @@ bookmarkCount.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import time
@@ -19,7 +20,8 @@ import httpx
 import pytest
 import respx
 
-from services.domain.models import Content, Media, Outcome
+from services.domain.models import Content, Media, Outcome, ThreadPart
+from services.platforms import steps
 from services.platforms.base import ACCOUNT, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.bluesky import BlueskyPlatform, count_graphemes, detect_facets, record_key, tid_time
 from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
@@ -624,3 +626,65 @@ async def test_the_video_service_host_is_configurable_and_a_pds_without_did_doc_
     async with httpx.AsyncClient() as http:
         await moved.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
     assert upload.called and dict(auth.calls.last.request.url.params)["aud"] == "did:web:pds.example.com"
+
+
+def _thread_request() -> PublishRequest:
+    return dataclasses.replace(request("1/3 the post"), content=Content(text="1/3 the post", thread=(
+        ThreadPart("2/3 more"), ThreadPart("3/3 the end"))))
+
+
+def _uri(rkey: str) -> str:
+    return f"at://{DID}/app.bsky.feed.post/{rkey}"
+
+
+PART_KEYS = [RKEY, record_key(request(key=f"{KEY}:thread:0")), record_key(request(key=f"{KEY}:thread:1"))]
+
+
+@respx.mock
+async def test_a_thread_is_a_chain_of_posts_each_replying_with_root_and_parent_strong_refs(platform):
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").mock(side_effect=[
+        httpx.Response(200, json={"uri": _uri(k), "cid": f"cid-{i}"}) for i, k in enumerate(PART_KEYS)])
+    root = respx.get(f"{XRPC}/com.atproto.repo.getRecord", params={"rkey": RKEY}).respond(
+        200, json={"uri": _uri(RKEY), "cid": "cid-0", "value": {}})
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, _thread_request(), http)
+    sent = [json.loads(c.request.content) for c in create.calls]
+    assert [(s["rkey"], s["record"]["text"]) for s in sent] == [
+        (PART_KEYS[0], "1/3 the post"), (PART_KEYS[1], "2/3 more"), (PART_KEYS[2], "3/3 the end")]
+    assert "reply" not in sent[0]["record"]
+    assert sent[1]["record"]["reply"] == {"root": {"uri": _uri(RKEY), "cid": "cid-0"},
+                                          "parent": {"uri": _uri(RKEY), "cid": "cid-0"}}
+    assert sent[2]["record"]["reply"] == {"root": {"uri": _uri(RKEY), "cid": "cid-0"},
+                                          "parent": {"uri": _uri(PART_KEYS[1]), "cid": "cid-1"}}
+    assert root.call_count == 1  # the first post's cid, read once
+    assert [s["id"] for s in published.steps] == [_uri(k) for k in PART_KEYS]
+    assert len(set(PART_KEYS)) == 3
+
+
+@respx.mock
+async def test_a_thread_failing_at_part_3_resumes_at_part_3_replying_to_part_2(platform):
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").mock(side_effect=[
+        httpx.Response(200, json={"uri": _uri(PART_KEYS[0]), "cid": "cid-0"}),
+        httpx.Response(200, json={"uri": _uri(PART_KEYS[1]), "cid": "cid-1"}),
+        httpx.Response(502, json={"error": "UpstreamFailure", "message": "try again"})])
+    respx.get(f"{XRPC}/com.atproto.repo.getRecord", params={"rkey": RKEY}).respond(
+        200, json={"uri": _uri(RKEY), "cid": "cid-0", "value": {}})
+    # a 5xx may hide a create that went through: the part's own key is looked up, and is not there
+    respx.get(f"{XRPC}/com.atproto.repo.getRecord", params={"rkey": PART_KEYS[2]}).respond(
+        400, json={"error": "RecordNotFound", "message": "Could not locate record"})
+    first = _thread_request()
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await steps.publish(platform, first, http)
+    assert err.value.outcome is Outcome.TRANSIENT
+    create.reset()
+    create.mock(side_effect=[httpx.Response(200, json={"uri": _uri(PART_KEYS[2]), "cid": "cid-2"})])
+    again = dataclasses.replace(_thread_request(), resume={**first.progress, **err.value.details})
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, again, http)
+    assert len(create.calls) == 1
+    resent = json.loads(create.calls[0].request.content)
+    assert (resent["rkey"], resent["record"]["text"]) == (PART_KEYS[2], "3/3 the end")
+    assert resent["record"]["reply"]["parent"] == {"uri": _uri(PART_KEYS[1]), "cid": "cid-1"}
+    assert resent["record"]["reply"]["root"] == {"uri": _uri(RKEY), "cid": "cid-0"}
+    assert [s["id"] for s in published.steps] == [_uri(k) for k in PART_KEYS]

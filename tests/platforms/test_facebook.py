@@ -18,6 +18,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
+from services.platforms import steps
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.facebook import FacebookPlatform
 from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
@@ -212,7 +213,7 @@ def test_validate_accepts_long_text_and_many_photos(platform):
 def test_authorize_url_is_the_facebook_login_dialog(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.netloc, url.path) == ("www.facebook.com", "/v25.0/dialog/oauth")
-    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts,read_insights"]
+    assert parse_qs(url.query)["scope"] == ["pages_show_list,pages_read_engagement,pages_manage_posts,read_insights,pages_manage_engagement"]
     assert parse_qs(url.query)["state"] == ["st"]
 
 
@@ -355,3 +356,18 @@ async def test_metrics_failures_are_classified(platform, error, headers, outcome
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
     await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))
+
+
+@respx.mock
+async def test_the_first_comment_is_posted_on_the_page_post_as_the_page(platform):
+    respx.post(f"{GRAPH}/pg1/feed").respond(200, json={"id": "pg1_11"})
+    mock_permalink("pg1_11")
+    comments = respx.post(f"{GRAPH}/pg1_11/comments").respond(200, json={"id": "pg1_11_901"})
+    content = Content(text="Open today", first_comment="Hours: 9 to 5")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    assert {k: v[0] for k, v in parse_qs(comments.calls.last.request.content.decode()).items()} == {
+        "message": "Hours: 9 to 5"}
+    assert comments.calls.last.request.headers["authorization"] == "Bearer ptok"
+    assert published.platform_post_id == "pg1_11"
+    assert published.steps[-1] == {"kind": "first_comment", "id": "pg1_11_901", "url": None}

@@ -9,12 +9,14 @@ import inspect
 import pytest
 
 from services.platforms.base import (
+    CommentingPlatform,
     Feature,
     MeasuringPlatform,
     OAuthPlatform,
     Platform,
     ReconcilingPlatform,
     RefreshablePlatform,
+    ThreadingPlatform,
     VerifyingPlatform,
 )
 from services.platforms.registry import build_platforms
@@ -22,7 +24,8 @@ from services.platforms.registry import build_platforms
 PLATFORMS = build_platforms(outbox=None, public_url="http://localhost")  # type: ignore[arg-type]
 #: the methods (and attributes) each feature's protocol adds to Platform's
 PROTOCOLS = {Feature.REFRESH: RefreshablePlatform, Feature.LOOKUP: ReconcilingPlatform,
-             Feature.VERIFY: VerifyingPlatform, Feature.OAUTH: OAuthPlatform, Feature.METRICS: MeasuringPlatform}
+             Feature.VERIFY: VerifyingPlatform, Feature.OAUTH: OAuthPlatform, Feature.METRICS: MeasuringPlatform,
+             Feature.THREAD: ThreadingPlatform, Feature.FIRST_COMMENT: CommentingPlatform}
 
 
 def _added(protocol: type) -> set[str]:
@@ -58,3 +61,12 @@ def test_metrics_are_declared_where_the_platform_lets_herald_read_a_posts_figure
     r_member_postAnalytics) that Herald's member app does not get."""
     measuring = {name for name, platform in PLATFORMS.items() if Feature.METRICS in platform.features}
     assert measuring == {"sandbox", "instagram", "facebook", "threads", "x", "bluesky", "mastodon"}
+
+
+def test_threads_and_first_comments_are_declared_where_issue_15_puts_them():
+    """README "Platforms": a thread is a reply chain on these four; a first comment a comment (a reply on X and
+    Threads) on these five. Elsewhere the door refuses them (a 422 naming the field), never drops them silently."""
+    threading = {name for name, platform in PLATFORMS.items() if Feature.THREAD in platform.features}
+    commenting = {name for name, platform in PLATFORMS.items() if Feature.FIRST_COMMENT in platform.features}
+    assert threading == {"x", "threads", "bluesky", "mastodon"}
+    assert commenting == {"instagram", "facebook", "linkedin", "x", "threads"}

@@ -19,6 +19,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
+from services.platforms import steps
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.instagram import InstagramPlatform
 from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
@@ -426,7 +427,8 @@ def test_authorize_url_is_the_facebook_login_dialog(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.scheme, url.netloc, url.path) == ("https", "www.facebook.com", "/v25.0/dialog/oauth")
     assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"], "state": ["st"],
-                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"],
+                                   "scope": ["instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights,"
+                                             "instagram_manage_comments"],
                                    "response_type": ["code"]}
     assert platform.uses_pkce is False
 
@@ -605,3 +607,46 @@ async def test_a_throttled_insights_read_is_rate_limited_not_a_partial_answer(pl
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
     await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))
+
+
+def _post_with_comment(comment_answer: httpx.Response):
+    mock_quota()
+    respx.post(f"{GRAPH}/ig1/media").respond(200, json={"id": "c1"})
+    respx.get(f"{GRAPH}/c1").respond(200, json={"status_code": "FINISHED"})
+    mock_publish()
+    return respx.post(f"{GRAPH}/m1/comments").mock(return_value=comment_answer)
+
+
+@respx.mock
+async def test_the_first_comment_is_posted_on_the_media_right_after_it(platform):
+    comments = _post_with_comment(httpx.Response(200, json={"id": "17870913679156914"}))
+    content = Content(text="New in store", media=(IMAGE,), first_comment="#shoes #spring")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    assert form(comments.calls.last) == {"message": "#shoes #spring"}
+    assert comments.calls.last.request.headers["authorization"] == "Bearer tok"
+    assert published.platform_post_id == "m1"
+    assert published.steps == ({"kind": "post", "id": "m1", "url": "https://www.instagram.com/p/abc/"},
+                               {"kind": "first_comment", "id": "17870913679156914", "url": None})
+    assert published.first_comment_error is None
+
+
+@respx.mock
+async def test_a_failed_first_comment_leaves_the_post_published_with_the_reason(platform):
+    _post_with_comment(httpx.Response(400, json={"error": {
+        "message": "Invalid parameter", "type": "OAuthException", "code": 100,
+        "error_user_msg": "Comments are turned off for this post"}}))
+    content = Content(text="New in store", media=(IMAGE,), first_comment="#shoes")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    assert published.platform_post_id == "m1"
+    assert published.first_comment_error == (
+        "the first comment was not posted: instagram: Comments are turned off for this post (code 100)")
+
+
+def test_a_story_takes_no_first_comment(platform):
+    story = {"ig_type": "story"}
+    assert platform.validate(Content(media=(IMAGE,)), story) == []
+    [problem] = platform.validate(Content(media=(IMAGE,), first_comment="#tags"), story)
+    assert problem.field == "content.first_comment" and "stories take no comments" in problem.message
+    assert platform.validate(Content(text="feed", media=(IMAGE,), first_comment="#tags"), {"ig_type": "feed"}) == []

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from services.domain.models import Content, Media, Outcome
-from services.platforms import linkedin, mediafile
+from services.platforms import linkedin, mediafile, steps
 from services.platforms.base import ACCOUNT, PlatformError, PublishRequest
 from services.platforms.linkedin import LINKEDIN_VERSION, LinkedInPlatform, escape_commentary
 
@@ -527,3 +527,22 @@ async def test_a_refused_document_registration_is_classified(platform):
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(Content(text="r", media=(Media("document", "https://cdn.example.com/a.pdf"),))), http)
     assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "access_denied")
+
+
+@respx.mock
+async def test_the_first_comment_is_a_comment_by_the_author_on_the_post(platform):
+    respx.post(f"{API}/rest/posts").respond(201, headers={"x-restli-id": "urn:li:share:7001"})
+    comments = respx.post(f"{API}/rest/socialActions/urn%3Ali%3Ashare%3A7001/comments").respond(
+        201, headers={"x-restli-id": "urn:li:comment:(urn:li:activity:7001,6001)"},
+        json={"actor": "urn:li:person:abc123", "object": "urn:li:activity:7001", "message": {"text": "Link: https://x.y"}})
+    content = Content(text="We are hiring", first_comment="Link: https://x.y")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    sent = comments.calls.last.request
+    assert json.loads(sent.content) == {"actor": "urn:li:person:abc123", "object": "urn:li:share:7001",
+                                        "message": {"text": "Link: https://x.y"}}
+    assert (sent.headers["authorization"], sent.headers["linkedin-version"], sent.headers["x-restli-protocol-version"]) == (
+        "Bearer tok", LINKEDIN_VERSION, "2.0.0")
+    assert published.platform_post_id == "urn:li:share:7001"
+    assert published.steps[-1] == {"kind": "first_comment", "id": "urn:li:comment:(urn:li:activity:7001,6001)",
+                                   "url": None}

@@ -7,6 +7,7 @@ Metrics answers are Status entities as docs.joinmastodon.org/entities/Status des
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -16,7 +17,8 @@ import httpx
 import pytest
 import respx
 
-from services.domain.models import Content, Media, Outcome
+from services.domain.models import Content, Media, Outcome, ThreadPart
+from services.platforms import steps
 from services.platforms.base import ACCOUNT, Feature, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.mastodon import MastodonPlatform
 from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
@@ -286,3 +288,50 @@ async def test_throttled_metrics_wait_for_the_reset(platform, answered_at):
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
     await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))
+
+
+def _thread_request() -> PublishRequest:
+    part = request("1/3 the post")
+    return dataclasses.replace(part, content=Content(text="1/3 the post", thread=(
+        ThreadPart("2/3 more"), ThreadPart("3/3 the end"))))
+
+
+def _status(id_: str) -> httpx.Response:
+    return httpx.Response(200, json={"id": id_, "url": f"{INSTANCE}/@alice/{id_}"})
+
+
+@respx.mock
+async def test_a_thread_is_a_chain_of_replies_each_under_its_own_idempotency_key(platform):
+    route = respx.post(f"{INSTANCE}/api/v1/statuses").mock(side_effect=[_status("1"), _status("2"), _status("3")])
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, _thread_request(), http)
+    assert [json.loads(c.request.content) for c in route.calls] == [
+        {"status": "1/3 the post", "visibility": "public"},
+        {"status": "2/3 more", "visibility": "public", "in_reply_to_id": "1"},
+        {"status": "3/3 the end", "visibility": "public", "in_reply_to_id": "2"},
+    ]
+    assert [c.request.headers["idempotency-key"] for c in route.calls] == [
+        "herald-key-1", "herald-key-1:thread:0", "herald-key-1:thread:1"]
+    assert [s["id"] for s in published.steps] == ["1", "2", "3"]
+    assert published.url == f"{INSTANCE}/@alice/1"
+
+
+@respx.mock
+async def test_a_thread_failing_at_part_3_resumes_at_part_3_replying_to_part_2(platform):
+    route = respx.post(f"{INSTANCE}/api/v1/statuses").mock(side_effect=[
+        _status("1"), _status("2"), httpx.Response(502, json={"error": "Bad gateway"})])
+    first = _thread_request()
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await steps.publish(platform, first, http)
+    assert err.value.outcome is Outcome.TRANSIENT
+    route.reset()
+    route.mock(side_effect=[_status("3")])
+    again = dataclasses.replace(_thread_request(), resume={**first.progress, **err.value.details})
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, again, http)
+    assert len(route.calls) == 1
+    assert json.loads(route.calls[0].request.content) == {
+        "status": "3/3 the end", "visibility": "public", "in_reply_to_id": "2"}
+    assert route.calls[0].request.headers["idempotency-key"] == "herald-key-1:thread:1"
+    assert [s["id"] for s in published.steps] == ["1", "2", "3"]

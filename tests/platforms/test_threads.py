@@ -16,7 +16,8 @@ import httpx
 import pytest
 import respx
 
-from services.domain.models import Content, Media, Outcome
+from services.domain.models import Content, Media, Outcome, ThreadPart
+from services.platforms import steps
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.threads import ThreadsPlatform, text_length
 from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
@@ -263,7 +264,7 @@ def test_authorize_url_is_threads_oauth(platform):
     url = urlsplit(platform.authorize_url(state="st", redirect_uri="https://herald.example/cb", code_challenge=None))
     assert (url.netloc, url.path) == ("threads.net", "/oauth/authorize")
     assert parse_qs(url.query) == {"client_id": ["app"], "redirect_uri": ["https://herald.example/cb"],
-                                   "scope": ["threads_basic,threads_content_publish,threads_manage_insights"], "response_type": ["code"],
+                                   "scope": ["threads_basic,threads_content_publish,threads_manage_insights,threads_manage_replies"], "response_type": ["code"],
                                    "state": ["st"]}
 
 
@@ -363,3 +364,74 @@ async def test_metrics_failures_are_classified(platform, error, outcome, code):
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
     await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))
+
+
+THREE_PARTS = Content(text="1/3 the post", thread=(ThreadPart("2/3 more"), ThreadPart("3/3 the end")))
+
+
+def mock_chain(posts: list[str], publish_answers=None):
+    """Containers c1, c2, ... each FINISHED, published as ``posts`` in order, each with its permalink."""
+    containers = [f"c{i + 1}" for i in range(len(posts))]
+    routes = {
+        "quota": respx.get(f"{GRAPH}/th1/threads_publishing_limit").respond(200, json=QUOTA_OK),
+        "create": respx.post(f"{GRAPH}/th1/threads").mock(
+            side_effect=[httpx.Response(200, json={"id": c}) for c in containers]),
+        "publish": respx.post(f"{GRAPH}/th1/threads_publish").mock(
+            side_effect=publish_answers or [httpx.Response(200, json={"id": p}) for p in posts]),
+    }
+    for container in containers:
+        respx.get(f"{GRAPH}/{container}").respond(200, json={"status": "FINISHED"})
+    for post in posts:
+        respx.get(f"{GRAPH}/{post}").respond(200, json={"id": post, "permalink": f"https://www.threads.net/@me/post/{post}"})
+    return routes
+
+
+@respx.mock
+async def test_a_thread_is_a_chain_of_containers_each_replying_to_the_part_before(platform):
+    routes = mock_chain(["t1", "t2", "t3"])
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(THREE_PARTS), http)
+    assert [form(c) for c in routes["create"].calls] == [
+        {"media_type": "TEXT", "text": "1/3 the post"},
+        {"media_type": "TEXT", "text": "2/3 more", "reply_to_id": "t1"},
+        {"media_type": "TEXT", "text": "3/3 the end", "reply_to_id": "t2"},
+    ]
+    assert [form(c) for c in routes["publish"].calls] == [{"creation_id": "c1"}, {"creation_id": "c2"},
+                                                          {"creation_id": "c3"}]
+    assert [(s["id"], s["url"]) for s in published.steps] == [
+        (p, f"https://www.threads.net/@me/post/{p}") for p in ("t1", "t2", "t3")]
+
+
+@respx.mock
+async def test_a_thread_failing_at_part_3_resumes_at_part_3_with_its_container(platform):
+    routes = mock_chain(["t1", "t2", "t3"], publish_answers=[
+        httpx.Response(200, json={"id": "t1"}), httpx.Response(200, json={"id": "t2"}),
+        httpx.Response(500, json={"error": {"message": "An unknown error occurred", "code": 1, "is_transient": True}})])
+    first = request(THREE_PARTS)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await steps.publish(platform, first, http)
+    assert err.value.outcome is Outcome.TRANSIENT
+    assert err.value.details["container_id"] == "c3"  # part 3's container, made replying to part 2
+    assert form(routes["create"].calls[2]) == {"media_type": "TEXT", "text": "3/3 the end", "reply_to_id": "t2"}
+
+    for route in routes.values():
+        route.reset()
+    routes["publish"].mock(side_effect=[httpx.Response(200, json={"id": "t3"})])
+    again = request(THREE_PARTS, resume={**first.progress, **err.value.details})
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, again, http)
+    assert routes["create"].call_count == 0  # no part made again, not even part 3's container
+    assert [form(c) for c in routes["publish"].calls] == [{"creation_id": "c3"}]
+    assert [s["id"] for s in published.steps] == ["t1", "t2", "t3"]
+
+
+@respx.mock
+async def test_the_first_comment_is_the_authors_reply_to_the_post(platform):
+    routes = mock_chain(["t1", "t2"])
+    content = Content(text="Launch day", first_comment="Details below")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    assert form(routes["create"].calls[1]) == {"media_type": "TEXT", "text": "Details below", "reply_to_id": "t1"}
+    assert published.steps[-1]["kind"] == "first_comment" and published.steps[-1]["id"] == "t2"
+    assert published.first_comment_error is None

@@ -8,6 +8,7 @@ Metrics answers are shaped as docs.x.com/x-api/fundamentals/metrics shows (``dat
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 import uuid
@@ -18,8 +19,8 @@ import httpx
 import pytest
 import respx
 
-from services.domain.models import Content, Media, Outcome
-from services.platforms import mediafile, x
+from services.domain.models import Content, Media, Outcome, ThreadPart
+from services.platforms import mediafile, steps, x
 from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.x import XPlatform
 from services.platforms.xtext import weighted_length
@@ -575,3 +576,75 @@ async def test_throttled_metrics_wait_for_the_window_reset(platform, answered_at
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
     await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(None, deadline=time.monotonic() - 1))
+
+
+THREE_PARTS = Content(text="1/3 the post", thread=(ThreadPart("2/3 more"), ThreadPart("3/3 the end")))
+
+
+def _tweet(id_: str, status: int = 201) -> httpx.Response:
+    return httpx.Response(status, json={"data": {"id": id_, "text": "..."}})
+
+
+@respx.mock
+async def test_a_thread_is_a_reply_chain_each_part_replying_to_the_one_before(platform):
+    route = respx.post(f"{API}/2/tweets").mock(side_effect=[_tweet("100"), _tweet("101"), _tweet("102")])
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(THREE_PARTS), http)
+    assert [json.loads(c.request.content) for c in route.calls] == [
+        {"text": "1/3 the post"},
+        {"text": "2/3 more", "reply": {"in_reply_to_tweet_id": "100"}},
+        {"text": "3/3 the end", "reply": {"in_reply_to_tweet_id": "101"}},
+    ]
+    assert all(c.request.headers["authorization"] == "Bearer tok" for c in route.calls)
+    assert (published.platform_post_id, published.url) == ("100", "https://x.com/herald/status/100")
+    assert [(s["kind"], s.get("index"), s["id"]) for s in published.steps] == [
+        ("post", None, "100"), ("thread", 0, "101"), ("thread", 1, "102")]
+
+
+@respx.mock
+async def test_a_thread_failing_at_part_3_resumes_at_part_3_replying_to_part_2(platform):
+    route = respx.post(f"{API}/2/tweets").mock(side_effect=[
+        _tweet("100"), _tweet("101"), httpx.Response(503, json={"title": "Service Unavailable"})])
+    first = request(THREE_PARTS)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await steps.publish(platform, first, http)
+    assert err.value.outcome is Outcome.TRANSIENT
+    assert [s["id"] for s in err.value.details["steps"]] == ["100", "101"]
+    assert "content.thread[0]" in err.value.message  # says what is live already
+
+    route.reset()
+    route.mock(side_effect=[_tweet("102")])
+    again = dataclasses.replace(request(THREE_PARTS), resume={**first.progress, **err.value.details})
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, again, http)
+    assert [json.loads(c.request.content) for c in route.calls] == [
+        {"text": "3/3 the end", "reply": {"in_reply_to_tweet_id": "101"}}]  # parts 1 and 2 never again
+    assert [s["id"] for s in published.steps] == ["100", "101", "102"]
+    assert published.platform_post_id == "100"
+
+
+@respx.mock
+async def test_the_first_comment_is_the_authors_reply_to_the_post(platform):
+    route = respx.post(f"{API}/2/tweets").mock(side_effect=[_tweet("100"), _tweet("200")])
+    content = Content(text="Launch day", first_comment="Details: https://example.com/launch")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    assert [json.loads(c.request.content) for c in route.calls] == [
+        {"text": "Launch day"},
+        {"text": "Details: https://example.com/launch", "reply": {"in_reply_to_tweet_id": "100"}}]
+    assert published.steps[-1] == {"kind": "first_comment", "id": "200", "url": "https://x.com/herald/status/200"}
+    assert published.first_comment_error is None
+
+
+@respx.mock
+async def test_a_refused_first_comment_leaves_the_post_published_and_says_why(platform):
+    respx.post(f"{API}/2/tweets").mock(side_effect=[
+        _tweet("100"), httpx.Response(403, json={"title": "Forbidden", "detail": "You are not permitted to reply"})])
+    content = Content(text="Launch day", first_comment="Details")
+    async with httpx.AsyncClient() as http:
+        published = await steps.publish(platform, request(content), http)
+    assert published.platform_post_id == "100"
+    assert published.first_comment_error.startswith("the first comment was not posted: x answered 403")
+    assert [s["kind"] for s in published.steps] == ["post"]
+

@@ -241,7 +241,9 @@ def _refuse_nul(content: Content) -> None:
     """No platform takes a NUL character, and Postgres cannot store one in JSON."""
     texts = [("content.text", content.text)]
     texts += [(f"content.media[{i}].{k}", getattr(m, k) or "") for i, m in enumerate(content.media) for k in ("url", "alt")]
-    texts += [(f"content.platforms.{name}.text", str(o.get("text") or "")) for name, o in content.platforms.items()]
+    for name, override in content.platforms.items():
+        texts += [(f"content.platforms.{name}.{key}", value) for key, value in override.items() if isinstance(value, str)]
+        texts += [(f"content.platforms.{name}.tags[{i}]", str(tag)) for i, tag in enumerate(override.get("tags") or ())]
     for field, text in texts:
         if "\x00" in text:
             raise ValidationError("text cannot contain a NUL character (\\u0000)", field=field)

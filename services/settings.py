@@ -28,6 +28,7 @@ DEFAULT_PLATFORM_BASE_URLS: dict[str, str] = {
     "linkedin": "https://api.linkedin.com",
     "telegram": "https://api.telegram.org",
     "bluesky": "https://bsky.social",
+    "youtube": "https://www.googleapis.com",  # the Data API and its upload endpoint
 }
 
 
@@ -38,6 +39,7 @@ OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
     "threads": ("threads_app_id", "threads_app_secret"),
     "x": ("x_client_id", "x_client_secret"),
     "linkedin": ("linkedin_client_id", "linkedin_client_secret"),
+    "youtube": ("google_client_id", "google_client_secret"),
 }
 
 
@@ -103,6 +105,8 @@ class Settings(BaseSettings):
     x_client_secret: str | None = None
     linkedin_client_id: str | None = None
     linkedin_client_secret: str | None = None
+    google_client_id: str | None = None  #: a Google Cloud OAuth client (web application): YouTube
+    google_client_secret: str | None = None
 
     @field_validator("herald_encryption_keys", "cors_origins", mode="before")
     @classmethod

@@ -31,10 +31,25 @@ class MediaIn(BaseModel):
         return value
 
 
+#: the options only ``content.platforms.youtube`` takes (services/platforms/youtube.py checks them)
+YOUTUBE_OPTIONS = ("title", "description", "tags", "privacy_status", "publish_at", "made_for_kids", "category_id")
+
+
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, max_length=MAX_TEXT)
     media: list[MediaIn] | None = Field(None, max_length=20)
+    title: str | None = Field(None, max_length=MAX_TEXT,
+                              description="YouTube only: the video's title (default: the text's first line)")
+    description: str | None = Field(None, max_length=MAX_TEXT,
+                                    description="YouTube only: the video's description (default: the text)")
+    tags: list[str] | None = Field(None, max_length=500, description="YouTube only: the video's tags")
+    privacy_status: Literal["public", "unlisted", "private"] | None = Field(
+        None, description="YouTube only: public (default), unlisted or private")
+    publish_at: str | None = Field(None, max_length=64, description=(
+        "YouTube only: ISO 8601 time at which YouTube makes the private video public"))
+    made_for_kids: bool | None = Field(None, description="YouTube only: selfDeclaredMadeForKids (default false)")
+    category_id: str | None = Field(None, max_length=8, description="YouTube only: the video category id, e.g. 22")
 
 
 class ContentIn(BaseModel):
@@ -52,6 +67,14 @@ class ContentIn(BaseModel):
     def _not_empty(self) -> ContentIn:
         if not self.text.strip() and not self.media:
             raise ValueError("content needs text or media")
+        return self
+
+    @model_validator(mode="after")
+    def _youtube_options_only_for_youtube(self) -> ContentIn:
+        for name, override in self.platforms.items():
+            given = [option for option in YOUTUBE_OPTIONS if getattr(override, option) is not None]
+            if given and name != "youtube":
+                raise ValueError(f"content.platforms.{name}.{given[0]}: only content.platforms.youtube takes {given[0]}")
         return self
 
     def to_domain(self) -> Content:

@@ -61,7 +61,9 @@ class Content:
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def for_platform(self, platform: str) -> Content:
-        """The content as sent to ``platform``: its override's text/media replace the defaults."""
+        """The content as sent to ``platform``: its override's text/media replace the defaults, and
+        the override itself stays in ``platforms[platform]`` for the options only that platform
+        reads (YouTube's title, privacy, ...); other platforms' overrides are dropped."""
         override = self.platforms.get(platform) or {}
         if not override:
             return self
@@ -69,6 +71,7 @@ class Content:
         return Content(
             text=override.get("text", self.text),
             media=tuple(Media(**m) for m in media) if media is not None else self.media,
+            platforms={platform: override},
         )
 
 

@@ -17,6 +17,7 @@ from services.platforms.threads import ThreadsPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.platforms.whatsapp import WhatsAppPlatform
 from services.platforms.x import XPlatform
+from services.platforms.youtube import YouTubePlatform
 
 #: (client id, client secret) of an OAuth app, per platform; (None, None) when not configured
 OAuthApps = dict[str, tuple[str | None, str | None]]
@@ -58,6 +59,7 @@ def build_platforms(
         TelegramPlatform(**base("telegram")),
         BlueskyPlatform(**base("bluesky"), allow_private=allow_private),
         MastodonPlatform(allow_private=allow_private),
+        YouTubePlatform(**base("youtube"), **app("youtube"), allow_private=allow_private),
     ]
     return {platform.name: platform for platform in platforms}
 

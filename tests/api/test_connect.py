@@ -168,6 +168,7 @@ async def test_connect_to_an_unknown_platform_is_422(client, alice):
         ("instagram", ["META_APP_ID", "META_APP_SECRET"]),
         ("threads", ["THREADS_APP_ID", "THREADS_APP_SECRET"]),
         ("linkedin", ["LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET"]),
+        ("youtube", ["GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"]),
     ],
 )
 async def test_an_unconfigured_oauth_app_is_a_clear_error_naming_the_variable(store, alice, platform, variables):

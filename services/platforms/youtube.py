@@ -245,6 +245,10 @@ class YouTubePlatform:
         ``upload_incomplete`` when the call's deadline comes before the last byte (a later run sends
         the rest), and as ``google_error`` classifies YouTube's refusals.
         """
+        problems = self.validate(request.content)
+        if problems:  # checked when the post was written; a row written otherwise fails here, never half-sent
+            raise PlatformError(Outcome.PERMANENT, "content_rejected", problems[0].message,
+                                details={"field": problems[0].field})
         state = {**(request.resume or {}), **request.progress}
         session = state.get("session_uri")
         try:

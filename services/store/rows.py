@@ -276,7 +276,8 @@ def _read_post(raw: dict[str, Any]) -> Post:
 
 
 def _read_content(data: Any) -> Content:
-    """Content as the run uses it, checked part by part (the API's own shapes, extra keys ignored)."""
+    """Content as the run uses it, checked part by part (the API's own shapes; extra keys ignored, but
+    an override's other keys are its platform's options and kept for its adapter)."""
     if not isinstance(data, dict):
         raise _Unreadable("content is not a JSON object")
     text = data.get("text")
@@ -294,7 +295,8 @@ def _read_content(data: Any) -> Content:
 def _read_override(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _Unreadable(f"{where} is not an object")
-    override: dict[str, Any] = {}
+    # a platform's own options (YouTube's title, ...) pass as they are: its adapter checks them
+    override: dict[str, Any] = {k: v for k, v in data.items() if k not in ("text", "media") and v is not None}
     if data.get("text") is not None:
         if not isinstance(data["text"], str):
             raise _Unreadable(f"{where}.text is not text")

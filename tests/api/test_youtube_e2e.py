@@ -151,3 +151,44 @@ async def test_quota_exceeded_holds_every_youtube_channel_until_midnight_pacific
     assert len(sim.received(UPLOAD, method="POST")) == 1
     waiting = await fetch(client, alice, second_post)
     assert waiting["status"] == "scheduled"
+
+
+# --- writing a YouTube post: its options are checked at the door ---------------------------------
+
+
+async def create(client, who, channel: dict, body: dict):
+    return await client.post("/api/v1/posts", headers=who.headers, json={"content": body, "channel_ids": [channel["id"]]})
+
+
+async def test_a_youtube_option_given_to_another_platform_is_refused(client, alice, sim):
+    channel = await youtube_channel(client, alice, sim)
+    response = await create(client, alice, channel, {"text": "hi", "platforms": {"x": {"title": "Launch"}}})
+    assert response.status_code == 422, response.text
+    assert "only content.platforms.youtube takes title" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("youtube, field, words", [
+    ({"title": "t" * 101}, "content.platforms.youtube.title", "the limit is 100"),
+    ({"privacy_status": "public", "publish_at": "2030-01-02T17:00:00Z"}, "content.platforms.youtube.publish_at",
+     '"private"'),
+    ({"tags": ["a b" * 50] * 4}, "content.platforms.youtube.tags", "the limit is 500"),
+])
+async def test_a_youtube_post_over_a_limit_is_refused_naming_the_field(client, alice, sim, youtube, field, words):
+    channel = await youtube_channel(client, alice, sim)
+    response = await create(client, alice, channel, {**content(sim), "platforms": {"youtube": youtube}})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("content_rejected", field) and words in error["message"]
+
+
+async def test_a_youtube_post_needs_a_video(client, alice, sim):
+    channel = await youtube_channel(client, alice, sim)
+    response = await create(client, alice, channel, {"text": "Launch day"})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "content.media", response.text
+
+
+async def test_a_nul_in_a_youtube_option_is_refused(client, alice, sim):
+    channel = await youtube_channel(client, alice, sim)
+    response = await create(client, alice, channel, {**content(sim), "platforms": {"youtube": {"title": "a\u0000b"}}})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "content.platforms.youtube.title"

@@ -41,8 +41,20 @@ import httpx
 
 from services import clock
 from services.domain.models import Content, Outcome
-from services.platforms.base import APP, AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
-from services.platforms.httpcall import json_or_empty, send
+from services.platforms.base import (
+    APP,
+    AccountInfo,
+    Feature,
+    Metrics,
+    MetricsRequest,
+    PlatformError,
+    Problem,
+    Published,
+    PublishRequest,
+    TokenSet,
+)
+from services.platforms.figures import count
+from services.platforms.httpcall import check_deadline, json_or_empty, send
 from services.platforms.urls import check_public_url
 
 #: youtube.upload inserts videos; youtube.readonly reads the channel and its uploads (connect, lookup)
@@ -165,7 +177,7 @@ def google_error(response: httpx.Response, *, during: str = "") -> PlatformError
 
 class YouTubePlatform:
     name = "youtube"
-    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY})
+    features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
 
@@ -397,6 +409,28 @@ class YouTubePlatform:
                 return Published(str(video), watch_url(str(video)))
         return None
 
+    # --- metrics -------------------------------------------------------------------------------
+
+    async def metrics(self, request: MetricsRequest, http: httpx.AsyncClient) -> Metrics:
+        """The video's public statistics (``videos.list?part=statistics``: 1 unit of the project's
+        10,000 a day, not the insert bucket). YouTube sends the counts as strings, and leaves out
+        ``likeCount`` when the owner hides likes and ``commentCount`` when comments are off: those
+        are None. A video that is gone (deleted, or private to another account) lists no item: PERMANENT.
+        """
+        check_deadline(request.deadline, self.name)
+        response = await send(http, "GET", f"{self._api}/videos", idempotent=True,
+                              headers={"Authorization": f"Bearer {request.credentials['access_token']}"},
+                              params={"part": "statistics", "id": request.platform_post_id})
+        if not response.is_success:
+            raise google_error(response, during="reading the video's statistics")
+        items = json_or_empty(response).get("items") or []
+        if not items:
+            raise PlatformError(Outcome.PERMANENT, "video_not_found",
+                                f"youtube: video {request.platform_post_id} is gone or no longer readable")
+        stats = items[0].get("statistics") or {}
+        return Metrics(likes=_figure(stats.get("likeCount")), comments=_figure(stats.get("commentCount")),
+                       impressions=_figure(stats.get("viewCount")), raw=dict(stats))
+
     # --- accounts ------------------------------------------------------------------------------
 
     async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
@@ -540,6 +574,11 @@ def _published(response: httpx.Response) -> Published:
         raise PlatformError(Outcome.TRANSIENT, "no_video_id", "youtube finished the upload but sent no video id; the"
                             " next run asks the session again", response.status_code)
     return Published(str(video), watch_url(str(video)), response.status_code)
+
+
+def _figure(value: Any) -> int | None:
+    """A statistics count: YouTube sends ``"1234"`` (a uint64 as a string)."""
+    return count(int(value)) if isinstance(value, str) and value.isdigit() else count(value)
 
 
 def _bearer(request: PublishRequest) -> dict[str, str]:

@@ -21,8 +21,9 @@ import respx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import youtube
-from services.platforms.base import ACCOUNT, APP, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
 from services.platforms.youtube import CHUNK_UNIT, YouTubePlatform, seconds_to_quota_reset, tags_length
+from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
 API = "https://www.googleapis.com"
 UPLOAD = f"{API}/upload/youtube/v3/videos"
@@ -477,3 +478,51 @@ def test_validate_accepts_a_video_with_every_option(platform):
 
 def test_tags_count_commas_and_quotes_around_tags_with_spaces():
     assert tags_length(["launch", "behind the scenes"]) == 6 + 1 + 17 + 2
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def metrics_request(deadline=None) -> MetricsRequest:
+    return MetricsRequest(platform_post_id=VIDEO_ID, platform_post_url=f"https://www.youtube.com/watch?v={VIDEO_ID}",
+                          published_at=None, channel_id=uuid.uuid4(), account_id=CHANNEL, metadata={},
+                          credentials={"access_token": "ya29.tok"}, deadline=deadline)
+
+
+@respx.mock
+async def test_metrics_read_the_videos_statistics_sent_as_strings(platform):
+    route = respx.get(f"{API}/youtube/v3/videos").respond(200, json={"kind": "youtube#videoListResponse", "items": [{
+        "kind": "youtube#video", "id": VIDEO_ID,
+        "statistics": {"viewCount": "1523", "likeCount": "87", "favoriteCount": "0", "commentCount": "12"}}]})
+    async with httpx.AsyncClient() as http:
+        metrics = await platform.metrics(metrics_request(), http)
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == "Bearer ya29.tok"
+    assert parse_qs(urlsplit(str(sent.url)).query) == {"part": ["statistics"], "id": [VIDEO_ID]}
+    assert (metrics.likes, metrics.comments, metrics.shares, metrics.impressions, metrics.clicks, metrics.saves) == (
+        87, 12, None, 1523, None, None)
+    assert metrics.raw == {"viewCount": "1523", "likeCount": "87", "favoriteCount": "0", "commentCount": "12"}
+
+
+@respx.mock
+async def test_hidden_likes_and_closed_comments_are_unknown_not_zero(platform):
+    respx.get(f"{API}/youtube/v3/videos").respond(200, json={"items": [{"id": VIDEO_ID, "statistics": {
+        "viewCount": "10", "favoriteCount": "0"}}]})
+    async with httpx.AsyncClient() as http:
+        metrics = await platform.metrics(metrics_request(), http)
+    assert (metrics.likes, metrics.comments, metrics.impressions) == (None, None, 10)
+
+
+@respx.mock
+async def test_metrics_of_a_deleted_video_are_permanent(platform):
+    respx.get(f"{API}/youtube/v3/videos").respond(200, json={"kind": "youtube#videoListResponse", "items": [],
+                                                             "pageInfo": {"totalResults": 0, "resultsPerPage": 0}})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.metrics(metrics_request(), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "video_not_found")
+
+
+@respx.mock
+async def test_metrics_call_nothing_past_the_deadline(platform):
+    await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))

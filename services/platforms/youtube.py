@@ -528,6 +528,10 @@ class _MediaStream:
             outcome = Outcome.TRANSIENT if status >= 500 or status in (408, 429) else Outcome.PERMANENT
             raise PlatformError(outcome, "media_unavailable", f"youtube: the video could not be fetched (HTTP {status})",
                                 http_status=status, details={"field": "content.media[0].url"})
+        if status == 206 and not response.headers.get("content-range", "").startswith(f"bytes {self._offset}-"):
+            await self._stream.__aexit__(None, None, None)
+            raise PlatformError(Outcome.TRANSIENT, "media_range_mismatch",
+                                f"youtube: the media host sent another part of the video than byte {self._offset:,} on")
         total = _total(response, self._offset)
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if not content_type.startswith("video/"):

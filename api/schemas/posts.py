@@ -31,25 +31,40 @@ class MediaIn(BaseModel):
         return value
 
 
-#: the options only ``content.platforms.youtube`` takes (services/platforms/youtube.py checks them)
-YOUTUBE_OPTIONS = ("title", "description", "tags", "privacy_status", "publish_at", "made_for_kids", "category_id")
-
-
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, max_length=MAX_TEXT)
     media: list[MediaIn] | None = Field(None, max_length=20)
-    title: str | None = Field(None, max_length=MAX_TEXT,
-                              description="YouTube only: the video's title (default: the text's first line)")
-    description: str | None = Field(None, max_length=MAX_TEXT,
-                                    description="YouTube only: the video's description (default: the text)")
-    tags: list[str] | None = Field(None, max_length=500, description="YouTube only: the video's tags")
+
+
+class YouTubeOverrideIn(OverrideIn):
+    """`content.platforms.youtube`: what any override takes, and the video's own options
+    (services/platforms/youtube.py checks them against YouTube's limits)."""
+
+    title: str | None = Field(None, max_length=MAX_TEXT, description="the video's title (default: the text's first line)")
+    description: str | None = Field(None, max_length=MAX_TEXT, description="the video's description (default: the text)")
+    tags: list[str] | None = Field(None, max_length=500, description="the video's tags")
     privacy_status: Literal["public", "unlisted", "private"] | None = Field(
-        None, description="YouTube only: public (default), unlisted or private")
+        None, description="public (default), unlisted or private")
     publish_at: str | None = Field(None, max_length=64, description=(
-        "YouTube only: ISO 8601 time at which YouTube makes the private video public"))
-    made_for_kids: bool | None = Field(None, description="YouTube only: selfDeclaredMadeForKids (default false)")
-    category_id: str | None = Field(None, max_length=8, description="YouTube only: the video category id, e.g. 22")
+        "ISO 8601 time at which YouTube makes the private video public (needs privacy_status private)"))
+    made_for_kids: bool | None = Field(None, description="selfDeclaredMadeForKids (default false)")
+    category_id: str | None = Field(None, max_length=8, description="the video category id, e.g. 22")
+
+
+class OverridesIn(BaseModel):
+    """`content.platforms`: per platform name, what replaces the shared text or media for it;
+    `youtube` also takes the video's options."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, OverrideIn] = Field(init=False)
+    youtube: YouTubeOverrideIn | None = None
+
+    def to_domain(self) -> dict[str, dict[str, Any]]:
+        found = {name: o.model_dump(exclude_none=True) for name, o in (self.__pydantic_extra__ or {}).items()}
+        if self.youtube is not None:
+            found["youtube"] = self.youtube.model_dump(exclude_none=True)
+        return found
 
 
 class ContentIn(BaseModel):
@@ -61,7 +76,7 @@ class ContentIn(BaseModel):
 
     text: str = Field("", max_length=MAX_TEXT)
     media: list[MediaIn] = Field(default_factory=list, max_length=20)
-    platforms: dict[str, OverrideIn] = Field(default_factory=dict)
+    platforms: OverridesIn = Field(default_factory=OverridesIn)
 
     @model_validator(mode="after")
     def _not_empty(self) -> ContentIn:
@@ -69,19 +84,11 @@ class ContentIn(BaseModel):
             raise ValueError("content needs text or media")
         return self
 
-    @model_validator(mode="after")
-    def _youtube_options_only_for_youtube(self) -> ContentIn:
-        for name, override in self.platforms.items():
-            given = [option for option in YOUTUBE_OPTIONS if getattr(override, option) is not None]
-            if given and name != "youtube":
-                raise ValueError(f"content.platforms.{name}.{given[0]}: only content.platforms.youtube takes {given[0]}")
-        return self
-
     def to_domain(self) -> Content:
         return Content(
             text=self.text,
             media=tuple(Media(m.type, m.url, m.alt) for m in self.media),
-            platforms={k: v.model_dump(exclude_none=True) for k, v in self.platforms.items()},
+            platforms=self.platforms.to_domain(),
         )
 
 

@@ -66,7 +66,7 @@ class Content:
         reads (YouTube's title, privacy, ...); other platforms' overrides are dropped."""
         override = self.platforms.get(platform) or {}
         if not override:
-            return self
+            return Content(text=self.text, media=self.media) if self.platforms else self
         media = override.get("media")
         return Content(
             text=override.get("text", self.text),

@@ -14,6 +14,7 @@ from services.analytics.refresh import RefreshLimits
 from services.domain.models import User
 from services.errors import AuthenticationError, ValidationError
 from services.events.delivery import DeliveryLimits
+from services.media import Prober
 from services.platforms.base import Platform
 from services.platforms.registry import build_platforms
 from services.publishing.run import RunLimits
@@ -73,6 +74,14 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def media_prober(rt: Runtime) -> Prober | None:
+    """What looks at a request's media files (one per request: each URL probed once), unless
+    HERALD_MEDIA_CHECKS is off."""
+    if not rt.settings.herald_media_checks:
+        return None
+    return Prober(rt.http, allow_private=rt.settings.herald_allow_private_hosts)
+
+
 # The schemes say in the OpenAPI how each caller authenticates; the checks are ours (auto_error off),
 # so a missing credential answers Herald's 401 body.
 _user_token = HTTPBearer(scheme_name="SupabaseJWT", bearerFormat="JWT", auto_error=False,
@@ -94,13 +103,12 @@ async def signed_in_user(runtime: RuntimeDep, request: Request, _: Annotated[Any
 SignedInUser = Annotated[User, Depends(signed_in_user)]
 
 
-async def current_user(
-    user: SignedInUser,
-    workspace: Annotated[str | None, Header(
-        alias="X-Workspace-Id", description="the workspace this request acts in (its id); without it, the "
-        "caller's personal workspace")] = None,
-) -> User:
-    """The caller, in the workspace the request names (``X-Workspace-Id``), else their personal one."""
+WorkspaceHeader = Annotated[str | None, Header(
+    alias="X-Workspace-Id", description="the workspace this request acts in (its id); without it, the caller's "
+    "personal workspace")]
+
+
+def _in_workspace(user: User, workspace: str | None) -> User:
     if workspace is None or not workspace.strip():
         return user
     try:
@@ -108,6 +116,11 @@ async def current_user(
     except ValueError:
         raise ValidationError("X-Workspace-Id must be a workspace id (a UUID)", field="X-Workspace-Id") from None
     return replace(user, workspace_id=workspace_id)
+
+
+async def current_user(user: SignedInUser, workspace: WorkspaceHeader = None) -> User:
+    """The caller, in the workspace the request names (``X-Workspace-Id``), else their personal one."""
+    return _in_workspace(user, workspace)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -127,9 +140,9 @@ CronCaller = Depends(cron_caller)
 
 async def user_or_service(
     runtime: RuntimeDep, request: Request, _user: Annotated[Any, Depends(_user_token)],
-    _header: Annotated[Any, Depends(_cron_header)],
+    _header: Annotated[Any, Depends(_cron_header)], workspace: WorkspaceHeader = None,
 ) -> User | None:
-    """A signed-in user (their access token), or the service itself (None): the cron secret in
+    """A signed-in user (their access token, in the workspace the request names), or the service itself (None): the cron secret in
     ``X-Cron-Secret`` or as the bearer token, as the cron routes take it. A wrong cron secret in
     ``X-Cron-Secret`` is a 401, never read as a user's token; a bearer token that is not the secret
     must be a valid user token."""
@@ -143,7 +156,7 @@ async def user_or_service(
                                   " or X-Cron-Secret: <CRON_SECRET>")
     if is_cron_secret(runtime.settings.cron_secret, token):
         return None
-    return await runtime.verifier.verify(token)
+    return _in_workspace(await runtime.verifier.verify(token), workspace)
 
 
 #: the caller of an endpoint that answers a user and the service: the User, or None for the service

@@ -1,8 +1,9 @@
 """Post use cases: validate a user's request completely, then make one store call.
 
 Validation happens before anything is written: time zone, time, recurrence rule, channels, the
-content against every targeted platform's own rules, and every media URL against the rule Herald
-applies before fetching one (https, public address). The store's compare-and-set settles races.
+content against every targeted platform's own rules, every media URL against the rule Herald
+applies before fetching one (https, public address), and (with a ``Prober``) every media file
+against the targeted platforms' limits (``services.media``). The store's compare-and-set settles races.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from uuid import UUID
 from services.domain.models import Channel, Content, Post, PostStatus, User
 from services.domain.transitions import ALLOWED_FROM, conflict_message
 from services.errors import ConflictError, ValidationError
+from services.media import Prober, Target, media_problems, refusal
 from services.platforms.base import Platform
 from services.platforms.registry import platform_named
 from services.platforms.urls import check_given_url, shared_resolver
@@ -40,12 +42,15 @@ class PostInput:
 async def create_posts(
     store: Store, platforms: dict[str, Platform], user: User, items: list[PostInput], *, now: datetime,
     idempotency_key: str | None = None, request_hash: str | None = None, allow_private: bool = False,
+    prober: Prober | None = None,
 ) -> tuple[list[Post], bool]:
     """Validate every post, then store them all or none. Returns (posts, replayed).
 
     Raises ValidationError for the first invalid post (``field`` prefixed ``posts.<i>.`` when more
     than one), with every item's problem listed under ``items`` for a bulk request.
     ``allow_private`` (HERALD_ALLOW_PRIVATE_HOSTS) lets media URLs be http or private addresses.
+    With a ``prober`` (HERALD_MEDIA_CHECKS) each media file is also looked at and compared with the
+    limits of every platform the post targets (``services.media``).
     """
     mine = {c.id: c for c in await store.list_channels(user)}
     news, problems = [], []
@@ -57,7 +62,15 @@ async def create_posts(
     refused = {i for i, _ in problems}
     checked = [i for i in range(len(items)) if i not in refused]
     media = await _media_url_problems([items[i].content for i in checked], allow_private=allow_private)
-    problems = sorted(problems + [(i, exc) for i, exc in zip(checked, media, strict=True) if exc is not None], key=lambda p: p[0])
+    problems += [(i, exc) for i, exc in zip(checked, media, strict=True) if exc is not None]
+    if prober is not None:
+        refused = {i for i, _ in problems}
+        looked = [i for i in checked if i not in refused]
+        files = await asyncio.gather(*(
+            _media_file_problem(prober, platforms, items[i].content, [mine[c] for c in _unique(items[i].channel_ids)])
+            for i in looked))
+        problems += [(i, exc) for i, exc in zip(looked, files, strict=True) if exc is not None]
+    problems.sort(key=lambda p: p[0])
     if problems:
         index, first = problems[0]
         if len(items) == 1:
@@ -70,14 +83,14 @@ async def create_posts(
 
 
 async def create_post(store: Store, platforms: dict[str, Platform], user: User, data: PostInput, *, now: datetime,
-                      allow_private: bool = False) -> Post:
-    posts, _ = await create_posts(store, platforms, user, [data], now=now, allow_private=allow_private)
+                      allow_private: bool = False, prober: Prober | None = None) -> Post:
+    posts, _ = await create_posts(store, platforms, user, [data], now=now, allow_private=allow_private, prober=prober)
     return posts[0]
 
 
 async def update_post(
     store: Store, platforms: dict[str, Platform], user: User, post_id: UUID, fields: dict[str, Any], *, now: datetime,
-    occurrence_only: bool = False, allow_private: bool = False,
+    occurrence_only: bool = False, allow_private: bool = False, prober: Prober | None = None,
 ) -> Post:
     """Edit the fields present in ``fields`` (content, channel_ids, scheduled_at, timezone, rrule,
     and for PUT's alias ``status``: "scheduled" schedules at the post's time, "draft" unschedules;
@@ -87,7 +100,8 @@ async def update_post(
     keeps the instant. 409 for a post that is publishing, published, partial or in review. With
     ``occurrence_only`` a recurring post's edit stays with this occurrence: later ones keep the
     series' content and timing (the rule itself can only change for the whole series). New content
-    has its media URLs checked as at creation (``allow_private`` as there).
+    has its media URLs checked as at creation (``allow_private`` and ``prober`` as there), and so has
+    the content of a post whose channels change or that becomes scheduled.
     """
     current = await store.get_post(user, post_id)
     if occurrence_only and "rrule" in fields:
@@ -123,11 +137,18 @@ async def update_post(
     content = fields.get("content", current.content)
     if "content" in fields:
         changes["content"] = content
+    channels: list[Channel] | None = None
     if "content" in fields or "channel_ids" in fields:
         channels = await _owned_channels(store, user, channel_ids, required=status in _WAITING)
         _check_content(platforms, content, channels)
     if "content" in fields:
         [problem] = await _media_url_problems([content], allow_private=allow_private)
+        if problem is not None:
+            raise problem
+    if prober is not None and _media_urls(content) and (channels is not None or status is not current.status):
+        if channels is None:
+            channels = await _owned_channels(store, user, channel_ids, required=False)
+        problem = await _media_file_problem(prober, platforms, content, channels)
         if problem is not None:
             raise problem
     if not changes:
@@ -155,9 +176,10 @@ def _wanted_status(wanted: str, scheduled_at: datetime | None, now: datetime) ->
 
 async def schedule_post(
     store: Store, platforms: dict[str, Platform], user: User, post_id: UUID,
-    *, scheduled_at: datetime | None, timezone: str | None, now: datetime,
+    *, scheduled_at: datetime | None, timezone: str | None, now: datetime, prober: Prober | None = None,
 ) -> Post:
-    """Schedule a draft (or reschedule a scheduled, failed or cancelled post) at a future time."""
+    """Schedule a draft (or reschedule a scheduled, failed or cancelled post) at a future time; with
+    a ``prober``, its media files are looked at first (as at creation)."""
     current = await store.get_post(user, post_id)
     if current.status not in ALLOWED_FROM["schedule"]:
         raise ConflictError(conflict_message("schedule", current.status), code="invalid_state")
@@ -171,6 +193,10 @@ async def schedule_post(
     live = tuple(t.channel_id for t in current.targets if t.channel_id is not None)
     channels = await _owned_channels(store, user, live, required=True)
     _check_content(platforms, current.content, channels)
+    if prober is not None:
+        problem = await _media_file_problem(prober, platforms, current.content, channels)
+        if problem is not None:
+            raise problem
     return await store.update_post(
         user, post_id, PostChanges(status=PostStatus.SCHEDULED, scheduled_at=at, timezone=tz_name),
         allowed_from=ALLOWED_FROM["schedule"], action="schedule",
@@ -241,7 +267,7 @@ def _refuse_nul(content: Content) -> None:
     """No platform takes a NUL character, and Postgres cannot store one in JSON."""
     texts = [("content.text", content.text)]
     texts += [(f"content.media[{i}].{k}", getattr(m, k) or "") for i, m in enumerate(content.media) for k in ("url", "alt")]
-    for name, override in content.platforms.items():
+    for name, override in content.platforms.items():  # its text and options (TikTok's title, YouTube's tags)
         texts += [(f"content.platforms.{name}.{key}", value) for key, value in override.items() if isinstance(value, str)]
         texts += [(f"content.platforms.{name}.tags[{i}]", str(tag)) for i, tag in enumerate(override.get("tags") or ())]
     for field, text in texts:
@@ -280,6 +306,15 @@ async def _media_url_problems(contents: list[Content], *, allow_private: bool) -
         refusals = [_media_refusal(next(in_order)) for _ in found]
         problems.append(next((r for r in refusals if r is not None), None))
     return problems
+
+
+async def _media_file_problem(prober: Prober, platforms: dict[str, Platform], content: Content,
+                              channels: list[Channel]) -> ValidationError | None:
+    """The first definite problem with ``content``'s media files (unreachable for good, not the kind
+    it says, over a targeted platform's limit), as a 422; a file that could not be reached just then
+    is let through (checked again an hour before the post is due)."""
+    targets = [Target(c.platform, c.metadata) for c in channels]
+    return refusal(await media_problems(prober, platforms, content, targets))
 
 
 def _media_refusal(answer: object) -> ValidationError | None:

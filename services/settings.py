@@ -16,21 +16,9 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services import hosts
+
 PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "your-secret", "xxx", "todo"}
-
-#: the platforms' real API hosts; HERALD_PLATFORM_BASE_URLS overrides any of them
-DEFAULT_PLATFORM_BASE_URLS: dict[str, str] = {
-    "facebook": "https://graph.facebook.com",
-    "instagram": "https://graph.facebook.com",
-    "threads": "https://graph.threads.net",
-    "whatsapp": "https://graph.facebook.com",
-    "x": "https://api.x.com",
-    "linkedin": "https://api.linkedin.com",
-    "telegram": "https://api.telegram.org",
-    "bluesky": "https://bsky.social",
-    "youtube": "https://www.googleapis.com",  # the Data API and its upload endpoint
-}
-
 
 #: platform -> the settings holding its OAuth app's client id and secret
 OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
@@ -39,6 +27,7 @@ OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
     "threads": ("threads_app_id", "threads_app_secret"),
     "x": ("x_client_id", "x_client_secret"),
     "linkedin": ("linkedin_client_id", "linkedin_client_secret"),
+    "tiktok": ("tiktok_client_key", "tiktok_client_secret"),
     "youtube": ("google_client_id", "google_client_secret"),
 }
 
@@ -89,6 +78,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     herald_platform_base_urls: Annotated[dict[str, str], NoDecode] = {}
     herald_allow_private_hosts: bool = False
+    #: look at each media file (a bounded range request) when a post is written or scheduled and an
+    #: hour before it is due, and compare it with the targeted platforms' limits; false: URL rules only
+    herald_media_checks: bool = True
     herald_dashboard_url: str = "http://localhost:3000"
     herald_public_url: str | None = None
     #: set by Vercel when Protection Bypass for Automation is on (vercel.com/docs/deployment-protection/
@@ -105,6 +97,8 @@ class Settings(BaseSettings):
     x_client_secret: str | None = None
     linkedin_client_id: str | None = None
     linkedin_client_secret: str | None = None
+    tiktok_client_key: str | None = None
+    tiktok_client_secret: str | None = None
     google_client_id: str | None = None  #: a Google Cloud OAuth client (web application): YouTube
     google_client_secret: str | None = None
 
@@ -118,18 +112,25 @@ class Settings(BaseSettings):
     @field_validator("herald_platform_base_urls", mode="before")
     @classmethod
     def _json_map(cls, value: object) -> object:
+        """A JSON object of host keys (services/hosts.py) to base URLs; an unknown key names the known ones."""
         if isinstance(value, str):
             if not value.strip():
                 return {}
             try:
-                return json.loads(value)
+                value = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"HERALD_PLATFORM_BASE_URLS must be a JSON object: {exc}") from exc
+        if not isinstance(value, dict):
+            raise ValueError("HERALD_PLATFORM_BASE_URLS must be a JSON object of host key to base URL")
+        problems = hosts.invalid_keys(value)
+        if problems:
+            raise ValueError("HERALD_PLATFORM_BASE_URLS: " + "; ".join(problems))
         return value
 
     @property
     def platform_base_urls(self) -> dict[str, str]:
-        return {**DEFAULT_PLATFORM_BASE_URLS, **self.herald_platform_base_urls}
+        """Every host key (services/hosts.py) -> base URL: an override, its platform's, or the real host."""
+        return hosts.resolve_hosts(self.herald_platform_base_urls)
 
     @property
     def oauth_apps(self) -> dict[str, tuple[str | None, str | None]]:

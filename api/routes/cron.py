@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -20,6 +21,7 @@ from services.domain import health
 from services.errors import HeraldError, ValidationError
 from services.events.delivery import deliver_due
 from services.logs import log_event
+from services.media import PASS_SECONDS, check_upcoming_media
 from services.publishing.burst import PARENT_HEADER, runs_needed, start_runs
 from services.publishing.run import publish_due
 
@@ -102,6 +104,9 @@ async def _publish(
                                 trigger=_trigger(user_agent, x_herald_trigger, x_vercel_cron_schedule), now=now,
                                 run_id=run_id, parent_run_id=parent_run_id, after_claim=drain_a_burst)
     answer = summary.to_dict()
+    if parent_run_id is None and settings.herald_media_checks:
+        answer["media_checks"] = await _check_upcoming_media(rt, run_id, now=now, deadline=min(
+            started + settings.run_budget_seconds, time.monotonic() + PASS_SECONDS))
     # Published and recorded: now the events (this run's, and what earlier runs left), with what is
     # left of the budget. A slow receiver only lengthens this call, never a publish.
     answer["events"] = (await deliver_due(rt.store, rt.cipher, rt.http, render_event,
@@ -112,6 +117,20 @@ async def _publish(
     if helpers:
         answer["parallel_runs"] = [h.to_dict() for h in await helpers[0]]
     return answer
+
+
+async def _check_upcoming_media(rt: RuntimeDep, run_id: uuid.UUID, *, now: datetime, deadline: float) -> dict:
+    """The media of posts due within the hour, looked at again (after this tick's posts went out, so
+    it never delays one); a failure here is logged and answered, never the call's."""
+    try:
+        return (await check_upcoming_media(rt.store, rt.platforms, rt.http, now=now, deadline=deadline,
+                                           allow_private=rt.settings.herald_allow_private_hosts)).to_dict()
+    except HeraldError as exc:
+        log_event("media.check_failed", run_id=str(run_id), error=exc.code)
+        return {"error": exc.code}
+    except Exception as exc:  # a side pass: its bug must not cost this tick its event deliveries
+        log_event("media.check_crashed", run_id=str(run_id), error=type(exc).__name__)
+        return {"error": "internal"}
 
 
 _PUBLISH_DOC = error_responses({401: "missing or wrong secret", 503: "CRON_SECRET is not set"})

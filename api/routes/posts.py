@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, RuntimeDep, run_limits
+from api.deps import CurrentUser, RuntimeDep, media_prober, run_limits
 from api.schemas.analytics import PostAnalyticsOut
 from api.schemas.common import InstantIn
 from api.schemas.discussion import CommentIn, CommentOut, CommentPageOut, HistoryEntryOut, HistoryPageOut
@@ -83,7 +83,8 @@ async def _create(rt: RuntimeDep, user: CurrentUser, items: list[posts.PostInput
                   idempotency_key: str | None) -> list:
     created, replayed = await posts.create_posts(rt.store, rt.platforms, user, items, now=clock.utcnow(),
                                                  idempotency_key=idempotency_key, request_hash=_request_hash(body),
-                                                 allow_private=rt.settings.herald_allow_private_hosts)
+                                                 allow_private=rt.settings.herald_allow_private_hosts,
+                                                 prober=media_prober(rt))
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return created
@@ -123,8 +124,8 @@ async def calendar(
     if end < start or end - start > timedelta(days=366):
         raise ValidationError("to must be after from, and the range at most 366 days", field="to")
     found = await _all_posts(rt, user, PostFilter(scheduled_from=start, scheduled_to=end, limit=100))
-    found += await _all_posts(rt, user, PostFilter(statuses=(PostStatus.SCHEDULED,), recurring=True,
-                                                   scheduled_to=end, limit=100))
+    found += await _all_posts(rt, user, PostFilter(statuses=(PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL),
+                                                   recurring=True, scheduled_to=end, limit=100))
     # CPU work (bounded, but up to a second for thousands of series): in a worker thread, so that
     # the event loop keeps serving other requests meanwhile
     listing = await run_in_threadpool(calendar_days, found, start=start, end=end, tz_name=timezone)
@@ -194,7 +195,7 @@ async def update_post(
     """Edit content, channels, time, time zone or rule; 409 once publishing has begun."""
     post = await posts.update_post(rt.store, rt.platforms, user, post_id, body.changes(), now=clock.utcnow(),
                                    occurrence_only=scope == "occurrence",
-                                   allow_private=rt.settings.herald_allow_private_hosts)
+                                   allow_private=rt.settings.herald_allow_private_hosts, prober=media_prober(rt))
     return PostOut.of(post)
 
 
@@ -208,7 +209,9 @@ async def replace_post(post_id: UUID, body: PostReplace, user: CurrentUser, rt: 
     fields = {"content": body.content.to_domain(), "channel_ids": tuple(body.channel_ids),
               "scheduled_at": body.scheduled_at, "timezone": body.timezone, "rrule": body.rrule,
               "status": body.status}
-    return PostOut.of(await posts.update_post(rt.store, rt.platforms, user, post_id, fields, now=clock.utcnow()))
+    return PostOut.of(await posts.update_post(rt.store, rt.platforms, user, post_id, fields, now=clock.utcnow(),
+                                              allow_private=rt.settings.herald_allow_private_hosts,
+                                              prober=media_prober(rt)))
 
 
 @router.delete("/{post_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
@@ -223,7 +226,7 @@ async def schedule_post(post_id: UUID, user: CurrentUser, rt: RuntimeDep, body: 
     """Schedule a draft, or move a scheduled, failed or cancelled post to a (new) future time."""
     body = body or ScheduleIn()
     post = await posts.schedule_post(rt.store, rt.platforms, user, post_id, scheduled_at=body.scheduled_at,
-                                     timezone=body.timezone, now=clock.utcnow())
+                                     timezone=body.timezone, now=clock.utcnow(), prober=media_prober(rt))
     return PostOut.of(post)
 
 

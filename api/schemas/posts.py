@@ -19,7 +19,7 @@ MAX_TEXT = 100_000
 
 class MediaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: Literal["image", "video"]
+    type: Literal["image", "video", "document"]  #: document: a PDF, PPT(X) or DOC(X) (LinkedIn)
     url: str = Field(min_length=1, max_length=2048, json_schema_extra={"pattern": "^https?://"})  # _http_url
     alt: str | None = Field(None, max_length=1500)
 
@@ -32,14 +32,32 @@ class MediaIn(BaseModel):
 
 
 class OverrideIn(BaseModel):
+    """`content.platforms.<name>`: what replaces the shared text or media for one platform."""
+
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, max_length=MAX_TEXT)
     media: list[MediaIn] | None = Field(None, max_length=20)
 
 
+class TikTokOverrideIn(OverrideIn):
+    """`content.platforms.tiktok`: TikTok's post options too, checked against the creator's settings when due."""
+
+    privacy_level: str | None = Field(None, max_length=40, description="PUBLIC_TO_EVERYONE, "
+                                      "MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR or SELF_ONLY (the default)")
+    disable_comment: bool | None = None
+    disable_duet: bool | None = Field(None, description="videos only")
+    disable_stitch: bool | None = Field(None, description="videos only")
+    title: str | None = Field(None, max_length=200, description="a photo post's title (90 characters)")
+    video_cover_timestamp_ms: int | None = Field(None, ge=0, description="the video frame used as cover")
+    brand_content_toggle: bool | None = Field(None, description="a paid partnership")
+    brand_organic_toggle: bool | None = Field(None, description="promotes the creator's own business")
+    is_aigc: bool | None = Field(None, description="AI-generated content label (videos)")
+    auto_add_music: bool | None = Field(None, description="photo posts")
+
+
 class YouTubeOverrideIn(OverrideIn):
-    """`content.platforms.youtube`: what any override takes, and the video's own options
-    (services/platforms/youtube.py checks them against YouTube's limits)."""
+    """`content.platforms.youtube`: the video's options too (services/platforms/youtube.py checks
+    them against YouTube's limits)."""
 
     title: str | None = Field(None, max_length=MAX_TEXT, description="the video's title (default: the text's first line)")
     description: str | None = Field(None, max_length=MAX_TEXT, description="the video's description (default: the text)")
@@ -53,17 +71,19 @@ class YouTubeOverrideIn(OverrideIn):
 
 
 class OverridesIn(BaseModel):
-    """`content.platforms`: per platform name, what replaces the shared text or media for it;
-    `youtube` also takes the video's options."""
+    """`content.platforms`: per platform name, what replaces the shared text or media for it; TikTok
+    and YouTube also take their own options (under their own name only)."""
 
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, OverrideIn] = Field(init=False)
+    tiktok: TikTokOverrideIn | None = None
     youtube: YouTubeOverrideIn | None = None
 
     def to_domain(self) -> dict[str, dict[str, Any]]:
         found = {name: o.model_dump(exclude_none=True) for name, o in (self.__pydantic_extra__ or {}).items()}
-        if self.youtube is not None:
-            found["youtube"] = self.youtube.model_dump(exclude_none=True)
+        for name, override in (("tiktok", self.tiktok), ("youtube", self.youtube)):
+            if override is not None:
+                found[name] = override.model_dump(exclude_none=True)
         return found
 
 
@@ -221,6 +241,13 @@ class TargetOut(BaseModel):
     publish_lag_ms: int | None = Field(description="published_at minus when it was due, in milliseconds")
 
 
+class MediaWarningOut(BaseModel):
+    field: str = Field(description="the media item, as in the request: content.media[1].url")
+    code: str = Field("media_warning", description="media_unavailable, media_rejected, media_type_mismatch, private_address, ...")
+    message: str = ""
+    platform: str | None = Field(None, description="the platform whose limit it breaks; null: every platform's")
+
+
 class PostOut(BaseModel):
     id: UUID
     status: str
@@ -242,6 +269,10 @@ class PostOut(BaseModel):
     workspace_id: UUID | None = Field(None, description="the workspace the post belongs to")
     approved_by: UUID | None = Field(None, description="who approved it, where the workspace asks for approval")
     approved_at: Instant | None = None
+    media_warnings: list[MediaWarningOut] = Field([], description=(
+        "what the media check an hour before the post's time found (a file gone, grown past a platform's "
+        "limit, ...); the post still goes out at its time. Cleared when the content or time is edited"))
+    media_checked_at: Instant | None = Field(None, description="when that check ran; null: not since the last edit")
 
     @classmethod
     def of(cls, post: Post) -> PostOut:
@@ -276,6 +307,8 @@ class PostOut(BaseModel):
             workspace_id=post.workspace_id,
             approved_by=post.approved_by,
             approved_at=post.approved_at,
+            media_warnings=[MediaWarningOut.model_validate(w) for w in post.media_warnings],
+            media_checked_at=post.media_checked_at,
         )
 
 

@@ -14,6 +14,7 @@ EVENT_TYPES = (
     "post.failed",
     "post.needs_review",
     "post.retry_scheduled",
+    "post.media_warning",
     "channel.needs_reconnect",
     "channel.rate_limited",
 )

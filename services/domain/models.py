@@ -48,7 +48,7 @@ class Outcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Media:
-    type: str  #: "image" or "video"
+    type: str  #: "image", "video" or "document" (a PDF, PPT(X) or DOC(X); LinkedIn only)
     url: str
     alt: str | None = None
 
@@ -62,8 +62,8 @@ class Content:
 
     def for_platform(self, platform: str) -> Content:
         """The content as sent to ``platform``: its override's text/media replace the defaults, and
-        the override itself stays in ``platforms[platform]`` for the options only that platform
-        reads (YouTube's title, privacy, ...); other platforms' overrides are dropped."""
+        its override stays in ``platforms`` (the only one), for the options only that platform reads
+        (TikTok's privacy level, YouTube's title, ...); other platforms' overrides are dropped."""
         override = self.platforms.get(platform) or {}
         if not override:
             return Content(text=self.text, media=self.media) if self.platforms else self
@@ -158,6 +158,20 @@ class Post:
     #: who approved it and when, in a workspace that asks for approval
     approved_by: UUID | None = None
     approved_at: datetime | None = None
+    #: what the last media check before the post's time found ({field, code, message, platform});
+    #: a warning informs, it never holds the post back
+    media_warnings: tuple[dict[str, Any], ...] = ()
+    media_checked_at: datetime | None = None  #: when that check ran; None: not since the last edit
+
+
+@dataclass(frozen=True)
+class MediaCheckClaim:
+    """A scheduled post whose media are to be checked again before it is due."""
+
+    post: Post
+    checked_for: datetime  #: the scheduled time the check is for (an edit since makes it stale)
+    #: (platform, channel metadata) of each target still to publish: whose limits apply
+    targets: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,27 @@ create collides instead of posting twice, and ``lookup``
 (getRecord on that key) tells whether a lost answer's post is live.
 
 Metrics: ``app.bsky.feed.getPosts`` through the PDS with the session (see ``metrics``).
+
+Video (one per post, MP4): uploaded to the video service (``bluesky.video`` host, video.bsky.app)
+with a service-auth token the PDS issues for the account's PDS DID, then its job polled within the
+run until the video service hands back the blob, embedded as ``app.bsky.embed.video``. The job id
+(then the blob) is kept in ``PublishRequest.progress`` and the error's details, so a job that
+outlives the run is resumed by the next one, never uploaded twice (``_video``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import mimetypes
 import re
+import time
 import unicodedata
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -46,6 +56,7 @@ from services.platforms.base import (
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 # Pinned from lexicons app/bsky/feed/post.json (text maxGraphemes 300, maxLength 3000 bytes) and
@@ -54,8 +65,26 @@ MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 1_000_000
+# app/bsky/embed/video.json: one video/mp4 blob of at most 50,000,000 bytes, alt up to 1,000 graphemes.
+# The video service also refuses videos over 3 minutes and unverified emails, and has a daily quota
+# (its job fails with the reason; docs.bsky.app/docs/tutorials/video).
+MAX_VIDEO_BYTES = 50_000_000
+VIDEO_TYPES = {"video/mp4"}
+MAX_VIDEO_ALT_GRAPHEMES = 1000
+#: a video service token lives this long: the job may take that long to store the blob on the PDS
+SERVICE_AUTH_SECONDS = 30 * 60
+#: seconds between two reads of a video job, and the most a call without a run deadline waits for it
+POLL_SECONDS = 1.0
+MAX_POLL_SECONDS = 60.0
+#: what a video publish keeps for the next attempt: the job's id, then the blob it produced
+VIDEO_PROGRESS = ("video_job", "video_blob")
 COLLECTION = "app.bsky.feed.post"
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
+
+
+#: uploadBlob's image limit; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits("Bluesky", image_bytes=MAX_IMAGE_BYTES, video_bytes=MAX_VIDEO_BYTES,
+                            video_types=("video/mp4",), video_seconds=(0, 180), downloads=True)
 
 
 class BlueskyPlatform:
@@ -63,9 +92,15 @@ class BlueskyPlatform:
     features = frozenset({Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("identifier", "app_password")
 
-    def __init__(self, base_url: str = "https://bsky.social", *, allow_private: bool = False):
+    def __init__(self, base_url: str = "https://bsky.social", *, video_url: str = "https://video.bsky.app",
+                 allow_private: bool = False, poll_seconds: float = POLL_SECONDS):
+        self._poll_seconds = poll_seconds
         self._base_url = base_url.rstrip("/")
+        self._video_url = video_url.rstrip("/")  #: the video service (app.bsky.video.*)
         self._allow_private = allow_private
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         problems = []
@@ -74,10 +109,23 @@ class BlueskyPlatform:
             problems.append(Problem("content.text", f"bluesky: text is {graphemes} graphemes; the limit is {MAX_GRAPHEMES}"))
         if size > MAX_BYTES:
             problems.append(Problem("content.text", f"bluesky: text is {size} bytes in UTF-8; the limit is {MAX_BYTES}"))
-        if any(m.type != "image" for m in content.media):
-            problems.append(Problem("content.media", "bluesky: only images can be attached (video is not supported yet)"))
-        if len(content.media) > MAX_IMAGES:
+        kinds = {m.type for m in content.media}
+        if kinds - {"image", "video"}:
+            problems.append(Problem("content.media", "bluesky: media must be up to 4 images or one video"))
+        elif "video" in kinds and len(content.media) > 1:
+            problems.append(Problem("content.media", f"bluesky: a video is posted alone; this post has "
+                                                     f"{len(content.media)} media items"))
+        elif len(content.media) > MAX_IMAGES:
             problems.append(Problem("content.media", f"bluesky: {len(content.media)} images; the limit is {MAX_IMAGES}"))
+        for i, media in enumerate(content.media):
+            if media.type != "video":
+                continue
+            named = _named_type(media.url)
+            if named is not None and named not in VIDEO_TYPES:
+                problems.append(Problem(f"content.media[{i}].url", f"bluesky: a video must be MP4, not {named}"))
+            if media.alt and (alt := count_graphemes(media.alt)) > MAX_VIDEO_ALT_GRAPHEMES:
+                problems.append(Problem(f"content.media[{i}].alt", f"bluesky: video alt text is {alt} graphemes; "
+                                                                   f"the limit is {MAX_VIDEO_ALT_GRAPHEMES}"))
         return problems
 
     async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
@@ -106,6 +154,16 @@ class BlueskyPlatform:
         )
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
+        try:
+            return await self._publish(request, http)
+        except PlatformError as exc:
+            # a video job (or its blob) travels with any failure, so the next attempt never uploads again
+            for key in VIDEO_PROGRESS:
+                if key in request.progress:
+                    exc.details.setdefault(key, request.progress[key])
+            raise
+
+    async def _publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
         access = request.credentials.get("access_jwt")
         if not access:
             raise PlatformError(Outcome.AUTH, "no_session", "bluesky: no session yet; one is created from the app password")
@@ -120,7 +178,11 @@ class BlueskyPlatform:
         facets = detect_facets(text, dids)
         if facets:
             record["facets"] = facets
-        if request.content.media:
+        if request.content.media and request.content.media[0].type == "video":
+            video = request.content.media[0]
+            record["embed"] = {"$type": "app.bsky.embed.video", "video": await self._video(request, pds, access, did, http),
+                               **({"alt": video.alt} if video.alt else {})}
+        elif request.content.media:
             record["embed"] = {"$type": "app.bsky.embed.images", "images": [
                 {"alt": media.alt or "", "image": await self._upload_image(media, i, pds, access, http)}
                 for i, media in enumerate(request.content.media)
@@ -213,6 +275,72 @@ class BlueskyPlatform:
                                   content=data, headers={"Content-Type": mime_type})
         return answer["blob"]
 
+    async def _video(self, request: PublishRequest, pds: str, access: str, did: str, http: httpx.AsyncClient) -> dict[str, Any]:
+        """The blob of this post's video, processed by the video service; uploaded at most once.
+
+        A blob or job an earlier attempt kept (``request.resume``) is used as it is; else the file is
+        fetched and uploaded (``app.bsky.video.uploadVideo``, ``did`` and ``name`` in the query, the
+        bytes as the body, a service-auth token as Bearer) and its job id saved in ``progress`` at
+        once. The job is then polled until it has a blob (TRANSIENT ``video_processing`` when the run's
+        deadline comes first; PERMANENT ``video_failed`` with the service's reason when it failed).
+        """
+        resume = request.resume or {}
+        if isinstance(resume.get("video_blob"), dict):
+            request.progress["video_blob"] = resume["video_blob"]
+            return dict(resume["video_blob"])
+        job = str(resume.get("video_job") or "")
+        if not job:
+            status = await self._upload_video(request, pds, access, did, http)
+            job = str(status.get("jobId") or "")
+            if not job:
+                raise PlatformError(Outcome.TRANSIENT, "bad_upload_answer", "bluesky: uploadVideo answered without a jobId")
+            if isinstance(status.get("blob"), dict):  # already processed (a file the service has seen)
+                request.progress["video_blob"] = status["blob"]
+                return dict(status["blob"])
+        request.progress["video_job"] = job
+        blob = await self._await_video_job(job, request.deadline, http)
+        request.progress["video_blob"] = blob
+        return blob
+
+    async def _upload_video(self, request: PublishRequest, pds: str, access: str, did: str,
+                            http: httpx.AsyncClient) -> dict[str, Any]:
+        media = request.content.media[0]
+        file = await fetch_media(http, media, platform="bluesky", max_bytes=MAX_VIDEO_BYTES,
+                                 allow_private=self._allow_private, index=0)
+        if file.content_type not in VIDEO_TYPES:
+            raise PlatformError(Outcome.PERMANENT, "unsupported_media_type",
+                                f"bluesky: a video must be MP4 (video/mp4), not {file.content_type}",
+                                details={"field": "content.media[0].url"})
+        # The token's audience is the account's PDS, which the video service stores the blob on for it.
+        session = await self._xrpc(http, "GET", pds, "com.atproto.server.getSession", token=access, idempotent=True)
+        audience = f"did:web:{_pds_host(session, pds)}"
+        expires = int(clock.utcnow().timestamp()) + SERVICE_AUTH_SECONDS
+        auth = await self._xrpc(http, "GET", pds, "com.atproto.server.getServiceAuth", token=access, idempotent=True,
+                                params={"aud": audience, "lxm": "com.atproto.repo.uploadBlob", "exp": expires})
+        name = urlsplit(media.url).path.rsplit("/", 1)[-1] or "video.mp4"
+        # A repeated upload makes only a second job (the service knows the file), never a post: safe to repeat.
+        answer = await self._xrpc(http, "POST", self._video_url, "app.bsky.video.uploadVideo", token=str(auth["token"]),
+                                  idempotent=True, params={"did": did, "name": name}, content=file.data,
+                                  headers={"Content-Type": file.content_type})
+        return _job_status(answer)
+
+    async def _await_video_job(self, job: str, deadline: float | None, http: httpx.AsyncClient) -> dict[str, Any]:
+        stop = deadline if deadline is not None else time.monotonic() + MAX_POLL_SECONDS
+        while time.monotonic() < stop:
+            status = _job_status(await self._xrpc(http, "GET", self._video_url, "app.bsky.video.getJobStatus",
+                                                  idempotent=True, params={"jobId": job}))
+            if isinstance(status.get("blob"), dict):  # done, or "already_exists" with the earlier blob
+                return dict(status["blob"])
+            if status.get("state") == "JOB_STATE_FAILED":
+                reason = status.get("error") or status.get("message") or status.get("failureCode") or "no reason given"
+                raise PlatformError(Outcome.PERMANENT, "video_failed", f"bluesky could not process the video: {reason}",
+                                    details={"failure_code": status.get("failureCode")} if status.get("failureCode") else {})
+            if time.monotonic() + self._poll_seconds >= stop:
+                break
+            await asyncio.sleep(self._poll_seconds)
+        raise PlatformError(Outcome.TRANSIENT, "video_processing",
+                            "bluesky is still processing the video; a later run posts it")
+
     async def _xrpc(self, http: httpx.AsyncClient, method: str, pds: str, nsid: str, *, idempotent: bool,
                     token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
         headers = dict(headers or {})
@@ -246,6 +374,31 @@ def _error(response: httpx.Response, nsid: str) -> PlatformError:
     label = f"{status} {name}" if name else str(status)
     return PlatformError(outcome, code, f"bluesky {nsid} answered {label}: {detail}", http_status=status,
                          retry_after_seconds=retry_after, details={"error": name} if name else {})
+
+
+def _job_status(answer: dict[str, Any]) -> dict[str, Any]:
+    """An ``app.bsky.video.defs#jobStatus`` from an answer: under ``jobStatus`` as the lexicons say,
+    or the object itself, as video.bsky.app's uploadVideo answers."""
+    inner = answer.get("jobStatus")
+    return inner if isinstance(inner, dict) else answer
+
+
+def _pds_host(session: dict[str, Any], pds: str) -> str:
+    """The host of the account's PDS: the ``#atproto_pds`` endpoint of its DID document (the
+    ``bsky.social`` entryway is not it), else the host Herald talks to."""
+    doc = session.get("didDoc")
+    for service in (doc.get("service") if isinstance(doc, dict) else None) or []:
+        if isinstance(service, dict) and str(service.get("id", "")).endswith("#atproto_pds"):
+            host = urlsplit(str(service.get("serviceEndpoint", ""))).netloc
+            if host:
+                return host
+    return urlsplit(pds).netloc
+
+
+def _named_type(url: str) -> str | None:
+    """The media type the URL's file name says, or None when it says none Herald can judge."""
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0]
+    return None if guessed is None or guessed.startswith("application/x-") else guessed
 
 
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"

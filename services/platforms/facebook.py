@@ -30,6 +30,7 @@ from services.platforms.base import (
 )
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline
+from services.platforms.medialimits import MediaLimits
 
 MAX_TEXT = 63_206
 #: read_insights reads Page post insights (metrics); the others publish
@@ -46,6 +47,10 @@ VIDEO_INSIGHTS = ("total_video_views",)
 _URL = re.compile(r"https?://\S+")
 
 
+#: no size Herald has confirmed (4 MB photos is a third-party figure): reachability and type only
+_MEDIA_LIMITS = MediaLimits("Facebook")
+
+
 class FacebookPlatform:
     name = "facebook"
     features = frozenset({Feature.OAUTH, Feature.VERIFY, Feature.METRICS})
@@ -59,6 +64,9 @@ class FacebookPlatform:
         self._video = f"{video_url.rstrip('/')}/{meta.GRAPH_VERSION}"
         self._dialog = f"{dialog_url.rstrip('/')}/{meta.GRAPH_VERSION}/dialog/oauth"
         self._client_id, self._client_secret = client_id, client_secret
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []

@@ -18,6 +18,7 @@ its insights (``instagram_manage_insights``): views, reach, shares, saved, total
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -36,6 +37,7 @@ from services.platforms.base import (
 )
 from services.platforms.figures import count
 from services.platforms.httpcall import check_deadline
+from services.platforms.medialimits import MB, MediaLimits
 
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
@@ -54,6 +56,14 @@ _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
 
+#: Meta's content publishing reference: JPEG images up to 8 MB, 4:5 to 1.91:1; reels MP4/MOV, 3 s to 15 min, up to 300 MB
+_MEDIA_LIMITS = MediaLimits(
+    "Instagram", image_bytes=8 * MB, image_types=("image/jpeg",), video_bytes=300 * MB,
+    video_types=("video/mp4", "video/quicktime"), video_seconds=(3, 15 * 60), image_aspect=(0.8, 1.91))
+#: a story is full-screen (9:16): the feed's aspect range and the reel's length do not apply
+_STORY_LIMITS = replace(_MEDIA_LIMITS, image_aspect=None, video_seconds=None)
+
+
 class InstagramPlatform(meta.ContainerPlatform):
     name = "instagram"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -70,6 +80,9 @@ class InstagramPlatform(meta.ContainerPlatform):
             platform=self.name, graph=self._graph, media_edge="media", publish_edge="media_publish",
             quota_edge="content_publishing_limit", status_fields="status_code,status", state_field="status_code",
             text_field="caption", poll_seconds=poll_seconds)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _STORY_LIMITS if metadata.get("ig_type") == "story" else _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         kind = (metadata or {}).get("ig_type", "feed")

@@ -1,17 +1,26 @@
-"""LinkedIn: text and image posts through the versioned Posts API, as a member or an organization.
+"""LinkedIn: text, image, video and document posts through the versioned Posts API, as a member or an organization.
 
 Channel: ``account_id`` is the member id (OpenID ``sub``); the author is ``metadata.author_urn``
 when set (e.g. ``urn:li:organization:123``), else built from ``account_id`` and
 ``metadata.author_type`` (``person`` by default). Credentials: ``access_token`` (60 days) and,
-for partner apps only, ``refresh_token``. Video is not supported yet: validate() rejects it.
+for partner apps only, ``refresh_token``.
+
+Media go up before the post: images through the Images API, a video through the Videos API
+(initializeUpload, a PUT per part, finalizeUpload with the parts' ETags, then processing polled
+within the run), a document (PDF, PPT(X), DOC(X)) through the Documents API. A finalized video's
+URN is kept in ``PublishRequest.progress`` (and the error's details), so a run that ends while
+LinkedIn still processes it leaves the next run to post it, never to upload it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import mimetypes
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -20,6 +29,7 @@ from services.domain.models import Content, Media, Outcome
 from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest, TokenSet
 from services.platforms.httpcall import json_or_empty, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 
 #: Marketing API version, pinned. 202607 is the newest version in our reference (compiled
 #: 2026-11 from Microsoft Learn); LinkedIn serves each version at least 12 months, so it holds
@@ -30,6 +40,22 @@ MAX_TEXT = 3000
 MAX_IMAGES = 20
 #: a memory guard for the fetch, not a LinkedIn rule (its image limit is in pixels)
 IMAGE_MAX_BYTES = 50 * 1024 * 1024
+#: Videos API: MP4, 75 KB to 500 MB, 3 seconds to 30 minutes (learn.microsoft.com/linkedin/marketing/
+#: community-management/shares/videos-api); one video per post
+VIDEO_MIN_BYTES = 75 * 1024
+VIDEO_MAX_BYTES = 500 * 1024 * 1024
+VIDEO_TYPES = {"video/mp4"}
+#: Documents API: PPT, PPTX, DOC, DOCX and PDF, up to 100 MB and 300 pages; one document per post
+DOCUMENT_MAX_BYTES = 100 * 1024 * 1024
+DOCUMENT_TYPES = {
+    "application/pdf": "pdf", "application/vnd.ms-powerpoint": "ppt",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    "application/msword": "doc", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+}
+#: seconds between two reads of a video's processing status, and the most a call without a run
+#: deadline waits for it
+POLL_SECONDS = 2.0
+MAX_POLL_SECONDS = 60.0
 # "little" text: these are markup unless backslash-escaped, and LinkedIn silently cuts the post at
 # the first unescaped one it cannot parse. A "#" that starts a word is kept: it is a hashtag.
 _RESERVED = re.compile(r"[\\|{}@\[\]()<>*_~]|#(?!\w)")
@@ -90,6 +116,28 @@ def _failure(response: httpx.Response) -> PlatformError:
     return PlatformError(Outcome.PERMANENT, code.lower(), message, status)
 
 
+def named_type(url: str) -> str | None:
+    """The media type the URL's file name says (``.mov``: video/quicktime), or None when it names
+    none Herald can judge (no extension, as signed URLs often have, or a script's: ``.php``)."""
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0]
+    return None if guessed is None or guessed.startswith("application/x-") else guessed
+
+
+def document_title(media: Media) -> str:
+    """A document post's title: the item's ``alt``, else the file's name from its URL."""
+    if media.alt and media.alt.strip():
+        return media.alt.strip()
+    name = urlsplit(media.url).path.rsplit("/", 1)[-1]
+    return name or "Document"
+
+
+#: images as JPEG, PNG or GIF, video as MP4; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits("LinkedIn", image_bytes=IMAGE_MAX_BYTES, image_types=("image/jpeg", "image/png", "image/gif"),
+                            video_bytes=VIDEO_MAX_BYTES, video_types=tuple(sorted(VIDEO_TYPES)),
+                            document_bytes=DOCUMENT_MAX_BYTES, document_types=tuple(sorted(DOCUMENT_TYPES)),
+                            downloads=True)
+
+
 class LinkedInPlatform:
     name = "linkedin"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.VERIFY})
@@ -98,11 +146,15 @@ class LinkedInPlatform:
 
     def __init__(self, base_url: str = "https://api.linkedin.com", *, client_id: str | None = None,
                  client_secret: str | None = None, oauth_url: str = "https://www.linkedin.com",
-                 allow_private: bool = False):
+                 allow_private: bool = False, poll_seconds: float = POLL_SECONDS):
+        self._poll_seconds = poll_seconds
         self._base = base_url.rstrip("/")
         self._oauth = oauth_url.rstrip("/")
         self._client_id, self._client_secret = client_id, client_secret
         self._allow_private = allow_private  #: media URLs may be private hosts (local testing only)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []
@@ -110,10 +162,21 @@ class LinkedInPlatform:
             problems.append(Problem("content.text", "linkedin: a post needs text or media"))
         if len(content.text) > MAX_TEXT:
             problems.append(Problem("content.text", f"linkedin: text is {len(content.text)} characters; the limit is {MAX_TEXT}"))
-        if any(m.type != "image" for m in content.media):
-            problems.append(Problem("content.media", "linkedin: only images can be posted for now; video is not supported yet"))
+        kinds = {m.type for m in content.media}
+        if kinds - {"image", "video", "document"}:
+            problems.append(Problem("content.media", "linkedin: media must be images, one video or one document"))
+        elif kinds & {"video", "document"} and len(content.media) > 1:
+            problems.append(Problem("content.media", f"linkedin: a video or a document is posted alone; this post has "
+                                                     f"{len(content.media)} media items"))
         elif len(content.media) > MAX_IMAGES:
             problems.append(Problem("content.media", f"linkedin: {len(content.media)} images; the limit is {MAX_IMAGES}"))
+        for i, media in enumerate(content.media):
+            named = named_type(media.url)
+            if media.type == "video" and named not in (None, *VIDEO_TYPES):
+                problems.append(Problem(f"content.media[{i}].url", f"linkedin: a video must be MP4, not {named}"))
+            if media.type == "document" and named not in (None, *DOCUMENT_TYPES):
+                problems.append(Problem(f"content.media[{i}].url",
+                                        f"linkedin: a document must be PDF, PPT, PPTX, DOC or DOCX, not {named}"))
         return problems
 
     def _headers(self, token: str) -> dict[str, str]:
@@ -121,18 +184,24 @@ class LinkedInPlatform:
                 "X-Restli-Protocol-Version": "2.0.0"}
 
     async def publish(self, request: PublishRequest, http: httpx.AsyncClient) -> Published:
-        token, author = request.credentials["access_token"], _author(request)
-        images = [{"id": await self._upload_image(http, token, author, m), "altText": m.alt or ""}
-                  for m in request.content.media]
+        token, author, media = request.credentials["access_token"], _author(request), request.content.media
+        content: dict[str, Any] | None = None
+        if media and media[0].type == "video":
+            content = {"media": {"id": await self._video(http, request, token, author, media[0]),
+                                 **({"title": media[0].alt} if media[0].alt else {})}}
+        elif media and media[0].type == "document":
+            content = {"media": {"id": await self._upload_document(http, token, author, media[0]),
+                                 "title": document_title(media[0])}}
+        elif media:
+            images = [{"id": await self._upload_image(http, token, author, m), "altText": m.alt or ""} for m in media]
+            content = {"media": images[0]} if len(images) == 1 else {"multiImage": {"images": images}}
         body: dict[str, Any] = {
             "author": author, "commentary": escape_commentary(request.content.text), "visibility": "PUBLIC",
             "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
             "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": False,
         }
-        if len(images) == 1:
-            body["content"] = {"media": images[0]}
-        elif images:
-            body["content"] = {"multiImage": {"images": images}}
+        if content:
+            body["content"] = content
         response = await send(http, "POST", f"{self._base}/rest/posts", idempotent=False, json=body,
                               headers=self._headers(token))
         if response.status_code == 422:
@@ -165,6 +234,119 @@ class LinkedInPlatform:
         if not uploaded.is_success:
             raise _failure(uploaded)
         return str(value["image"])
+
+    async def _video(self, http: httpx.AsyncClient, request: PublishRequest, token: str, author: str, media: Media) -> str:
+        """The ``urn:li:video:...`` of this post's video, uploaded once and AVAILABLE.
+
+        A video an earlier attempt finalized (``request.resume["video"]``) is only waited for.
+        Otherwise: initializeUpload with the file's size, a PUT of each part to its ``uploadUrl``
+        (each answers an ETag), finalizeUpload with the ETags in order. Until finalized, repeating
+        only leaves an unused upload behind (TRANSIENT); from then on the URN travels with the target.
+        """
+        video = str((request.resume or {}).get("video") or "")
+        try:
+            if not video:
+                video = await self._upload_video(http, token, author, media)
+            request.progress["video"] = video
+            await self._await_video(http, token, video, request.deadline)
+        except PlatformError as exc:
+            if video:
+                exc.details.setdefault("video", video)
+            raise
+        return video
+
+    async def _upload_video(self, http: httpx.AsyncClient, token: str, author: str, media: Media) -> str:
+        file = await fetch_media(http, media, platform="linkedin", max_bytes=VIDEO_MAX_BYTES,
+                                 allow_private=self._allow_private, index=0)
+        if file.content_type not in VIDEO_TYPES:
+            raise PlatformError(Outcome.PERMANENT, "unsupported_media_type",
+                                f"linkedin: a video must be MP4 (video/mp4), not {file.content_type}",
+                                details={"field": "content.media[0].url"})
+        if len(file.data) < VIDEO_MIN_BYTES:
+            raise PlatformError(Outcome.PERMANENT, "media_too_small",
+                                f"linkedin: the video is {len(file.data):,} bytes; LinkedIn takes {VIDEO_MIN_BYTES:,} "
+                                "bytes at least", details={"field": "content.media[0].url"})
+        response = await send(http, "POST", f"{self._base}/rest/videos", idempotent=True,
+                              params={"action": "initializeUpload"}, headers=self._headers(token),
+                              json={"initializeUploadRequest": {"owner": author, "fileSizeBytes": len(file.data),
+                                                                "uploadCaptions": False, "uploadThumbnail": False}})
+        if not response.is_success:
+            raise _failure(response)
+        value = json_or_empty(response).get("value") or {}
+        video, instructions = value.get("video"), value.get("uploadInstructions")
+        if not video or not isinstance(instructions, list) or not instructions:
+            raise PlatformError(Outcome.TRANSIENT, "bad_upload_answer",
+                                "linkedin: initializeUpload answered without a video URN or upload instructions")
+        etags = []
+        for part in instructions:
+            first, last = int(part["firstByte"]), int(part["lastByte"])
+            uploaded = await send(http, "PUT", str(part["uploadUrl"]), idempotent=True, content=file.data[first:last + 1],
+                                  headers={"Content-Type": "application/octet-stream"})
+            if not uploaded.is_success:
+                raise _failure(uploaded)
+            etag = uploaded.headers.get("etag")
+            if not etag:
+                raise PlatformError(Outcome.TRANSIENT, "no_etag", "linkedin: a video part was uploaded without an ETag")
+            etags.append(etag)
+        finalized = await send(http, "POST", f"{self._base}/rest/videos", idempotent=True,
+                               params={"action": "finalizeUpload"}, headers=self._headers(token),
+                               json={"finalizeUploadRequest": {"video": video, "uploadToken": value.get("uploadToken") or "",
+                                                               "uploadedPartIds": etags}})
+        if not finalized.is_success:
+            raise _failure(finalized)
+        return str(video)
+
+    async def _await_video(self, http: httpx.AsyncClient, token: str, video: str, deadline: float | None) -> None:
+        """Poll ``GET /rest/videos/{urn}`` until AVAILABLE, never past ``deadline``.
+
+        PROCESSING_FAILED is PERMANENT (LinkedIn's ``processingFailureReason`` in the message); a video
+        still processing at the deadline is TRANSIENT ``video_processing``: a later run waits again.
+        """
+        stop = deadline if deadline is not None else time.monotonic() + MAX_POLL_SECONDS
+        while time.monotonic() < stop:
+            response = await send(http, "GET", f"{self._base}/rest/videos/{quote(video, safe='')}", idempotent=True,
+                                  headers=self._headers(token))
+            if not response.is_success:
+                raise _failure(response)
+            body = json_or_empty(response)
+            status = body.get("status")
+            if status == "AVAILABLE":
+                return
+            if status == "PROCESSING_FAILED":
+                reason = body.get("processingFailureReason") or "no reason given"
+                raise PlatformError(Outcome.PERMANENT, "video_processing_failed",
+                                    f"linkedin could not process the video: {reason}", response.status_code)
+            if time.monotonic() + self._poll_seconds >= stop:
+                break
+            await asyncio.sleep(self._poll_seconds)
+        raise PlatformError(Outcome.TRANSIENT, "video_processing",
+                            "linkedin is still processing the video; a later run posts it")
+
+    async def _upload_document(self, http: httpx.AsyncClient, token: str, author: str, media: Media) -> str:
+        """Register a document for ``author``, PUT its bytes, and return its ``urn:li:document:...``.
+
+        As for images, repeating either call only leaves an unused document: lost answers are TRANSIENT.
+        """
+        file = await fetch_media(http, media, platform="linkedin", max_bytes=DOCUMENT_MAX_BYTES,
+                                 allow_private=self._allow_private, index=0)
+        if file.content_type not in DOCUMENT_TYPES:
+            raise PlatformError(Outcome.PERMANENT, "unsupported_media_type",
+                                f"linkedin: a document must be PDF, PPT, PPTX, DOC or DOCX, not {file.content_type}",
+                                details={"field": "content.media[0].url"})
+        response = await send(http, "POST", f"{self._base}/rest/documents", idempotent=True,
+                              params={"action": "initializeUpload"}, headers=self._headers(token),
+                              json={"initializeUploadRequest": {"owner": author}})
+        if not response.is_success:
+            raise _failure(response)
+        value = json_or_empty(response).get("value") or {}
+        if not value.get("uploadUrl") or not value.get("document"):
+            raise PlatformError(Outcome.TRANSIENT, "bad_upload_answer",
+                                "linkedin: initializeUpload answered without a document URN or upload URL")
+        uploaded = await send(http, "PUT", str(value["uploadUrl"]), idempotent=True, content=file.data,
+                              headers={"Authorization": f"Bearer {token}", "Content-Type": file.content_type})
+        if not uploaded.is_success:
+            raise _failure(uploaded)
+        return str(value["document"])
 
     async def verify(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> AccountInfo:
         account = await self._userinfo(http, credentials["access_token"])

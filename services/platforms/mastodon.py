@@ -31,6 +31,7 @@ from services.platforms.base import (
 from services.platforms.figures import count
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_iso, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 # Mastodon's defaults, used until verify() has read the instance's own (GET /api/v2/instance).
@@ -56,6 +57,12 @@ class MastodonPlatform:
         self._allow_private = allow_private
         self._poll_interval = poll_interval  #: seconds between media processing checks
 
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        """The instance's own sizes, read at connection (its defaults otherwise); Herald downloads the file."""
+        return MediaLimits(f"Mastodon ({metadata['instance_url']})" if metadata.get("instance_url") else "Mastodon",
+                           image_bytes=_positive(metadata.get("image_size_limit"), IMAGE_SIZE_LIMIT),
+                           video_bytes=_positive(metadata.get("video_size_limit"), VIDEO_SIZE_LIMIT), downloads=True)
+
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         metadata = metadata or {}
         limit = _positive(metadata.get("max_characters"), MAX_CHARACTERS)
@@ -67,7 +74,9 @@ class MastodonPlatform:
         if len(content.media) > max_media:
             problems.append(Problem("content.media",
                                     f"mastodon: {len(content.media)} attachments; this instance allows {max_media}"))
-        if len(content.media) > 1 and any(m.type == "video" for m in content.media):
+        if any(m.type not in ("image", "video") for m in content.media):
+            problems.append(Problem("content.media", "mastodon: media must be images or a video"))
+        elif len(content.media) > 1 and any(m.type == "video" for m in content.media):
             # PostStatusService refuses it: media_attachments.validations.images_and_video
             problems.append(Problem("content.media", "mastodon: a video must be the only attachment"))
         return problems

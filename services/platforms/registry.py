@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.errors import ValidationError
+from services.hosts import resolve_hosts
 from services.platforms.base import Platform
 from services.platforms.bluesky import BlueskyPlatform
 from services.platforms.facebook import FacebookPlatform
@@ -14,6 +15,7 @@ from services.platforms.mastodon import MastodonPlatform
 from services.platforms.sandbox import Outbox, SandboxPlatform
 from services.platforms.telegram import TelegramPlatform
 from services.platforms.threads import ThreadsPlatform
+from services.platforms.tiktok import TikTokPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.platforms.whatsapp import WhatsAppPlatform
 from services.platforms.x import XPlatform
@@ -33,15 +35,17 @@ def build_platforms(
 ) -> dict[str, Platform]:
     """Every adapter, configured.
 
-    ``base_urls`` maps platform -> API base URL (the real hosts unless a simulator stands in);
+    ``base_urls`` maps host keys (services/hosts.py: ``linkedin``, ``linkedin.oauth``, ...) to base
+    URLs, the real hosts unless a simulator stands in; ``host(key)`` below reads one, resolved.
     ``oauth_apps`` gives the OAuth client of the platforms connected through OAuth. Mastodon and
     Bluesky read their instance or PDS from the channel, checked like webhook URLs.
     """
-    urls = base_urls or {}
+    hosts = resolve_hosts(base_urls)
     apps = oauth_apps or {}
 
-    def base(name: str) -> dict[str, Any]:
-        return {"base_url": urls[name]} if name in urls else {}
+    def host(key: str) -> str:
+        """The base URL of host ``key``: ``"x"`` (the API) or ``"x.oauth"`` (another host of X)."""
+        return hosts[key]
 
     def app(name: str) -> dict[str, Any]:
         client_id, client_secret = apps.get(name, (None, None))
@@ -50,16 +54,21 @@ def build_platforms(
     platforms: list[Platform] = [
         SandboxPlatform(outbox, public_url=public_url),
         WebhookPlatform(allow_private=allow_private),
-        InstagramPlatform(**base("instagram"), **app("instagram")),
-        FacebookPlatform(**base("facebook"), **app("facebook")),
-        ThreadsPlatform(**base("threads"), **app("threads")),
-        WhatsAppPlatform(**base("whatsapp"), **app("whatsapp")),
-        XPlatform(**base("x"), **app("x"), allow_private=allow_private),
-        LinkedInPlatform(**base("linkedin"), **app("linkedin"), allow_private=allow_private),
-        TelegramPlatform(**base("telegram")),
-        BlueskyPlatform(**base("bluesky"), allow_private=allow_private),
+        InstagramPlatform(host("instagram"), dialog_url=host("instagram.oauth"), **app("instagram")),
+        FacebookPlatform(host("facebook"), dialog_url=host("facebook.oauth"), video_url=host("facebook.video"),
+                         **app("facebook")),
+        ThreadsPlatform(host("threads"), dialog_url=host("threads.oauth"), **app("threads")),
+        WhatsAppPlatform(host("whatsapp"), **app("whatsapp")),
+        XPlatform(host("x"), oauth_url=host("x.oauth"), **app("x"), allow_private=allow_private),
+        LinkedInPlatform(host("linkedin"), oauth_url=host("linkedin.oauth"), **app("linkedin"),
+                         allow_private=allow_private),
+        TelegramPlatform(host("telegram")),
+        BlueskyPlatform(host("bluesky"), video_url=host("bluesky.video"), allow_private=allow_private),
         MastodonPlatform(allow_private=allow_private),
-        YouTubePlatform(**base("youtube"), **app("youtube"), allow_private=allow_private),
+        TikTokPlatform(host("tiktok"), authorize_url=f"{host('tiktok.oauth')}/v2/auth/authorize/", **app("tiktok"),
+                       allow_private=allow_private),
+        YouTubePlatform(host("youtube"), oauth_url=host("youtube.oauth"), token_url=host("youtube.token"),
+                        **app("youtube"), allow_private=allow_private),
     ]
     return {platform.name: platform for platform in platforms}
 

@@ -25,6 +25,7 @@ from services.platforms.base import (
     Published,
     PublishRequest,
 )
+from services.platforms.medialimits import MediaLimits
 
 MAX_TEXT = 10_000
 MAX_MEDIA = 10
@@ -34,6 +35,10 @@ FAILURES = tuple(o.value for o in Outcome if o is not Outcome.PUBLISHED)
 #: the made-up figures grow like a real post's: half of what a post will ever get arrives in its first
 #: 12 hours, three quarters in a day
 GROWTH_HALF_LIFE_HOURS = 12.0
+
+
+#: keeps the URL: no limit
+_MEDIA_LIMITS = MediaLimits("Sandbox")
 
 
 class Outbox(Protocol):
@@ -48,6 +53,9 @@ class SandboxPlatform:
     def __init__(self, outbox: Outbox, *, public_url: str = "http://127.0.0.1:8000"):
         self._outbox = outbox
         self._public_url = public_url.rstrip("/")
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []

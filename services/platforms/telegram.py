@@ -22,6 +22,7 @@ import httpx
 from services.domain.models import Content, Outcome
 from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 from services.platforms.httpcall import json_or_empty, send
+from services.platforms.medialimits import MB, MediaLimits
 
 # Pinned from core.telegram.org/bots/api (sendMessage text 1-4096 and caption 0-1024 characters
 # "after entities parsing"; sendMediaGroup 2-10 items). Telegram counts UTF-16 code units (its
@@ -31,6 +32,10 @@ MAX_CAPTION = 1024
 MAX_MEDIA = 10
 _MEDIA_TYPES = {"image": "photo", "video": "video"}
 _TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+/")
+
+
+#: Bot API, files sent by URL: photos up to 5 MB, other files up to 20 MB
+_MEDIA_LIMITS = MediaLimits("Telegram", image_bytes=5 * MB, video_bytes=20 * MB)
 
 
 class _TokenRedactor(logging.Filter):
@@ -54,6 +59,9 @@ class TelegramPlatform:
     def __init__(self, base_url: str = "https://api.telegram.org"):
         self._base_url = base_url.rstrip("/")
         logging.getLogger("httpx").addFilter(_REDACTOR)  # a no-op when already added
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict[str, Any] | None = None) -> list[Problem]:
         problems = []

@@ -20,6 +20,7 @@ from services.platforms import meta
 from services.platforms.base import AccountInfo, Feature, Metrics, MetricsRequest, Problem, PublishRequest, TokenSet
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline
+from services.platforms.medialimits import MB, MediaLimits
 
 #: Threads' own API version, separate from the Graph API's
 THREADS_VERSION = "v1.0"
@@ -50,6 +51,12 @@ def text_length(text: str) -> int:
     return sum(len(c.encode()) if _is_emoji_part(c) else 1 for c in text)
 
 
+#: Threads' media specifications: JPEG/PNG images up to 8 MB, at most 10:1; MP4/MOV video up to 1 GB and 5 min
+_MEDIA_LIMITS = MediaLimits(
+    "Threads", image_bytes=8 * MB, image_types=("image/jpeg", "image/png"), video_bytes=1024 * MB,
+    video_types=("video/mp4", "video/quicktime"), video_seconds=(0, 5 * 60), image_aspect=(0.1, 10.0))
+
+
 class ThreadsPlatform(meta.ContainerPlatform):
     name = "threads"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -67,6 +74,9 @@ class ThreadsPlatform(meta.ContainerPlatform):
             platform=self.name, graph=self._graph, media_edge="threads", publish_edge="threads_publish",
             quota_edge="threads_publishing_limit", status_fields="status,error_message", state_field="status",
             text_field="text", poll_seconds=poll_seconds)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []

@@ -18,6 +18,7 @@ from services import clock
 from services.domain.models import Content, Outcome
 from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
 from services.platforms.httpcall import json_or_empty, retry_after_seconds, send, status_outcome
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 MAX_TEXT = 100_000
@@ -29,6 +30,10 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+#: hands the URL on: no limit
+_MEDIA_LIMITS = MediaLimits("Webhook")
+
+
 class WebhookPlatform:
     name = "webhook"
     features = frozenset({Feature.VERIFY, Feature.IDEMPOTENCY_KEY})
@@ -37,6 +42,9 @@ class WebhookPlatform:
 
     def __init__(self, *, allow_private: bool = False):
         self._allow_private = allow_private
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         if len(content.text) > MAX_TEXT:

@@ -24,6 +24,7 @@ import httpx
 from services.domain.models import Content, Media, Outcome
 from services.platforms import meta
 from services.platforms.base import AccountInfo, Feature, PlatformError, Problem, Published, PublishRequest
+from services.platforms.medialimits import MB, MediaLimits
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -56,6 +57,12 @@ def _advised(exc: PlatformError, recipient: str) -> PlatformError:
     return dataclasses.replace(exc, message=message)
 
 
+#: Cloud API supported media: JPEG/PNG images up to 5 MB, MP4/3GPP video up to 16 MB
+_MEDIA_LIMITS = MediaLimits(
+    "WhatsApp", image_bytes=5 * MB, image_types=("image/jpeg", "image/png"), video_bytes=16 * MB,
+    video_types=("video/mp4", "video/3gpp"))
+
+
 class WhatsAppPlatform:
     name = "whatsapp"
     features = frozenset({Feature.VERIFY})
@@ -68,6 +75,9 @@ class WhatsAppPlatform:
         # Herald's, and pauses that channel only (``shared_app=False`` on every Graph call here).
         del client_id, client_secret
         self._graph = f"{base_url.rstrip('/')}/{meta.GRAPH_VERSION}"
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         metadata = metadata or {}

@@ -38,9 +38,10 @@ from services.platforms.base import (
 from services.platforms.figures import count, total
 from services.platforms.httpcall import check_deadline, json_or_empty, seconds_until_epoch, send
 from services.platforms.mediafile import fetch_media
+from services.platforms.medialimits import MB, MediaLimits
 from services.platforms.xtext import MAX_WEIGHTED_LENGTH, weighted_length
 
-AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
+AUTHORIZE_PATH = "/i/oauth2/authorize"  #: on x.com (the ``x.oauth`` host)
 SCOPES = "tweet.read tweet.write users.read offline.access media.write"
 MAX_IMAGES = 4
 MAX_ALT = 1000
@@ -139,6 +140,13 @@ def _original_text(post: dict[str, Any]) -> str:
     return html.unescape(text)
 
 
+#: images up to 5 MB, GIFs 15 MB, video 512 MB; Herald downloads the file
+_MEDIA_LIMITS = MediaLimits(
+    "X", image_bytes=5 * MB, gif_bytes=IMAGE_OR_GIF_MAX_BYTES, video_bytes=VIDEO_MAX_BYTES,
+    image_types=("image/jpeg", "image/png", "image/gif", "image/webp"), video_types=("video/mp4", "video/quicktime"),
+    downloads=True)
+
+
 class XPlatform:
     name = "x"
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
@@ -146,10 +154,14 @@ class XPlatform:
     uses_pkce = True
 
     def __init__(self, base_url: str = "https://api.x.com", *, client_id: str | None = None,
-                 client_secret: str | None = None, allow_private: bool = False):
+                 client_secret: str | None = None, oauth_url: str = "https://x.com", allow_private: bool = False):
         self._base = base_url.rstrip("/")
+        self._oauth = oauth_url.rstrip("/")
         self._client_id, self._client_secret = client_id, client_secret
         self._allow_private = allow_private  #: media URLs may be private hosts (local testing only)
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return _MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []
@@ -160,7 +172,9 @@ class XPlatform:
             problems.append(Problem("content.text", f"x: text counts {length} characters as X counts them (URLs 23, "
                                                     f"CJK and emoji 2); the limit is {MAX_WEIGHTED_LENGTH}"))
         moving = [m for m in content.media if m.type == "video" or _is_gif(m)]
-        if moving and len(content.media) > 1:
+        if any(m.type not in ("image", "video") for m in content.media):
+            problems.append(Problem("content.media", "x: media must be images, a GIF or a video"))
+        elif moving and len(content.media) > 1:
             problems.append(Problem("content.media", "x: a video or GIF must be the post's only media"))
         elif len(content.media) > MAX_IMAGES:
             problems.append(Problem("content.media", f"x: {len(content.media)} images; the limit is {MAX_IMAGES}"))
@@ -308,7 +322,7 @@ class XPlatform:
     def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
         query = {"response_type": "code", "client_id": self._require_client_id(), "redirect_uri": redirect_uri,
                  "scope": SCOPES, "state": state, "code_challenge": code_challenge, "code_challenge_method": "S256"}
-        return f"{AUTHORIZE_URL}?{urlencode(query)}"
+        return f"{self._oauth}{AUTHORIZE_PATH}?{urlencode(query)}"
 
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None,
                             http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:

@@ -55,6 +55,7 @@ from services.platforms.base import (
 )
 from services.platforms.figures import count
 from services.platforms.httpcall import check_deadline, json_or_empty, send
+from services.platforms.medialimits import MediaLimits
 from services.platforms.urls import check_public_url
 
 #: youtube.upload inserts videos; youtube.readonly reads the channel and its uploads (connect, lookup)
@@ -75,6 +76,11 @@ UPLOAD_LIMIT_SECONDS = 24 * 3600.0
 _SESSION_GONE = (404, 410)
 #: how many of the newest uploads ``lookup`` reads when a session is gone
 LOOKUP_UPLOADS = 10
+#: YouTube takes a file of up to 256 GB or 12 hours, whichever is less, in most video formats
+#: (YouTube Help, "Upload videos longer than 15 minutes": unverified channels are held to 15 minutes,
+#: which YouTube checks itself). Herald streams the file, so no memory guard is needed below that.
+MEDIA_LIMITS = MediaLimits(label="YouTube", video_bytes=256 * 1024 ** 3, video_seconds=(0.0, 12 * 3600.0),
+                           downloads=True)
 
 
 def watch_url(video_id: str) -> str:
@@ -196,6 +202,9 @@ class YouTubePlatform:
         self._chunk = chunk_bytes
 
     # --- content -------------------------------------------------------------------------------
+
+    def media_limits(self, metadata: dict[str, Any]) -> MediaLimits:
+        return MEDIA_LIMITS
 
     def validate(self, content: Content, metadata: dict | None = None) -> list[Problem]:
         problems = []

@@ -59,7 +59,7 @@ def calendar_days(posts: list[Post], *, start: datetime, end: datetime, tz_name:
     capped: list[dict[str, Any]] = []
     budget = occurrences.WalkBudget()
     series = [_future(post, start=start, end=end, budget=budget, capped=capped) for post in posts
-              if post.rrule and post.status is PostStatus.SCHEDULED]
+              if post.rrule and post.status in _SERIES_TO_COME]
     listed = list(itertools.islice(heapq.merge(scheduled, *series, key=_order), MAX_ITEMS + 1))
     next_from = listed.pop()[0] if len(listed) > MAX_ITEMS else None
     days: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -67,6 +67,11 @@ def calendar_days(posts: list[Post], *, start: datetime, end: datetime, tz_name:
         days[at.astimezone(tz).date().isoformat()].append(_item(post, at, tz, virtual=virtual))
     return Calendar(days=[{"date": day, "items": days[day]} for day in sorted(days)], next_from=next_from,
                     capped_series=sorted(capped, key=lambda entry: entry["post_id"]))
+
+
+#: a series whose occurrences are still to come: scheduled, or waiting for approval (its occurrences
+#: are listed with that status, so a reviewer sees what approving it would schedule)
+_SERIES_TO_COME = (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL)
 
 
 def _order(entry: tuple[datetime, Post, bool]) -> tuple[datetime, str]:
@@ -98,7 +103,7 @@ def _item(post: Post, at: datetime, tz: Any, *, virtual: bool) -> dict[str, Any]
         "post_id": str(post.id),
         "occurrence_at": at.isoformat(),
         "local_time": at.astimezone(tz).isoformat(),
-        "status": "scheduled" if virtual else post.status.value,
+        "status": post.status.value,  #: an occurrence to come has its series' status
         "virtual": virtual,
         "text": post.content.text[:280],
     }

@@ -16,7 +16,7 @@ when a post names a channel the user does not own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -31,6 +31,7 @@ from services.domain.models import (
     Content,
     CronHealth,
     CronRun,
+    MediaCheckClaim,
     OutboxEntry,
     Post,
     PostResult,
@@ -444,6 +445,18 @@ class Store(WebhookStore, CommentStore, WorkspaceStore, Protocol):
     async def count_due(self, *, now: datetime) -> int: ...
 
     # --- the analytics refresh (service role) ------------------------------------------------
+    async def claim_media_checks(self, *, now: datetime, within: timedelta, limit: int) -> list[MediaCheckClaim]:
+        """Claim up to ``limit`` scheduled posts with media due after ``now`` and within ``within`` of
+        it, not yet checked for their current time, soonest first; overlapping claims never return
+        the same post. An edit of a post's content or time makes it claimable again."""
+
+    async def record_media_checks(self, checks: list[tuple[UUID, datetime, list[dict[str, Any]] | None]], *,
+                                  now: datetime) -> int:
+        """Keep each (post id, checked_for, warnings) on its post (``media_warnings``) unless the post
+        was edited since its claim; a post with warnings emits ``post.media_warning``. Warnings None:
+        the check did not finish, the post is given back to be claimed again. Returns how many
+        findings were kept (given-back posts not counted)."""
+
     async def claim_analytics_due(self, *, now: datetime, limit: int, lease_seconds: int) -> AnalyticsClaim:
         """Lease up to ``limit`` published targets whose metrics read is due at ``now``, earliest
         first, in one atomic step; overlapping claims never return the same target.

@@ -23,6 +23,7 @@ from services.domain.models import (
     CronHealth,
     CronRun,
     Media,
+    MediaCheckClaim,
     OutboxEntry,
     Outcome,
     Post,
@@ -149,7 +150,24 @@ def post_from_row(row: dict[str, Any]) -> Post:
         workspace_id=_uuid(row.get("workspace_id")),
         approved_by=_uuid(row.get("approved_by")),
         approved_at=parse_time(row.get("approved_at")),
+        media_warnings=tuple(w for w in row.get("media_warnings") or () if isinstance(w, dict)),
+        media_checked_at=parse_time(row.get("media_checked_at")),
     )
+
+
+def media_check_claims_from_rows(found: list[dict[str, Any]]) -> list[MediaCheckClaim]:
+    """A media-check claim's posts; one whose row cannot be read (written around the API) is left
+    out: its check is only a warning, and the claim must not fail for the others."""
+    claims = []
+    for item in found or ():
+        try:
+            claims.append(MediaCheckClaim(
+                post=post_from_row(item["post"]), checked_for=required_time(item["checked_for"]),
+                targets=tuple((str(t["platform"]), _json_object(t.get("metadata"))) for t in item.get("targets") or ()),
+            ))
+        except (KeyError, TypeError, ValueError, HeraldError) as exc:
+            log_event("media.unreadable_post", post_id=str((item.get("post") or {}).get("id")), error=type(exc).__name__)
+    return claims
 
 
 def channel_from_row(row: dict[str, Any]) -> Channel:
@@ -295,14 +313,17 @@ def _read_content(data: Any) -> Content:
 def _read_override(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _Unreadable(f"{where} is not an object")
-    # a platform's own options (YouTube's title, ...) pass as they are: its adapter checks them
-    override: dict[str, Any] = {k: v for k, v in data.items() if k not in ("text", "media") and v is not None}
+    override: dict[str, Any] = {}
     if data.get("text") is not None:
         if not isinstance(data["text"], str):
             raise _Unreadable(f"{where}.text is not text")
         override["text"] = data["text"]
     if data.get("media") is not None:
         override["media"] = [media_to_dict(m) for m in _read_media(data["media"], f"{where}.media")]
+    # a platform's own options (TikTok's privacy_level, YouTube's title and tags, ...): JSON scalars and
+    # lists of strings, checked by its adapter
+    override.update({k: v for k, v in data.items() if k not in ("text", "media") and (
+        isinstance(v, (str, bool, int)) or (isinstance(v, list) and all(isinstance(i, str) for i in v)))})
     return override
 
 

@@ -14,7 +14,7 @@ that ``error_for`` maps to Herald's error classes, whichever transport carried t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +26,7 @@ from services.domain.models import (
     Claim,
     CronHealth,
     CronRun,
+    MediaCheckClaim,
     OutboxEntry,
     Post,
     PostResult,
@@ -282,6 +283,19 @@ class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
             "p_post_ids": _ids(post_ids) if post_ids is not None else None,
             "p_due_by": _fmt(due_by) if due_by is not None else None,
         }))
+
+    async def claim_media_checks(self, *, now: datetime, within: timedelta, limit: int) -> list[MediaCheckClaim]:
+        return rows.media_check_claims_from_rows(await self._as_service("herald_claim_media_checks_v1", {
+            "p_now": _fmt(now), "p_ahead_seconds": int(within.total_seconds()), "p_limit": limit}))
+
+    async def record_media_checks(self, checks: list[tuple[UUID, datetime, list[dict[str, Any]] | None]], *,
+                                  now: datetime) -> int:
+        if not checks:
+            return 0
+        return int(await self._as_service("herald_record_media_checks_v1", {
+            "p_checks": [{"post_id": str(post_id), "checked_for": _fmt(checked_for), "warnings": warnings}
+                         for post_id, checked_for, warnings in checks],
+            "p_now": _fmt(now)}))
 
     async def mark_sending(self, target_ids: list[UUID], *, now: datetime) -> None:
         if target_ids:

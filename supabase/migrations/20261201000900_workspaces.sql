@@ -307,11 +307,15 @@ begin
 end
 $$;
 
+-- A series' next occurrence: its parent's workspace, and its parent's approval (a series is approved once).
 create function herald_private.workspace_from_parent_post() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-    if new.workspace_id is null and new.parent_post_id is not null then
-        select p.workspace_id into new.workspace_id from herald.posts p where p.id = new.parent_post_id;
+    if new.parent_post_id is not null and (new.workspace_id is null or new.approved_at is null) then
+        select coalesce(new.workspace_id, p.workspace_id), coalesce(new.approved_by, p.approved_by),
+               coalesce(new.approved_at, p.approved_at)
+          into new.workspace_id, new.approved_by, new.approved_at
+          from herald.posts p where p.id = new.parent_post_id;
     end if;
     return new;
 end

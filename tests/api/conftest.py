@@ -32,6 +32,8 @@ def make_settings(**overrides) -> Settings:
         herald_store="postgres", herald_database_url="postgresql://unused.invalid/herald", supabase_jwt_secret=JWT_SECRET, cron_secret=CRON_SECRET,
         herald_encryption_keys=[Fernet.generate_key().decode()], cors_origins=["https://dash.example.com"],
         herald_public_url="http://herald.test",
+        # no media file is fetched unless a test asks for it (and mocks the media host)
+        herald_media_checks=False,
     )
     values.update(overrides)
     settings = Settings(_env_file=None, **values)

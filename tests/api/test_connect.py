@@ -587,3 +587,34 @@ async def test_youtube_connects_with_offline_access_and_stores_the_refresh_token
     assert channel["metadata"] == {"uploads_playlist_id": "UU_x5XG1OV2P6uZZ5FSM9Ttw"}
     kept = cipher(client).decrypt(stored_credentials(db)[0])
     assert kept == {"access_token": "ya29.access-SECRET", "refresh_token": "1//refresh-SECRET"}
+
+
+# --- OAuth in a team workspace ----------------------------------------------------------------------
+
+
+async def test_a_connect_begun_in_a_team_workspace_lands_there_and_only_for_who_may_connect(
+        client, alice, bob, platforms):
+    """The signed state carries the workspace the connect began in; the callback (service role) checks
+    again that the user may connect channels there, since a role can change in between."""
+    platforms.post(f"{LINKEDIN_OAUTH}/oauth/v2/accessToken").respond(200, json={
+        "access_token": "li-access", "expires_in": 5183999, "scope": "openid,profile,w_member_social"})
+    platforms.get(f"{LINKEDIN_API}/v2/userinfo").respond(200, json={"sub": "abc123", "name": "Ada Lovelace"})
+    ws = (await client.post("/api/v1/workspaces", json={"name": "Agency"}, headers=alice.headers)).json()["id"]
+    invite = await client.post(f"/api/v1/workspaces/{ws}/invites", json={"role": "editor"}, headers=alice.headers)
+    await client.post("/api/v1/invites/accept", json={"token": invite.json()["token"]}, headers=bob.headers)
+    in_team = type(alice)(alice.id, {**alice.headers, "X-Workspace-Id": ws})
+    bob_in_team = type(bob)(bob.id, {**bob.headers, "X-Workspace-Id": ws})
+
+    _, query = await authorize(client, bob_in_team, "linkedin")
+    refused = redirect_query(await client.get("/api/v1/channels/callback/linkedin",
+                                              params={"code": "c", "state": query["state"]}))
+    assert "connecting channels needs the admin role" in refused["connect_error"] and "connected" not in refused
+
+    _, query = await authorize(client, in_team, "linkedin")
+    back = redirect_query(await client.get("/api/v1/channels/callback/linkedin",
+                                           params={"code": "c", "state": query["state"]}))
+    assert back["connected"] == "linkedin"
+    [channel] = await channels_of(client, in_team)
+    assert channel["workspace_id"] == ws
+    assert await channels_of(client, alice) == []  # not in alice's personal workspace
+    assert [c["id"] for c in await channels_of(client, bob_in_team)] == [channel["id"]]

@@ -25,6 +25,7 @@ MASTODON_LIMIT = 1000  #: this instance's own limit, above Mastodon's default 50
 IMAGE = {"type": "image", "url": "https://cdn.example.com/a.jpg"}
 GIF = {"type": "image", "url": "https://cdn.example.com/a.gif"}
 VIDEO = {"type": "video", "url": "https://cdn.example.com/b.mp4"}
+DOCUMENT = {"type": "document", "url": "https://cdn.example.com/deck.pdf", "alt": "Q3 deck"}
 LONG_URL = "https://example.com/" + "p" * 200  # 220 characters; X and Mastodon count it as 23
 COMBINING_E = "e\u0301"  # one grapheme, two code points
 
@@ -112,7 +113,9 @@ CASES = [
     # Bluesky: 300 graphemes (not code points), images only, 4 at most
     (["bluesky"], {"text": COMBINING_E * 300}, None),  # 600 code points
     (["bluesky"], {"text": COMBINING_E * 301}, ("bluesky", "content.text", ["301 graphemes", "300"])),
-    (["bluesky"], {"text": "hi", "media": [VIDEO]}, ("bluesky", "content.media", ["only images"])),
+    (["bluesky"], {"text": "hi", "media": [VIDEO]}, None),  # one MP4 video
+    (["bluesky"], {"text": "hi", "media": [VIDEO, IMAGE]}, ("bluesky", "content.media", ["alone"])),
+    (["bluesky"], {"text": "hi", "media": [DOCUMENT]}, ("bluesky", "content.media", ["images or one video"])),
     (["bluesky"], {"text": "hi", "media": [IMAGE] * 5}, ("bluesky", "content.media", ["5", "4"])),
     # Mastodon: the instance's own limit (read at connection), URLs count 23
     (["mastodon"], {"text": "a" * MASTODON_LIMIT}, None),
@@ -136,7 +139,12 @@ CASES = [
     (["facebook"], {"text": "hi", "media": [VIDEO, IMAGE]}, ("facebook", "content.media", ["video is posted alone"])),
     (["linkedin"], {"text": "a" * 3000}, None),
     (["linkedin"], {"text": "a" * 3001}, ("linkedin", "content.text", ["3001", "3000"])),
-    (["linkedin"], {"text": "hi", "media": [VIDEO]}, ("linkedin", "content.media", ["only images"])),
+    (["linkedin"], {"text": "hi", "media": [VIDEO]}, None),  # one MP4 video
+    (["linkedin"], {"text": "hi", "media": [DOCUMENT]}, None),  # one PDF
+    (["linkedin"], {"text": "hi", "media": [VIDEO, IMAGE]}, ("linkedin", "content.media", ["alone"])),
+    (["linkedin"], {"text": "hi", "media": [{**VIDEO, "url": "https://cdn.example.com/b.mov"}]},
+     ("linkedin", "content.media[0].url", ["MP4"])),
+    (["x"], {"text": "hi", "media": [DOCUMENT]}, ("x", "content.media", ["images, a GIF or a video"])),
     (["threads"], {"text": "a" * 500}, None),
     (["threads"], {"text": "a" * 501}, ("threads", "content.text", ["501", "500"])),
     # Every target is checked: fine for Telegram, too long for X

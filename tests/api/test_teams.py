@@ -133,3 +133,22 @@ async def test_editing_an_approved_post_sends_it_back_for_approval(client, new_c
     approved = await client.post(f"/api/v1/posts/{post_id}/approve", headers=in_ws(owner, ws))
     edited = await client.patch(f"/api/v1/posts/{post_id}", json={"content": {"text": "v3"}}, headers=in_ws(owner, ws))
     assert (edited.json()["status"], edited.json()["approved_by"]) == ("scheduled", str(owner.id))
+
+
+async def test_a_series_is_approved_once(client, new_caller):
+    owner, writer = new_caller(), new_caller()
+    ws = (await client.post("/api/v1/workspaces", json={"name": "Reviewed"}, headers=owner.headers)).json()["id"]
+    await client.patch(f"/api/v1/workspaces/{ws}", json={"approval_required": True}, headers=owner.headers)
+    await join(client, owner, ws, writer, "editor")
+    channel = await sandbox_channel(client, Caller(owner.id, in_ws(owner, ws)))
+    first = (clock.utcnow() + timedelta(minutes=5)).isoformat()
+    made = await client.post("/api/v1/posts", json={"content": {"text": "daily tip"}, "channel_ids": [channel["id"]],
+                                                   "scheduled_at": first, "rrule": "FREQ=DAILY"},
+                             headers=in_ws(writer, ws))
+    assert made.json()["status"] == "pending_approval"
+    published = await client.post(f"/api/v1/posts/{made.json()['id']}/approve", json={"publish_now": True},
+                                  headers=in_ws(owner, ws))
+    assert published.json()["status"] == "published"
+    series = (await client.get("/api/v1/posts?status=scheduled", headers=in_ws(writer, ws))).json()["items"]
+    [next_one] = [p for p in series if p["parent_post_id"] == made.json()["id"]]
+    assert next_one["approved_by"] == str(owner.id)  # the next occurrence needs no second approval

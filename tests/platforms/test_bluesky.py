@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -345,8 +346,16 @@ def test_graphemes_are_counted_as_extended_clusters(text, expected):
         # 200 family emoji are 200 graphemes but 3,600 bytes
         (Content(text="\U0001F468\u200d\U0001F469\u200d\U0001F467" * 200), ["bluesky: text is 3600 bytes in UTF-8; the limit is 3000"]),
         (Content(text="x", media=tuple(Media("image", IMAGE_URL) for _ in range(5))), ["bluesky: 5 images; the limit is 4"]),
-        (Content(text="x", media=(Media("video", "https://cdn.example.com/v.mp4"),)),
-         ["bluesky: only images can be attached (video is not supported yet)"]),
+        (Content(text="x", media=(Media("video", "https://cdn.example.com/v.mp4"),)), []),  # one MP4 video
+        (Content(text="x", media=(Media("video", "https://cdn.example.com/v?sig=1"),)), []),  # no type named: checked when fetched
+        (Content(text="x", media=(Media("video", "https://cdn.example.com/v.webm"),)),
+         ["bluesky: a video must be MP4, not video/webm"]),
+        (Content(text="x", media=(Media("video", "https://cdn.example.com/v.mp4"), Media("image", IMAGE_URL))),
+         ["bluesky: a video is posted alone; this post has 2 media items"]),
+        (Content(text="x", media=(Media("video", "https://cdn.example.com/v.mp4", "a" * 1001),)),
+         ["bluesky: video alt text is 1001 graphemes; the limit is 1000"]),
+        (Content(text="x", media=(Media("document", "https://cdn.example.com/a.pdf"),)),
+         ["bluesky: media must be up to 4 images or one video"]),
     ],
 )
 def test_validate_counts_graphemes_bytes_and_images(content, problems):
@@ -428,3 +437,190 @@ async def test_throttled_metrics_wait_for_the_reset(platform, answered_at):
 @respx.mock
 async def test_metrics_past_the_deadline_call_nothing(platform):
     await assert_metrics_call_nothing_past_the_deadline(platform, metrics_request(deadline=time.monotonic() - 1))
+
+
+# --- video: the video service ---------------------------------------------------------------------
+
+VIDEO_SERVICE = "https://video.bsky.app/xrpc"
+VIDEO_URL = "https://cdn.example.com/clip.mp4"
+CLIP = b"\x00\x00\x00\x18ftypmp42" + b"v" * 4096
+JOB = "jh2cvxlw5ofgtm2d"
+VIDEO_BLOB = {"$type": "blob", "ref": {"$link": "bafkreifzxw3"}, "mimeType": "video/mp4", "size": 412345}
+#: where bsky.social really keeps the account: the audience of the video service's token
+ACCOUNT_PDS = "https://morel.us-east.host.bsky.network"
+SESSION = {"did": DID, "handle": "author.bsky.social", "didDoc": {"id": DID, "service": [
+    {"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": ACCOUNT_PDS}]}}
+
+
+@pytest.fixture
+def video_platform(platform):
+    return BlueskyPlatform(poll_seconds=0)
+
+
+def job(state: str, **more) -> dict:
+    return {"jobId": JOB, "did": DID, "state": state, **more}
+
+
+def mock_video_service(*statuses: dict):
+    """The account's PDS (session, service auth) and video.bsky.app (upload, then ``statuses`` in turn)."""
+    respx.get(VIDEO_URL).respond(200, content=CLIP, headers={"Content-Type": "video/mp4"})
+    session = respx.get(f"{XRPC}/com.atproto.server.getSession").respond(200, json=SESSION)
+    auth = respx.get(f"{XRPC}/com.atproto.server.getServiceAuth").respond(200, json={"token": "service-token"})
+    # video.bsky.app answers uploadVideo with the jobStatus itself (not wrapped as the lexicon's output)
+    upload = respx.post(f"{VIDEO_SERVICE}/app.bsky.video.uploadVideo").respond(200, json=job("JOB_STATE_CREATED"))
+    status = respx.get(f"{VIDEO_SERVICE}/app.bsky.video.getJobStatus").mock(
+        side_effect=[httpx.Response(200, json={"jobStatus": s}) for s in statuses])
+    return session, auth, upload, status
+
+
+@respx.mock
+async def test_a_video_goes_through_the_video_service_with_service_auth_and_is_embedded(video_platform):
+    session, auth, upload, status = mock_video_service(
+        job("JOB_STATE_ENCODING", progress=40), job("JOB_STATE_COMPLETED", blob=VIDEO_BLOB))
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    sent = request("watch", media=(Media("video", VIDEO_URL, "a dog surfing"),))
+    before = int(time.time())
+    async with httpx.AsyncClient() as http:
+        await video_platform.publish(sent, http)
+
+    assert session.calls.last.request.headers["authorization"] == "Bearer access-1"
+    asked = dict(auth.calls.last.request.url.params)
+    assert auth.calls.last.request.headers["authorization"] == "Bearer access-1"
+    assert (asked["aud"], asked["lxm"]) == ("did:web:morel.us-east.host.bsky.network", "com.atproto.repo.uploadBlob")
+    assert before + 1800 <= int(asked["exp"]) <= int(time.time()) + 1800  # 30 minutes, as Bluesky advises
+    uploaded = upload.calls.last.request
+    assert dict(uploaded.url.params) == {"did": DID, "name": "clip.mp4"}
+    assert uploaded.headers["authorization"] == "Bearer service-token"
+    assert uploaded.headers["content-type"] == "video/mp4" and uploaded.content == CLIP
+    assert [dict(c.request.url.params) for c in status.calls] == [{"jobId": JOB}] * 2
+    assert json.loads(create.calls.last.request.content)["record"]["embed"] == {
+        "$type": "app.bsky.embed.video", "video": VIDEO_BLOB, "alt": "a dog surfing"}
+    assert sent.progress == {"video_job": JOB, "video_blob": VIDEO_BLOB}
+
+
+@respx.mock
+async def test_a_video_job_that_outlives_the_run_is_resumed_from_its_id_never_uploaded_again(video_platform):
+    mock_video_service()
+    respx.get(f"{VIDEO_SERVICE}/app.bsky.video.getJobStatus").respond(200, json={"jobStatus": job("JOB_STATE_ENCODING")})
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    first = replace(request("watch", media=(Media("video", VIDEO_URL),)), deadline=time.monotonic() + 0.2)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(first, http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "video_processing")
+    assert err.value.details == {"video_job": JOB} and first.progress == {"video_job": JOB}
+    assert not create.called
+
+    respx.routes.clear()
+    fetch = respx.get(VIDEO_URL)
+    auth = respx.get(f"{XRPC}/com.atproto.server.getServiceAuth")
+    upload = respx.post(f"{VIDEO_SERVICE}/app.bsky.video.uploadVideo")
+    respx.get(f"{VIDEO_SERVICE}/app.bsky.video.getJobStatus").respond(
+        200, json={"jobStatus": job("JOB_STATE_COMPLETED", blob=VIDEO_BLOB)})
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    again = replace(request("watch", media=(Media("video", VIDEO_URL),)), resume=err.value.details)
+    async with httpx.AsyncClient() as http:
+        await video_platform.publish(again, http)
+    assert not fetch.called and not auth.called and not upload.called
+    record = json.loads(create.calls.last.request.content)
+    assert record["rkey"] == RKEY and record["record"]["embed"]["video"] == VIDEO_BLOB
+
+
+@respx.mock
+async def test_a_failed_post_after_the_video_keeps_its_blob_so_the_retry_only_posts(video_platform):
+    mock_video_service(job("JOB_STATE_COMPLETED", blob=VIDEO_BLOB))
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(400, json={"error": "ExpiredToken", "message": "expired"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
+    assert err.value.outcome is Outcome.AUTH  # the run refreshes the session and tries again with these details
+    assert err.value.details == {"error": "ExpiredToken", "video_job": JOB, "video_blob": VIDEO_BLOB}
+
+    respx.routes.clear()
+    upload = respx.post(f"{VIDEO_SERVICE}/app.bsky.video.uploadVideo")
+    status = respx.get(f"{VIDEO_SERVICE}/app.bsky.video.getJobStatus")
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    again = replace(request("watch", media=(Media("video", VIDEO_URL),)), resume=err.value.details)
+    async with httpx.AsyncClient() as http:
+        await video_platform.publish(again, http)
+    assert not upload.called and not status.called
+    assert json.loads(create.calls.last.request.content)["record"]["embed"]["video"] == VIDEO_BLOB
+
+
+@respx.mock
+async def test_a_video_the_service_cannot_process_fails_with_its_reason(video_platform):
+    mock_video_service(job("JOB_STATE_FAILED", error="Video is too long", failureCode="validation_failure"))
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "video_failed")
+    assert "too long" in err.value.message and err.value.details["failure_code"] == "validation_failure"
+    assert not create.called
+
+
+@respx.mock
+async def test_an_already_processed_video_is_taken_from_the_upload_answer(video_platform):
+    _, _, upload, status = mock_video_service()
+    upload.respond(200, json=job("JOB_STATE_COMPLETED", blob=VIDEO_BLOB))
+    create = respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    async with httpx.AsyncClient() as http:
+        await video_platform.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
+    assert not status.called
+    assert json.loads(create.calls.last.request.content)["record"]["embed"]["video"] == VIDEO_BLOB
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome", "code"),
+    [
+        # the daily video quota or an unverified email: the service's own words, not a retry
+        (httpx.Response(400, json={"error": "InvalidRequest", "message": "User has exceeded daily upload limit"}),
+         Outcome.PERMANENT, "invalid_request"),
+        (httpx.Response(401, json={"error": "AuthenticationRequired", "message": "bad service token"}),
+         Outcome.AUTH, "authentication_required"),
+        (httpx.Response(429, json={"error": "RateLimitExceeded"}, headers={"RateLimit-Reset": "4102444800"}),
+         Outcome.RATE_LIMITED, "rate_limit_exceeded"),
+        (httpx.Response(503), Outcome.TRANSIENT, "http_503"),
+    ],
+)
+@respx.mock
+async def test_video_service_errors_are_classified(video_platform, answer, outcome, code):
+    _, _, upload, _ = mock_video_service()
+    upload.mock(return_value=answer)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
+    assert (err.value.outcome, err.value.code) == (outcome, code)
+    assert "video_job" not in err.value.details  # nothing uploaded: the next attempt uploads afresh
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"Content-Type": "video/quicktime"}, "unsupported_media_type"),  # the embed takes video/mp4 only
+        ({"Content-Type": "video/mp4", "Content-Length": "50000001"}, "media_too_large"),  # over the lexicon's 50 MB
+    ],
+)
+@respx.mock
+async def test_a_video_the_embed_would_refuse_is_not_uploaded(video_platform, headers, code):
+    respx.get(VIDEO_URL).respond(200, content=CLIP, headers=headers)
+    auth = respx.get(f"{XRPC}/com.atproto.server.getServiceAuth")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, code)
+    assert not auth.called
+
+
+@respx.mock
+async def test_the_video_service_host_is_configurable_and_a_pds_without_did_doc_is_its_own_audience(platform):
+    moved = BlueskyPlatform(video_url="http://127.0.0.1:8765", poll_seconds=0)
+    respx.get(VIDEO_URL).respond(200, content=CLIP, headers={"Content-Type": "video/mp4"})
+    respx.get(f"{XRPC}/com.atproto.server.getSession").respond(200, json={"did": DID, "handle": "a"})
+    auth = respx.get(f"{XRPC}/com.atproto.server.getServiceAuth").respond(200, json={"token": "t"})
+    upload = respx.post("http://127.0.0.1:8765/xrpc/app.bsky.video.uploadVideo").respond(
+        200, json=job("JOB_STATE_COMPLETED", blob=VIDEO_BLOB))
+    respx.post(f"{XRPC}/com.atproto.repo.createRecord").respond(200, json={"uri": "at://x", "cid": "c"})
+    async with httpx.AsyncClient() as http:
+        await moved.publish(request("watch", media=(Media("video", VIDEO_URL),)), http)
+    assert upload.called and dict(auth.calls.last.request.url.params)["aud"] == "did:web:pds.example.com"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -227,7 +229,18 @@ def test_commentary_escaping(text, escaped):
         (Content(text=""), "content.text"),  # nothing to post
         (Content(text="x", media=tuple(Media("image", f"https://c/{i}.png") for i in range(20))), None),  # 20 images
         (Content(text="x", media=tuple(Media("image", f"https://c/{i}.png") for i in range(21))), "content.media"),  # 21
-        (Content(text="x", media=(Media("video", "https://c/v.mp4"),)), "content.media"),  # video not supported yet
+        (Content(text="x", media=(Media("video", "https://c/v.mp4"),)), None),  # one MP4 video
+        (Content(text="x", media=(Media("video", "https://c/v?sig=1"),)), None),  # a URL naming no type: fetched, then checked
+        (Content(text="x", media=(Media("video", "https://c/v.mov"),)), "content.media[0].url"),  # QuickTime: MP4 only
+        (Content(text="x", media=(Media("video", "https://c/v.mp4"), Media("image", "https://c/i.png"))),
+         "content.media"),  # a video goes alone
+        (Content(text="x", media=(Media("document", "https://c/deck.pdf"),)), None),  # one PDF
+        (Content(text="x", media=(Media("document", "https://c/deck.pptx"),)), None),  # PowerPoint
+        (Content(text="x", media=(Media("document", "https://c/notes.docx"),)), None),  # Word
+        (Content(text="x", media=(Media("document", "https://c/sheet.csv"),)), "content.media[0].url"),  # not a document LinkedIn takes
+        (Content(text="x", media=(Media("document", "https://c/a.pdf"), Media("document", "https://c/b.pdf"))),
+         "content.media"),  # one document per post
+        (Content(text="x", media=(Media("audio", "https://c/a.mp3"),)), "content.media"),  # no audio
     ],
 )
 def test_validate(platform, content, problem_field):
@@ -312,3 +325,205 @@ async def test_verify_with_an_expired_token_is_auth(platform):
         with pytest.raises(PlatformError) as err:
             await platform.verify({"access_token": "tok"}, {}, http)
     assert err.value.outcome is Outcome.AUTH
+
+
+# --- video: the Videos API -----------------------------------------------------------------------
+
+VIDEO = "urn:li:video:C5F10AQGKQg_6y2a4sQ"
+VIDEO_PATH = f"{API}/rest/videos/urn%3Ali%3Avideo%3AC5F10AQGKQg_6y2a4sQ"
+PART = "https://www.linkedin.com/dms-uploads/sp/v2/C5F10AQGKQg_6y2a4sQ/uploadedVideo?ca=vector_feedshare&part="
+CLIP = bytes(range(256)) * 800  # 204,800 bytes: over LinkedIn's 75 KB minimum, two parts below
+
+
+@pytest.fixture
+def video_platform(platform):
+    return LinkedInPlatform(client_id="cid", client_secret="csecret", poll_seconds=0)
+
+
+def mock_video_upload(status_answers):
+    respx.get("https://cdn.example.com/clip.mp4").respond(200, content=CLIP, headers={"Content-Type": "video/mp4"})
+    init = respx.post(f"{API}/rest/videos", params={"action": "initializeUpload"}).respond(200, json={"value": {
+        "uploadUrlsExpireAt": 1767225600000, "video": VIDEO, "uploadToken": "",
+        "uploadInstructions": [{"uploadUrl": f"{PART}0", "firstByte": 0, "lastByte": 102399},
+                               {"uploadUrl": f"{PART}1", "firstByte": 102400, "lastByte": 204799}]}})
+    parts = [respx.put(f"{PART}{i}").respond(200, headers={"ETag": f"/etag-{i}"}) for i in range(2)]
+    final = respx.post(f"{API}/rest/videos", params={"action": "finalizeUpload"}).respond(200)
+    if isinstance(status_answers, str):  # the same answer however often it is asked
+        return init, parts, final, respx.get(VIDEO_PATH).respond(200, json={"id": VIDEO, "status": status_answers})
+    status = respx.get(VIDEO_PATH).mock(side_effect=[httpx.Response(200, json={"id": VIDEO, "status": s})
+                                                      for s in status_answers])
+    return init, parts, final, status
+
+
+CLIP_MEDIA = (Media("video", "https://cdn.example.com/clip.mp4", "Launch day"),)
+
+
+@respx.mock
+async def test_a_video_is_uploaded_in_its_parts_finalized_with_the_etags_and_posted_once_available(video_platform):
+    init, parts, final, status = mock_video_upload(["PROCESSING", "AVAILABLE"])
+    post = respx.post(f"{API}/rest/posts").respond(201, headers={"x-restli-id": "urn:li:ugcPost:70"})
+    sent = request(Content(text="watch", media=CLIP_MEDIA))
+    async with httpx.AsyncClient() as http:
+        published = await video_platform.publish(sent, http)
+    assert published.platform_post_id == "urn:li:ugcPost:70"
+    assert_versioned(init.calls.last.request)
+    assert json.loads(init.calls.last.request.content) == {"initializeUploadRequest": {
+        "owner": "urn:li:person:abc123", "fileSizeBytes": len(CLIP), "uploadCaptions": False, "uploadThumbnail": False}}
+    assert [p.calls.last.request.content for p in parts] == [CLIP[:102400], CLIP[102400:]]
+    assert all(p.calls.last.request.headers["content-type"] == "application/octet-stream" for p in parts)
+    assert_versioned(final.calls.last.request)
+    assert json.loads(final.calls.last.request.content) == {"finalizeUploadRequest": {
+        "video": VIDEO, "uploadToken": "", "uploadedPartIds": ["/etag-0", "/etag-1"]}}
+    assert status.call_count == 2
+    assert json.loads(post.calls.last.request.content)["content"] == {"media": {"id": VIDEO, "title": "Launch day"}}
+    assert sent.progress == {"video": VIDEO}
+
+
+@respx.mock
+async def test_a_video_still_processing_at_the_deadline_keeps_its_urn_for_the_next_run(video_platform):
+    mock_video_upload("PROCESSING")
+    post = respx.post(f"{API}/rest/posts").respond(201, headers={"x-restli-id": "urn:li:ugcPost:71"})
+    sent = replace(request(Content(text="watch", media=CLIP_MEDIA)), deadline=time.monotonic() + 0.2)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(sent, http)
+    assert (err.value.outcome, err.value.code) == (Outcome.TRANSIENT, "video_processing")
+    assert err.value.details == {"video": VIDEO} and sent.progress == {"video": VIDEO}
+    assert not post.called
+
+    # the next run: the saved URN is waited for and posted, never uploaded again
+    respx.routes.clear()
+    uploads = respx.post(f"{API}/rest/videos")
+    puts = respx.put(url__startswith=PART)
+    respx.get(VIDEO_PATH).respond(200, json={"id": VIDEO, "status": "AVAILABLE"})
+    post = respx.post(f"{API}/rest/posts").respond(201, headers={"x-restli-id": "urn:li:ugcPost:71"})
+    again = replace(request(Content(text="watch", media=CLIP_MEDIA)), resume=err.value.details)
+    async with httpx.AsyncClient() as http:
+        published = await video_platform.publish(again, http)
+    assert published.platform_post_id == "urn:li:ugcPost:71"
+    assert not uploads.called and not puts.called
+    assert json.loads(post.calls.last.request.content)["content"]["media"]["id"] == VIDEO
+
+
+@respx.mock
+async def test_a_video_linkedin_cannot_process_fails_with_its_reason(video_platform):
+    _, _, _, status = mock_video_upload([])
+    status.respond(200, json={"id": VIDEO, "status": "PROCESSING_FAILED",
+                              "processingFailureReason": "Video duration is too short"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request(Content(text="w", media=CLIP_MEDIA)), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "video_processing_failed")
+    assert "too short" in err.value.message and err.value.details["video"] == VIDEO
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        (b"x" * 1000, "video/mp4", "media_too_small"),  # under LinkedIn's 75 KB
+        (CLIP, "video/quicktime", "unsupported_media_type"),  # MP4 only
+    ],
+)
+@respx.mock
+async def test_a_video_linkedin_would_refuse_is_not_uploaded(video_platform, body, content_type, code):
+    respx.get("https://cdn.example.com/clip.mp4").respond(200, content=body, headers={"Content-Type": content_type})
+    init = respx.post(f"{API}/rest/videos")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request(Content(text="w", media=CLIP_MEDIA)), http)
+    assert (err.value.outcome, err.value.code, err.value.details) == (
+        Outcome.PERMANENT, code, {"field": "content.media[0].url"})
+    assert not init.called
+
+
+@respx.mock
+async def test_a_failed_part_upload_is_transient_and_nothing_is_finalized(video_platform):
+    respx.get("https://cdn.example.com/clip.mp4").respond(200, content=CLIP, headers={"Content-Type": "video/mp4"})
+    respx.post(f"{API}/rest/videos", params={"action": "initializeUpload"}).respond(200, json={"value": {
+        "video": VIDEO, "uploadToken": "", "uploadInstructions": [
+            {"uploadUrl": f"{PART}0", "firstByte": 0, "lastByte": len(CLIP) - 1}]}})
+    respx.put(f"{PART}0").respond(503, text="Service Unavailable")
+    final = respx.post(f"{API}/rest/videos", params={"action": "finalizeUpload"})
+    sent = request(Content(text="w", media=CLIP_MEDIA))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(sent, http)
+    assert err.value.outcome is Outcome.TRANSIENT and not final.called
+    assert sent.progress == {}  # nothing finalized: the next attempt uploads afresh (an unused upload is harmless)
+
+
+@respx.mock
+async def test_a_refused_finalize_is_classified_like_any_linkedin_error(video_platform):
+    respx.get("https://cdn.example.com/clip.mp4").respond(200, content=CLIP, headers={"Content-Type": "video/mp4"})
+    respx.post(f"{API}/rest/videos", params={"action": "initializeUpload"}).respond(200, json={"value": {
+        "video": VIDEO, "uploadToken": "", "uploadInstructions": [
+            {"uploadUrl": f"{PART}0", "firstByte": 0, "lastByte": len(CLIP) - 1}]}})
+    respx.put(f"{PART}0").respond(200, headers={"ETag": "/etag-0"})
+    respx.post(f"{API}/rest/videos", params={"action": "finalizeUpload"}).respond(400, json={
+        "status": 400, "code": "VIDEO_UPLOAD_FAILED", "message": "uploadedPartIds do not match"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await video_platform.publish(request(Content(text="w", media=CLIP_MEDIA)), http)
+    assert (err.value.outcome, err.value.code, err.value.http_status) == (Outcome.PERMANENT, "video_upload_failed", 400)
+
+
+# --- documents: the Documents API ----------------------------------------------------------------
+
+DOC_UPLOAD = "https://www.linkedin.com/dms-uploads/sp/D5610AQ/document?ca=vector_feedshare"
+
+
+@pytest.mark.parametrize(
+    ("media", "title"),
+    [
+        (Media("document", "https://cdn.example.com/q3-report.pdf", "Q3 report"), "Q3 report"),  # alt is the title
+        (Media("document", "https://cdn.example.com/q3-report.pdf"), "q3-report.pdf"),  # else the file's name
+    ],
+)
+@respx.mock
+async def test_a_document_is_registered_uploaded_and_posted_with_its_title(platform, media, title):
+    respx.get(media.url).respond(200, content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"})
+    init = respx.post(f"{API}/rest/documents", params={"action": "initializeUpload"}).respond(200, json={"value": {
+        "uploadUrlExpiresAt": 1650567510704, "uploadUrl": DOC_UPLOAD, "document": "urn:li:document:D5610AQ"}})
+    put = respx.put(DOC_UPLOAD).respond(201)
+    post = respx.post(f"{API}/rest/posts").respond(201, headers={"x-restli-id": "urn:li:share:72"})
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request(Content(text="read", media=(media,))), http)
+    assert_versioned(init.calls.last.request)
+    assert json.loads(init.calls.last.request.content) == {"initializeUploadRequest": {"owner": "urn:li:person:abc123"}}
+    uploaded = put.calls.last.request
+    assert (uploaded.content, uploaded.headers["authorization"], uploaded.headers["content-type"]) == (
+        b"%PDF-1.7", "Bearer tok", "application/pdf")
+    assert json.loads(post.calls.last.request.content)["content"] == {
+        "media": {"title": title, "id": "urn:li:document:D5610AQ"}}
+
+
+@respx.mock
+async def test_a_file_that_is_not_a_document_linkedin_takes_is_refused_before_any_upload(platform):
+    respx.get("https://cdn.example.com/deck").respond(200, content=b"<html>", headers={"Content-Type": "text/html"})
+    init = respx.post(f"{API}/rest/documents")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="r", media=(Media("document", "https://cdn.example.com/deck"),))), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "unsupported_media_type")
+    assert not init.called
+
+
+@respx.mock
+async def test_a_document_over_100_mb_is_refused_by_its_declared_length(platform):
+    respx.get("https://cdn.example.com/big.pdf").respond(200, content=b"%PDF", headers={
+        "Content-Type": "application/pdf", "Content-Length": str(linkedin.DOCUMENT_MAX_BYTES + 1)})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="r", media=(Media("document", "https://cdn.example.com/big.pdf"),))), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "media_too_large")
+
+
+@respx.mock
+async def test_a_refused_document_registration_is_classified(platform):
+    respx.get("https://cdn.example.com/a.pdf").respond(200, content=b"%PDF", headers={"Content-Type": "application/pdf"})
+    respx.post(f"{API}/rest/documents", params={"action": "initializeUpload"}).respond(403, json={
+        "status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED", "message": "Not enough permissions"})
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(Content(text="r", media=(Media("document", "https://cdn.example.com/a.pdf"),))), http)
+    assert (err.value.outcome, err.value.code) == (Outcome.PERMANENT, "access_denied")

@@ -27,8 +27,9 @@ TABLES = {"channels", "posts", "post_targets", "post_runs", "activity_logs", "cr
 WORKSPACE_TABLES = {"workspaces", "workspace_members", "workspace_invites"}
 #: the tables that now carry workspace_id (the spec's "every owned table")
 OWNED = TABLES - {"post_runs", "cron_runs", "platform_pauses"}
-#: the columns the upgrade adds to existing tables (posts' approval, every owned table's workspace)
-NEW_KEYS = {"workspace_id", "approved_by", "approved_at"}
+#: the columns the upgrade adds to existing tables (posts' approval, every owned table's workspace),
+#: and those later migrations add on the way to the head (posts' media check, 20261201001200)
+NEW_KEYS = {"workspace_id", "approved_by", "approved_at", "media_warnings", "media_checked_at", "media_checked_for"}
 #: how a row is named where it has no id
 ROW_KEYS = {"idempotency_keys": "t.user_id::text || ' ' || t.key", "platform_pauses": "t.platform"}
 #: (child, its column, the parent it names): a child belongs where its parent does
@@ -247,7 +248,7 @@ def test_the_workspace_migration_moves_an_existing_deployments_data_intact(empty
         served = without_new_keys(what_the_service_reads(db))
         assert read[a]["posts"]["total"] == 7 and read[b]["posts"]["total"] == 2
 
-    assert apply_schema(empty_database) == ["20261201000900", "20261201001000", "20261201001100"]
+    assert apply_schema(empty_database) == ["20261201000900", "20261201001000", "20261201001100", "20261201001200"]
 
     with psycopg.connect(empty_database, autocommit=True) as db:
         assert herald_tables(db) == TABLES | WORKSPACE_TABLES

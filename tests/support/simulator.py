@@ -6,6 +6,8 @@ It answers any path. By default every request is a success after ``latency`` sec
 cut after the request arrived, so the client cannot know whether it was applied). ``answer(path,
 reply)`` sets a standing answer, given whenever nothing is queued (a platform's GET endpoints).
 Both take ``method=`` to apply to one HTTP method only (one path is often both a GET and a POST).
+``authorize(path)`` makes ``path`` a platform's OAuth authorize page that the user has just approved:
+a GET answers 302 to its ``redirect_uri`` with a fresh ``code`` and the ``state`` it was given.
 It records every request (with its arrival time) and counts them per ``Idempotency-Key``, which is
 how tests prove nothing was sent twice.
 
@@ -25,7 +27,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 
@@ -69,6 +71,9 @@ class Simulator:
         self._scripts: dict[tuple[str | None, str], deque[Reply]] = defaultdict(deque)
         self._standing: dict[tuple[str | None, str], Reply] = {}
         self._handlers: dict[tuple[str | None, str], Callable[[Received], Reply]] = {}
+        self._authorize_paths: set[str] = set()
+        #: every code an authorize page handed out, in order
+        self.codes: list[str] = []
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +100,11 @@ class Simulator:
         nothing is queued for them: for endpoints whose answer depends on earlier calls."""
         with self._lock:
             self._handlers[(method.upper() if method else None, path)] = handler
+
+    def authorize(self, path: str) -> None:
+        """Make GET ``path`` an authorize page the user approves at once (see the module docstring)."""
+        with self._lock:
+            self._authorize_paths.add(path)
 
     def received(self, path: str | None = None, *, method: str | None = None) -> list[Received]:
         with self._lock:
@@ -138,6 +148,16 @@ class Simulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _approve(self, query: dict[str, str]) -> Reply:
+        """The authorize page's answer: back to ``redirect_uri`` with a code and the state (RFC 6749 §4.1.2)."""
+        if "redirect_uri" not in query or "state" not in query:
+            return Reply(400, {"error": "invalid_request", "error_description": "redirect_uri and state are required"})
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        self.codes.append(code)
+        joiner = "&" if "?" in query["redirect_uri"] else "?"
+        location = f"{query['redirect_uri']}{joiner}{urlencode({'code': code, 'state': query['state']})}"
+        return Reply(302, {}, headers={"location": location})
+
     # --- the ASGI app -------------------------------------------------------------------------
 
     async def _app(self, scope: dict, receive: Any, send: Any) -> None:
@@ -157,6 +177,8 @@ class Simulator:
             if "idempotency-key" in headers:
                 self.by_key[headers["idempotency-key"]] += 1
             reply = self._next_reply(received)
+            if scope["method"] == "GET" and scope["path"] in self._authorize_paths:
+                reply = self._approve(dict(parse_qsl(query)))
         delay = self.latency if reply.delay is None else reply.delay
         if reply.hang:
             await asyncio.sleep(3600)
@@ -170,10 +192,11 @@ class Simulator:
             {"id": str(uuid.uuid4()), "url": f"{self.url}/posts/{uuid.uuid4()}"} if reply.status < 300 else {"error": "simulated"}
         )
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        content_type = [] if "content-type" in {k.lower() for k in reply.headers} else [(b"content-type", b"application/json")]
+        given = {k.lower(): v for k, v in reply.headers.items()}
+        kind = given.pop("content-type", "application/json")  # a media file says its own type
         await send({"type": "http.response.start", "status": reply.status, "headers": [
-            *content_type, (b"content-length", str(len(raw)).encode()),
-            *[(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]]})
+            (b"content-type", kind.encode()), (b"content-length", str(len(raw)).encode()),
+            *[(k.encode(), v.encode()) for k, v in given.items()]]})
         await send({"type": "http.response.body", "body": raw})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -76,3 +77,15 @@ def test_a_count_too_costly_to_apply_names_the_series_and_lists_none_of_it(monke
     listed = {item["post_id"] for item in items(listing)}
     assert str(endless.id) in listed and not listed & set(unresolved) and len(listed) == 2
     assert listing.is_truncated and listing.next_from is None
+
+
+def test_a_series_waiting_for_approval_shows_what_approving_it_would_schedule():
+    waiting = replace(series("FREQ=DAILY"), status=PostStatus.PENDING_APPROVAL)
+    listing = calendar_days([waiting, series("FREQ=DAILY;BYHOUR=12")], start=START, end=START + timedelta(days=2),
+                            tz_name="Europe/Berlin")
+    by_series = {}
+    for item in items(listing):
+        by_series.setdefault(item["post_id"], []).append((item["status"], item["virtual"]))
+    assert by_series[str(waiting.id)] == [("pending_approval", False), ("pending_approval", True),
+                                          ("pending_approval", True)]
+    assert {status for entries in by_series.values() for status, _ in entries} == {"pending_approval", "scheduled"}

@@ -30,6 +30,9 @@ HOSTS: dict[str, tuple[str, str]] = {
     "bluesky.video": ("https://video.bsky.app", "Bluesky video service: uploadVideo, getJobStatus"),
     "tiktok": ("https://open.tiktokapis.com", "Content Posting API, creator info, token endpoint"),
     "tiktok.oauth": ("https://www.tiktok.com", "Login Kit authorize page"),
+    "youtube": ("https://www.googleapis.com", "YouTube Data API v3 and its resumable upload endpoint"),
+    "youtube.oauth": ("https://accounts.google.com", "Google OAuth 2.0 consent screen (the authorize URL)"),
+    "youtube.token": ("https://oauth2.googleapis.com", "Google OAuth 2.0 token endpoint"),
 }
 
 #: key -> its real base URL

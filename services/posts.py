@@ -291,8 +291,9 @@ def _refuse_nul(content: Content) -> None:
     """No platform takes a NUL character, and Postgres cannot store one in JSON."""
     texts = [("content.text", content.text)]
     texts += [(f"content.media[{i}].{k}", getattr(m, k) or "") for i, m in enumerate(content.media) for k in ("url", "alt")]
-    texts += [(f"content.platforms.{name}.{key}", value) for name, o in content.platforms.items()
-              for key, value in o.items() if isinstance(value, str)]  # its text and options (TikTok's title)
+    for name, override in content.platforms.items():  # its text and options (TikTok's title, YouTube's tags)
+        texts += [(f"content.platforms.{name}.{key}", value) for key, value in override.items() if isinstance(value, str)]
+        texts += [(f"content.platforms.{name}.tags[{i}]", str(tag)) for i, tag in enumerate(override.get("tags") or ())]
     texts += [(f"content.thread[{i}].text", part.text) for i, part in enumerate(content.thread)]
     texts += [(f"content.thread[{i}].media[{j}].{k}", getattr(m, k) or "")
               for i, part in enumerate(content.thread) for j, m in enumerate(part.media) for k in ("url", "alt")]

@@ -28,6 +28,7 @@ OAUTH_APP_SETTINGS: dict[str, tuple[str, str]] = {
     "x": ("x_client_id", "x_client_secret"),
     "linkedin": ("linkedin_client_id", "linkedin_client_secret"),
     "tiktok": ("tiktok_client_key", "tiktok_client_secret"),
+    "youtube": ("google_client_id", "google_client_secret"),
 }
 
 
@@ -98,6 +99,8 @@ class Settings(BaseSettings):
     linkedin_client_secret: str | None = None
     tiktok_client_key: str | None = None
     tiktok_client_secret: str | None = None
+    google_client_id: str | None = None  #: a Google Cloud OAuth client (web application): YouTube
+    google_client_secret: str | None = None
 
     @field_validator("herald_encryption_keys", "cors_origins", mode="before")
     @classmethod

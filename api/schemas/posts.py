@@ -34,21 +34,59 @@ class MediaIn(BaseModel):
 
 
 class OverrideIn(BaseModel):
+    """`content.platforms.<name>`: what replaces the shared text or media for one platform."""
+
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, max_length=MAX_TEXT)
     media: list[MediaIn] | None = Field(None, max_length=20)
-    # TikTok's post options (content.platforms.tiktok), checked against the creator's settings when due
-    privacy_level: str | None = Field(None, max_length=40, description="tiktok: PUBLIC_TO_EVERYONE, "
+
+
+class TikTokOverrideIn(OverrideIn):
+    """`content.platforms.tiktok`: TikTok's post options too, checked against the creator's settings when due."""
+
+    privacy_level: str | None = Field(None, max_length=40, description="PUBLIC_TO_EVERYONE, "
                                       "MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR or SELF_ONLY (the default)")
-    disable_comment: bool | None = Field(None, description="tiktok")
-    disable_duet: bool | None = Field(None, description="tiktok: videos only")
-    disable_stitch: bool | None = Field(None, description="tiktok: videos only")
-    title: str | None = Field(None, max_length=200, description="tiktok: a photo post's title (90 characters)")
-    video_cover_timestamp_ms: int | None = Field(None, ge=0, description="tiktok: the video frame used as cover")
-    brand_content_toggle: bool | None = Field(None, description="tiktok: a paid partnership")
-    brand_organic_toggle: bool | None = Field(None, description="tiktok: promotes the creator's own business")
-    is_aigc: bool | None = Field(None, description="tiktok: AI-generated content label (videos)")
-    auto_add_music: bool | None = Field(None, description="tiktok: photo posts")
+    disable_comment: bool | None = None
+    disable_duet: bool | None = Field(None, description="videos only")
+    disable_stitch: bool | None = Field(None, description="videos only")
+    title: str | None = Field(None, max_length=200, description="a photo post's title (90 characters)")
+    video_cover_timestamp_ms: int | None = Field(None, ge=0, description="the video frame used as cover")
+    brand_content_toggle: bool | None = Field(None, description="a paid partnership")
+    brand_organic_toggle: bool | None = Field(None, description="promotes the creator's own business")
+    is_aigc: bool | None = Field(None, description="AI-generated content label (videos)")
+    auto_add_music: bool | None = Field(None, description="photo posts")
+
+
+class YouTubeOverrideIn(OverrideIn):
+    """`content.platforms.youtube`: the video's options too (services/platforms/youtube.py checks
+    them against YouTube's limits)."""
+
+    title: str | None = Field(None, max_length=MAX_TEXT, description="the video's title (default: the text's first line)")
+    description: str | None = Field(None, max_length=MAX_TEXT, description="the video's description (default: the text)")
+    tags: list[str] | None = Field(None, max_length=500, description="the video's tags")
+    privacy_status: Literal["public", "unlisted", "private"] | None = Field(
+        None, description="public (default), unlisted or private")
+    publish_at: str | None = Field(None, max_length=64, description=(
+        "ISO 8601 time at which YouTube makes the private video public (needs privacy_status private)"))
+    made_for_kids: bool | None = Field(None, description="selfDeclaredMadeForKids (default false)")
+    category_id: str | None = Field(None, max_length=8, description="the video category id, e.g. 22")
+
+
+class OverridesIn(BaseModel):
+    """`content.platforms`: per platform name, what replaces the shared text or media for it; TikTok
+    and YouTube also take their own options (under their own name only)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, OverrideIn] = Field(init=False)
+    tiktok: TikTokOverrideIn | None = None
+    youtube: YouTubeOverrideIn | None = None
+
+    def to_domain(self) -> dict[str, dict[str, Any]]:
+        found = {name: o.model_dump(exclude_none=True) for name, o in (self.__pydantic_extra__ or {}).items()}
+        for name, override in (("tiktok", self.tiktok), ("youtube", self.youtube)):
+            if override is not None:
+                found[name] = override.model_dump(exclude_none=True)
+        return found
 
 
 class ThreadPartIn(BaseModel):
@@ -78,7 +116,7 @@ class ContentIn(BaseModel):
 
     text: str = Field("", max_length=MAX_TEXT)
     media: list[MediaIn] = Field(default_factory=list, max_length=20)
-    platforms: dict[str, OverrideIn] = Field(default_factory=dict)
+    platforms: OverridesIn = Field(default_factory=OverridesIn)
     thread: list[ThreadPartIn] = Field(default_factory=list, max_length=MAX_THREAD, description=(
         "the thread's further posts (x, threads, bluesky, mastodon): published in order, each a reply to the one "
         "before, under the post made of `text` and `media`; each part is checked against the platform's limits"))
@@ -96,7 +134,7 @@ class ContentIn(BaseModel):
         return Content(
             text=self.text,
             media=tuple(Media(m.type, m.url, m.alt) for m in self.media),
-            platforms={k: v.model_dump(exclude_none=True) for k, v in self.platforms.items()},
+            platforms=self.platforms.to_domain(),
             thread=tuple(ThreadPart(text=p.text, media=tuple(Media(m.type, m.url, m.alt) for m in p.media))
                          for p in self.thread),
             first_comment=self.first_comment,

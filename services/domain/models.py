@@ -6,6 +6,7 @@ them. Times are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,11 +75,12 @@ class Content:
 
     def for_platform(self, platform: str) -> Content:
         """The content as sent to ``platform``: its override's text/media replace the defaults, its
-        override stays in ``platforms`` (the only one), for options such as TikTok's privacy level, and
-        the thread and first comment are the same on every platform."""
+        override stays in ``platforms`` (the only one), for the options only that platform reads
+        (TikTok's privacy level, YouTube's title, ...), other platforms' overrides are dropped, and the
+        thread and first comment are the same on every platform."""
         override = self.platforms.get(platform) or {}
         if not override:
-            return self
+            return dataclasses.replace(self, platforms={}) if self.platforms else self
         media = override.get("media")
         return Content(
             text=override.get("text", self.text),

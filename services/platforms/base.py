@@ -15,6 +15,7 @@ do without knowing the platform:
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +60,10 @@ class PublishRequest:
     #: filled by the adapter as it goes (e.g. ``container_id`` once a container exists), so that a
     #: call the run had to cut off still leaves what the next attempt needs to resume
     progress: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: saves what it is given with the target at once (as ``resume`` for the next attempt), for a step
+    #: a run killed mid-call must not lose: a YouTube upload session before its first byte. None:
+    #: nothing can be saved mid-call (the adapter relies on ``progress`` and ``details`` alone)
+    checkpoint: Callable[[dict[str, Any]], Awaitable[None]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from services.platforms.tiktok import TikTokPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.platforms.whatsapp import WhatsAppPlatform
 from services.platforms.x import XPlatform
+from services.platforms.youtube import YouTubePlatform
 
 #: (client id, client secret) of an OAuth app, per platform; (None, None) when not configured
 OAuthApps = dict[str, tuple[str | None, str | None]]
@@ -66,6 +67,8 @@ def build_platforms(
         MastodonPlatform(allow_private=allow_private),
         TikTokPlatform(host("tiktok"), authorize_url=f"{host('tiktok.oauth')}/v2/auth/authorize/", **app("tiktok"),
                        allow_private=allow_private),
+        YouTubePlatform(host("youtube"), oauth_url=host("youtube.oauth"), token_url=host("youtube.token"),
+                        **app("youtube"), allow_private=allow_private),
     ]
     return {platform.name: platform for platform in platforms}
 

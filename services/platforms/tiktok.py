@@ -17,7 +17,8 @@ against it: a mismatch is PERMANENT and names the option. Without a ``privacy_le
 A video whose URL is on a verified domain is pulled by TikTok (``PULL_FROM_URL``); any other is
 downloaded (at most FILE_UPLOAD_MAX_BYTES) and uploaded in chunks (``FILE_UPLOAD``). Photos can
 only be pulled, so every photo must be on a verified domain. Once ``init`` answers, its
-``publish_id`` is in ``request.progress`` (kept even if the run cuts the call off) and in the
+``publish_id`` is saved with the target the moment it exists (``request.checkpoint``: even a run
+killed outright leaves it), kept in ``request.progress`` and in the
 ``details`` of any PlatformError, and the status is polled until the post is live, never past the
 call's deadline: a post still processing then is TRANSIENT ``still_processing`` and the next
 attempt polls the same ``publish_id`` (finishing an interrupted upload first), never a second init.
@@ -240,6 +241,7 @@ class TikTokPlatform:
                                   headers=_json_auth(token), json=body)
             publish_id = str(_data(response, "photo init")["publish_id"])
             request.progress.update(publish_id=publish_id, photo=True)
+            await _keep(request)
             return publish_id
         video = media[0]
         if _host_verified(video.url, _verified_domains(request.metadata)):
@@ -249,6 +251,7 @@ class TikTokPlatform:
                                   headers=_json_auth(token), json=body)
             publish_id = str(_data(response, "video init")["publish_id"])
             request.progress.update(publish_id=publish_id)
+            await _keep(request)
             return publish_id
         file = await fetch_media(http, video, platform=self.name, max_bytes=FILE_UPLOAD_MAX_BYTES,
                                  allow_private=self._allow_private, index=0)
@@ -264,6 +267,7 @@ class TikTokPlatform:
         publish_id = str(data["publish_id"])
         request.progress.update(publish_id=publish_id, upload_url=str(data["upload_url"]), video_size=size,
                                 chunks_done=0, uploaded=False)
+        await _keep(request)
         await self._upload(http, request, request.progress, file.data, file.content_type)
         return publish_id
 
@@ -417,6 +421,13 @@ def _chunks(size: int) -> tuple[int, int]:
     if size <= CHUNK_BYTES:
         return size, 1
     return CHUNK_BYTES, size // CHUNK_BYTES
+
+
+async def _keep(request: PublishRequest) -> None:
+    """Save the ``publish_id`` with the target the moment it exists (``request.checkpoint``), so that
+    even a run killed outright leaves it for the next attempt to poll: never a second init."""
+    if request.checkpoint is not None:
+        await request.checkpoint(dict(request.progress))
 
 
 def _account(creator: dict[str, Any], open_id: str) -> AccountInfo:

@@ -464,11 +464,30 @@ class _Sender:
             post_id=post.id, target_id=target.id, content=post.content.for_platform(target.platform),
             scheduled_at=post.scheduled_at, timezone=post.timezone, channel_id=channel.id,
             account_id=channel.account_id, metadata=channel.metadata, credentials=credentials,
-            idempotency_key=key, resume=target.resume or None, progress=progress,
+            idempotency_key=key, resume=target.resume or None, progress=progress, checkpoint=self._checkpoint(job),
             # a target marked in this run was marked at ``now`` (``mark_sending`` keeps the first mark)
             first_attempt_at=target.first_attempt_at or (None if job.maybe_sent else self.now),
         )
         return channel, platform, request
+
+    def _checkpoint(self, job: _Job) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """``PublishRequest.checkpoint``: save the target's resume details now, under this run's lease.
+
+        A save that fails, or finds the lease gone, stops the call before it goes on (TRANSIENT, the
+        details kept in the error): going on would leave a step a killed run could not resume.
+        """
+        async def save(resume: dict[str, Any]) -> None:
+            try:
+                saved = await self.store.save_progress(job.claimed.lease_id, job.target.id, resume)
+            except Exception as exc:
+                raise PlatformError(Outcome.TRANSIENT, "progress_not_saved",
+                                    f"the store could not save where the upload stands ({type(exc).__name__})",
+                                    details=dict(resume)) from exc
+            if not saved:
+                raise PlatformError(Outcome.TRANSIENT, "lease_lost",
+                                    "this run no longer holds the post; it stopped before sending more",
+                                    details=dict(resume))
+        return save
 
     def _unreadable_channel(self, claimed: ClaimedPost, target: Target) -> str | None:
         """Why the target's channel cannot be used as stored (its row, or its credentials), or None."""

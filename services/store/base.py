@@ -397,6 +397,14 @@ class Store(WebhookStore, CommentStore, WorkspaceStore, Protocol):
         A run dying after this leaves them distinguishable from targets it never touched.
         """
 
+    async def save_progress(self, lease_id: UUID, target_id: UUID, resume: dict[str, Any]) -> bool:
+        """Save a target's resume details mid-call (a YouTube upload session), so that a run killed
+        before it records its results still leaves them for the next attempt.
+
+        Only while the post is leased to ``lease_id`` and the target is marked sending; False (and
+        nothing written) otherwise.
+        """
+
     async def save_channel_credentials(
         self, channel_id: UUID, credentials_encrypted: str, *, token_expires_at: datetime | None
     ) -> None:

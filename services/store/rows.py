@@ -316,7 +316,8 @@ def _read_post(raw: dict[str, Any]) -> Post:
 
 
 def _read_content(data: Any) -> Content:
-    """Content as the run uses it, checked part by part (the API's own shapes, extra keys ignored)."""
+    """Content as the run uses it, checked part by part (the API's own shapes; extra keys ignored, but
+    an override's other keys are its platform's options and kept for its adapter)."""
     if not isinstance(data, dict):
         raise _Unreadable("content is not a JSON object")
     text = data.get("text")
@@ -358,8 +359,10 @@ def _read_override(data: Any, where: str) -> dict[str, Any]:
         override["text"] = data["text"]
     if data.get("media") is not None:
         override["media"] = [media_to_dict(m) for m in _read_media(data["media"], f"{where}.media")]
-    # a platform's own options (TikTok's privacy_level, ...): JSON scalars, checked by its adapter
-    override.update({k: v for k, v in data.items() if k not in ("text", "media") and isinstance(v, (str, bool, int))})
+    # a platform's own options (TikTok's privacy_level, YouTube's title and tags, ...): JSON scalars and
+    # lists of strings, checked by its adapter
+    override.update({k: v for k, v in data.items() if k not in ("text", "media") and (
+        isinstance(v, (str, bool, int)) or (isinstance(v, list) and all(isinstance(i, str) for i in v)))})
     return override
 
 

@@ -301,6 +301,11 @@ class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
         if target_ids:
             await self._as_service("herald_mark_sending_v1", {"p_target_ids": _ids(target_ids), "p_now": _fmt(now)})
 
+    async def save_progress(self, lease_id: UUID, target_id: UUID, resume: dict[str, Any]) -> bool:
+        saved = await self._as_service("herald_save_progress_v1", {
+            "p_lease_id": str(lease_id), "p_target_id": str(target_id), "p_resume": resume})
+        return bool(saved)
+
     async def save_channel_credentials(
         self, channel_id: UUID, credentials_encrypted: str, *, token_expires_at: datetime | None
     ) -> None:

@@ -41,7 +41,8 @@ MASTODON_TOKEN = "mastodon-secret-token-42"
 
 OAUTH_APPS = {"meta_app_id": "meta-app", "meta_app_secret": "meta-shh", "x_client_id": "x-cid",
               "x_client_secret": "x-shh", "linkedin_client_id": "li-cid", "linkedin_client_secret": "li-shh",
-              "threads_app_id": "th-app", "threads_app_secret": "th-shh"}
+              "threads_app_id": "th-app", "threads_app_secret": "th-shh",
+              "google_client_id": "g-cid.apps.googleusercontent.com", "google_client_secret": "g-shh"}
 
 
 @pytest.fixture
@@ -168,6 +169,7 @@ async def test_connect_to_an_unknown_platform_is_422(client, alice):
         ("instagram", ["META_APP_ID", "META_APP_SECRET"]),
         ("threads", ["THREADS_APP_ID", "THREADS_APP_SECRET"]),
         ("linkedin", ["LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET"]),
+        ("youtube", ["GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"]),
     ],
 )
 async def test_an_unconfigured_oauth_app_is_a_clear_error_naming_the_variable(store, alice, platform, variables):
@@ -554,6 +556,37 @@ async def test_a_mastodon_instance_on_a_private_address_is_refused(store, alice)
         assert response.json()["error"]["code"] == "private_address"
         assert response.json()["error"]["field"] == "metadata.instance_url"
         assert await channels_of(client, alice) == []
+
+
+async def test_youtube_connects_with_offline_access_and_stores_the_refresh_token(client, alice, platforms, db):
+    token = platforms.post("https://oauth2.googleapis.com/token").respond(200, json={
+        "access_token": "ya29.access-SECRET", "expires_in": 3599, "refresh_token": "1//refresh-SECRET",
+        "scope": "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly",
+        "token_type": "Bearer"})
+    channels = platforms.get("https://www.googleapis.com/youtube/v3/channels").respond(200, json={
+        "kind": "youtube#channelListResponse", "items": [{"kind": "youtube#channel", "id": "UC_x5XG1OV2P6uZZ5FSM9Ttw",
+                                                          "snippet": {"title": "Herald Videos"},
+                                                          "contentDetails": {"relatedPlaylists": {
+                                                              "uploads": "UU_x5XG1OV2P6uZZ5FSM9Ttw"}}}]})
+    body, query = await authorize(client, alice, "youtube")
+    assert body["authorize_url"].startswith("https://accounts.google.com/o/oauth2/v2/auth?")
+    assert (query["access_type"], query["prompt"], query["client_id"]) == (
+        "offline", "consent", "g-cid.apps.googleusercontent.com")
+    assert query["redirect_uri"] == f"{CALLBACK}/youtube" and "code_challenge" not in query
+
+    response = await client.get("/api/v1/channels/callback/youtube", params={"code": "4/0Ad", "state": query["state"]})
+
+    assert redirect_query(response)["connected"] == "youtube"
+    assert form(token.calls.last) == {"grant_type": "authorization_code", "code": "4/0Ad",
+                                      "redirect_uri": f"{CALLBACK}/youtube",
+                                      "client_id": "g-cid.apps.googleusercontent.com", "client_secret": "g-shh"}
+    assert channels.calls.last.request.headers["authorization"] == "Bearer ya29.access-SECRET"
+    [channel] = await channels_of(client, alice)
+    assert (channel["platform"], channel["account_id"], channel["name"]) == (
+        "youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw", "Herald Videos")
+    assert channel["metadata"] == {"uploads_playlist_id": "UU_x5XG1OV2P6uZZ5FSM9Ttw"}
+    kept = cipher(client).decrypt(stored_credentials(db)[0])
+    assert kept == {"access_token": "ya29.access-SECRET", "refresh_token": "1//refresh-SECRET"}
 
 
 # --- OAuth in a team workspace ----------------------------------------------------------------------

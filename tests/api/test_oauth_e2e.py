@@ -29,7 +29,8 @@ CALLBACK = "http://herald.test/api/v1/channels/callback"
 OAUTH_APPS = {"meta_app_id": "meta-app", "meta_app_secret": "meta-shh", "x_client_id": "x-cid",
               "x_client_secret": "x-shh", "linkedin_client_id": "li-cid", "linkedin_client_secret": "li-shh",
               "threads_app_id": "th-app", "threads_app_secret": "th-shh", "tiktok_client_key": "tt-key",
-              "tiktok_client_secret": "tt-shh"}
+              "tiktok_client_secret": "tt-shh", "google_client_id": "g-cid.apps.googleusercontent.com",
+              "google_client_secret": "g-shh"}
 GRAPH = "/v25.0"
 
 
@@ -110,8 +111,20 @@ def play_tiktok(sim: Simulator) -> Flow:
                  "scope": "user.info.basic,video.publish"})
 
 
+def play_youtube(sim: Simulator) -> Flow:
+    """Google OAuth (youtube.oauth: the consent screen; youtube.token: the token endpoint), then the channel."""
+    sim.answer("/token", Reply(body={"access_token": "ya29.access-SECRET", "expires_in": 3599,
+                                     "refresh_token": "1//refresh-SECRET", "token_type": "Bearer",
+                                     "scope": "https://www.googleapis.com/auth/youtube.upload"}), method="POST")
+    sim.answer("/youtube/v3/channels", Reply(body={"kind": "youtube#channelListResponse", "items": [{
+        "kind": "youtube#channel", "id": "UC_x5XG1OV2P6uZZ5FSM9Ttw", "snippet": {"title": "Herald Videos"},
+        "contentDetails": {"relatedPlaylists": {"uploads": "UU_x5XG1OV2P6uZZ5FSM9Ttw"}}}]}), method="GET")
+    return Flow("/o/oauth2/v2/auth", "/token", "POST", "UC_x5XG1OV2P6uZZ5FSM9Ttw", "Herald Videos",
+                {"access_token": "ya29.access-SECRET", "refresh_token": "1//refresh-SECRET"})
+
+
 PLAYS = {"facebook": play_facebook, "instagram": play_instagram, "threads": play_threads, "x": play_x,
-         "linkedin": play_linkedin, "tiktok": play_tiktok}
+         "linkedin": play_linkedin, "tiktok": play_tiktok, "youtube": play_youtube}
 
 
 def test_every_oauth_platform_in_the_registry_has_a_flow_here():

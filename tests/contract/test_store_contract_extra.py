@@ -145,6 +145,22 @@ class TestRunSupport:
         claimed = (await harness.store.claim_due_posts(now=NOW, limit=1, lease_seconds=30)).posts[0]
         assert claimed.channels[channel.id].credentials_encrypted == "gAAAA-new"
 
+    async def test_progress_is_saved_mid_call_only_under_the_runs_lease_for_a_target_marked_sending(self, harness):
+        user = harness.new_user()
+        post = await make_post(harness.store, user, [await make_channel(harness.store, user)])
+        claimed = (await harness.store.claim_due_posts(now=NOW, limit=1, lease_seconds=30)).posts[0]
+        [target] = claimed.post.targets
+        session = {"session_uri": "https://www.googleapis.com/upload/youtube/v3/videos?upload_id=xa298", "size": 10}
+        assert await harness.store.save_progress(claimed.lease_id, target.id, session) is False  # not marked sending
+        await harness.store.mark_sending([target.id], now=NOW)
+        assert await harness.store.save_progress(uuid.uuid4(), target.id, session) is False  # another run's lease
+        assert await harness.store.save_progress(claimed.lease_id, target.id, session) is True
+        # the run dies; the claim after its lease expired hands the session back with the target
+        again = (await harness.store.claim_due_posts(now=NOW + timedelta(seconds=31), limit=1, lease_seconds=30)).posts[0]
+        assert again.post.id == post.id and target.id in again.maybe_sent
+        assert again.post.targets[0].resume == session
+        assert await harness.store.save_progress(claimed.lease_id, target.id, {"stale": True}) is False
+
     async def test_a_channel_connected_without_a_token_belongs_to_the_proven_user(self, harness):
         user = harness.new_user()
         channel = await make_channel(harness.store, User(id=user.id))  # the OAuth callback's caller

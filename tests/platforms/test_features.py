@@ -60,7 +60,7 @@ def test_metrics_are_declared_where_the_platform_lets_herald_read_a_posts_figure
     nothing per message, a webhook has nowhere to ask, and LinkedIn's post statistics need scopes (r_member_social,
     r_member_postAnalytics) that Herald's member app does not get."""
     measuring = {name for name, platform in PLATFORMS.items() if Feature.METRICS in platform.features}
-    assert measuring == {"sandbox", "instagram", "facebook", "threads", "x", "bluesky", "mastodon"}
+    assert measuring == {"sandbox", "instagram", "facebook", "threads", "x", "bluesky", "mastodon", "youtube"}
 
 
 def test_threads_and_first_comments_are_declared_where_issue_15_puts_them():

@@ -8,6 +8,7 @@ video/init, content/init, status/fetch; OAuth v2 token): ``{"data": {...}, "erro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -211,6 +212,23 @@ def test_chunk_sizes_follow_tiktoks_rules(size, expected):
     assert (chunk, count) == expected
     assert 1 <= count <= 1000 and (count == 1 or 5 * 1024 * 1024 <= chunk <= 64 * 1024 * 1024)
     assert size - chunk * (count - 1) <= 128 * 1024 * 1024
+
+
+@respx.mock
+async def test_the_publish_id_is_saved_with_the_target_before_the_first_status_read(platform, sleeps):
+    """A run killed outright after init still leaves the publish_id: the next attempt polls it, never inits again."""
+    events: list[str] = []
+
+    async def checkpoint(progress: dict) -> None:
+        events.append(f"saved {progress['publish_id']}")
+
+    respx.post(CREATOR).respond(200, json=creator())
+    respx.post(VIDEO_INIT).mock(side_effect=lambda _: events.append("init") or httpx.Response(
+        200, json={"data": {"publish_id": PUBLISH_ID}, "error": OK}))
+    respx.post(STATUS).mock(side_effect=lambda _: events.append("status") or complete(POST_ID))
+    req = dataclasses.replace(request(video(), deadline=time.monotonic() + 60), checkpoint=checkpoint)
+    await publish(platform, req)
+    assert events == ["init", f"saved {PUBLISH_ID}", "status"]
 
 
 @respx.mock

@@ -10,6 +10,10 @@ Both take ``method=`` to apply to one HTTP method only (one path is often both a
 a GET answers 302 to its ``redirect_uri`` with a fresh ``code`` and the ``state`` it was given.
 It records every request (with its arrival time) and counts them per ``Idempotency-Key``, which is
 how tests prove nothing was sent twice.
+
+Some platforms keep state between calls; ``handle(path, handler)`` routes a path to an object
+that answers from it (after any queued reply): ``ResumableUploads`` is Google's resumable upload
+protocol (YouTube's videos.insert), ``MediaFile`` a media host that honours ``Range``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -65,6 +70,7 @@ class Simulator:
         #: queued and standing answers, keyed by (method or None for any, path)
         self._scripts: dict[tuple[str | None, str], deque[Reply]] = defaultdict(deque)
         self._standing: dict[tuple[str | None, str], Reply] = {}
+        self._handlers: dict[tuple[str | None, str], Callable[[Received], Reply]] = {}
         self._authorize_paths: set[str] = set()
         #: every code an authorize page handed out, in order
         self.codes: list[str] = []
@@ -89,6 +95,12 @@ class Simulator:
         with self._lock:
             self._standing[(method.upper() if method else None, path)] = reply
 
+    def handle(self, path: str, handler: Callable[[Received], Reply], *, method: str | None = None) -> None:
+        """Answer requests to ``path`` (of ``method`` only, if given) with ``handler(request)`` when
+        nothing is queued for them: for endpoints whose answer depends on earlier calls."""
+        with self._lock:
+            self._handlers[(method.upper() if method else None, path)] = handler
+
     def authorize(self, path: str) -> None:
         """Make GET ``path`` an authorize page the user approves at once (see the module docstring)."""
         with self._lock:
@@ -99,11 +111,15 @@ class Simulator:
             return [r for r in self.requests
                     if (path is None or r.path == path) and (method is None or r.method == method.upper())]
 
-    def _next_reply(self, method: str, path: str) -> Reply:
+    def _next_reply(self, received: Received) -> Reply:
+        method, path = received.method, received.path
         for key in ((method, path), (None, path)):
             queue = self._scripts.get(key)
             if queue:
                 return queue.popleft()
+        handler = self._handlers.get((method, path)) or self._handlers.get((None, path))
+        if handler is not None:
+            return handler(received)
         return self._standing.get((method, path)) or self._standing.get((None, path)) or Reply()
 
     def start(self) -> Simulator:
@@ -156,10 +172,11 @@ class Simulator:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         with self._lock:
             query = scope.get("query_string", b"").decode()
-            self.requests.append(Received(scope["method"], scope["path"], headers, body, query, at=time.monotonic()))
+            received = Received(scope["method"], scope["path"], headers, body, query, at=time.monotonic())
+            self.requests.append(received)
             if "idempotency-key" in headers:
                 self.by_key[headers["idempotency-key"]] += 1
-            reply = self._next_reply(scope["method"], scope["path"])
+            reply = self._next_reply(received)
             if scope["method"] == "GET" and scope["path"] in self._authorize_paths:
                 reply = self._approve(dict(parse_qsl(query)))
         delay = self.latency if reply.delay is None else reply.delay
@@ -181,3 +198,60 @@ class Simulator:
             (b"content-type", kind.encode()), (b"content-length", str(len(raw)).encode()),
             *[(k.encode(), v.encode()) for k, v in given.items()]]})
         await send({"type": "http.response.body", "body": raw})
+
+
+class ResumableUploads:
+    """Google's resumable upload protocol on one path (developers.google.com/youtube/v3/guides/
+    using_resumable_upload_protocol), as YouTube's videos.insert answers it.
+
+    A POST opens a session: 200 with its URI in ``Location`` (this path, ``?upload_id=``). A PUT to
+    the session with ``Content-Range: bytes a-b/TOTAL`` adds its bytes (it must start where the
+    session stands) and is answered 308 with ``Range: bytes=0-N`` (no header while it holds
+    nothing), or 201 with the video once TOTAL bytes are in; ``bytes */TOTAL`` with no body asks
+    the same without adding. A PUT starting at byte ``hang_at`` hangs once, keeping nothing (a run
+    killed mid-upload). ``sessions`` holds each session's bytes, ``metadata`` what each POST sent.
+    """
+
+    def __init__(self, base_url: str, path: str, *, video_id: str = "dQw4w9WgXcQ", hang_at: int | None = None):
+        self.base_url, self.path, self.video_id, self.hang_at = base_url, path, video_id, hang_at
+        self.sessions: dict[str, bytearray] = {}
+        self.metadata: list[Any] = []
+
+    def __call__(self, request: Received) -> Reply:
+        if request.method == "POST":
+            upload_id = uuid.uuid4().hex
+            self.sessions[upload_id] = bytearray()
+            self.metadata.append(request.json())
+            return Reply(200, b"", {"location": f"{self.base_url}{self.path}?uploadType=resumable&upload_id={upload_id}"})
+        held = self.sessions.get(request.params().get("upload_id", ""))
+        if held is None:
+            return Reply(404, {"error": {"code": 404, "message": "Not Found"}})
+        spec, _, total = request.headers.get("content-range", "").removeprefix("bytes ").partition("/")
+        if spec != "*":
+            start = int(spec.split("-")[0])
+            if start != len(held):
+                return Reply(400, {"error": {"code": 400, "message": f"expected byte {len(held)}, got {start}"}})
+            if self.hang_at is not None and start == self.hang_at:
+                self.hang_at = None
+                return Reply(hang=True)
+            held += request.body
+        if total.isdigit() and len(held) == int(total):
+            return Reply(201, {"kind": "youtube#video", "id": self.video_id, "status": {"uploadStatus": "uploaded"}})
+        return Reply(308, b"", {"range": f"bytes=0-{len(held) - 1}"} if held else {})
+
+
+class MediaFile:
+    """A media host serving ``data``: 200 with all of it, or 206 from ``Range: bytes=N-``."""
+
+    def __init__(self, data: bytes, content_type: str = "video/mp4"):
+        self.data, self.content_type = data, content_type
+        self.ranges: list[str | None] = []  #: the Range of each request (None: the whole file)
+
+    def __call__(self, request: Received) -> Reply:
+        wanted = request.headers.get("range")
+        self.ranges.append(wanted)
+        if not wanted:
+            return Reply(200, self.data, {"content-type": self.content_type})
+        start = int(wanted.removeprefix("bytes=").split("-")[0])
+        return Reply(206, self.data[start:], {"content-type": self.content_type,
+                                               "content-range": f"bytes {start}-{len(self.data) - 1}/{len(self.data)}"})

@@ -16,7 +16,7 @@ when a post names a channel the user does not own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -403,6 +403,14 @@ class Store(WebhookStore, CommentStore, WorkspaceStore, Protocol):
 
         Only while the post is leased to ``lease_id`` and the target is marked sending; False (and
         nothing written) otherwise.
+        """
+
+    async def spend_quota(self, platform: str, day: date, units: int, limit: int) -> tuple[bool, int]:
+        """Count ``units`` of ``platform``'s daily API quota against ``day`` (as the platform counts
+        days: Pacific for YouTube), only if the day's total stays within ``limit``.
+
+        Answers (spent, the day's units used after the call); a refused spend writes nothing.
+        Atomic: concurrent spends never take the day past ``limit`` together.
         """
 
     async def save_channel_credentials(

@@ -14,7 +14,7 @@ that ``error_for`` maps to Herald's error classes, whichever transport carried t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -305,6 +305,11 @@ class RpcStore(WebhookCalls, CommentCalls, WorkspaceCalls):
         saved = await self._as_service("herald_save_progress_v1", {
             "p_lease_id": str(lease_id), "p_target_id": str(target_id), "p_resume": resume})
         return bool(saved)
+
+    async def spend_quota(self, platform: str, day: date, units: int, limit: int) -> tuple[bool, int]:
+        answer = await self._as_service("herald_spend_quota_v1", {
+            "p_platform": platform, "p_day": day.isoformat(), "p_units": units, "p_limit": limit})
+        return bool(answer["spent"]), int(answer["used"])
 
     async def save_channel_credentials(
         self, channel_id: UUID, credentials_encrypted: str, *, token_expires_at: datetime | None

@@ -21,11 +21,12 @@ from tests.support.supabase_fixtures import empty_database as new_database
 
 TABLES = {"channels", "posts", "post_targets", "post_runs", "activity_logs", "cron_runs", "sandbox_outbox",
           "idempotency_keys", "platform_pauses", "webhook_endpoints", "events", "webhook_deliveries", "webhook_attempts",
-          "post_analytics", "post_comments", "post_history", "workspaces", "workspace_members", "workspace_invites"}
+          "post_analytics", "post_comments", "post_history", "workspaces", "workspace_members", "workspace_invites",
+          "platform_quota"}
 #: the tables 20261201000100_private_schema.sql moved (the others came after it)
 MOVED_TABLES = TABLES - {"platform_pauses", "webhook_endpoints", "events", "webhook_deliveries", "webhook_attempts",
                          "post_analytics", "post_comments", "post_history", "workspaces", "workspace_members",
-                         "workspace_invites"}
+                         "workspace_invites", "platform_quota"}
 
 #: every CHECK-constrained state column, with the SQL that makes a valid row to update
 STATE_COLUMNS = {

@@ -22,6 +22,7 @@ SERVICE_FUNCTIONS = [
     "herald_service_operations_v1", "herald_cron_health_v2",
     "herald_claim_analytics_due_v1", "herald_record_analytics_v1",
     "herald_claim_media_checks_v1", "herald_record_media_checks_v1", "herald_save_progress_v1",
+    "herald_spend_quota_v1",
 ]
 
 

@@ -66,7 +66,8 @@ async def get_runtime(request: Request) -> Runtime:
                 platforms=build_platforms(outbox=store, public_url=public_url,
                                           allow_private=settings.herald_allow_private_hosts,
                                           base_urls=settings.platform_base_urls,
-                                          oauth_apps=settings.oauth_apps),
+                                          oauth_apps=settings.oauth_apps,
+                                          youtube_insert_units=settings.youtube_insert_units),
             )
     return app.state.runtime
 
@@ -167,7 +168,8 @@ def run_limits(settings: Settings) -> RunLimits:
     return RunLimits(max_posts=settings.max_posts_per_run, lease_seconds=settings.lease_seconds,
                      concurrency=settings.publish_concurrency, request_timeout=settings.request_timeout,
                      budget_seconds=settings.run_budget_seconds, max_retries=settings.max_retry_count,
-                     retry_base_seconds=settings.retry_base_seconds, lookahead_seconds=settings.lookahead_seconds)
+                     retry_base_seconds=settings.retry_base_seconds, lookahead_seconds=settings.lookahead_seconds,
+                     daily_quotas={"youtube": settings.youtube_daily_quota_units})
 
 
 def refresh_limits(settings: Settings) -> RefreshLimits:

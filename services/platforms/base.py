@@ -35,6 +35,19 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class QuotaSpend:
+    """The answer of ``PublishRequest.spend_quota``: true when the units were spent. ``used`` is the
+    day's count after the call (without the units when refused), ``limit`` the daily quota."""
+
+    spent: bool
+    used: int
+    limit: int
+
+    def __bool__(self) -> bool:
+        return self.spent
+
+
+@dataclass(frozen=True)
 class PublishRequest:
     post_id: UUID
     target_id: UUID
@@ -64,6 +77,11 @@ class PublishRequest:
     #: a run killed mid-call must not lose: a YouTube upload session before its first byte. None:
     #: nothing can be saved mid-call (the adapter relies on ``progress`` and ``details`` alone)
     checkpoint: Callable[[dict[str, Any]], Awaitable[None]] | None = field(default=None, compare=False)
+    #: counts ``units`` of the platform's daily API quota (Herald's own count, per day as the platform
+    #: counts them: YouTube's videos.insert, per Pacific day) before the call that costs them: a true
+    #: QuotaSpend if spent, a false one if they would take the day past the quota (the call must not be
+    #: made). None: the run keeps no count for this platform (the platform's own refusal is the only one)
+    spend_quota: Callable[[int], Awaitable[QuotaSpend]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

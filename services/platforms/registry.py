@@ -19,6 +19,7 @@ from services.platforms.tiktok import TikTokPlatform
 from services.platforms.webhook import WebhookPlatform
 from services.platforms.whatsapp import WhatsAppPlatform
 from services.platforms.x import XPlatform
+from services.platforms.youtube import INSERT_UNITS as YOUTUBE_INSERT_UNITS
 from services.platforms.youtube import YouTubePlatform
 
 #: (client id, client secret) of an OAuth app, per platform; (None, None) when not configured
@@ -32,6 +33,7 @@ def build_platforms(
     allow_private: bool = False,
     base_urls: dict[str, str] | None = None,
     oauth_apps: OAuthApps | None = None,
+    youtube_insert_units: int = YOUTUBE_INSERT_UNITS,
 ) -> dict[str, Platform]:
     """Every adapter, configured.
 
@@ -39,6 +41,7 @@ def build_platforms(
     URLs, the real hosts unless a simulator stands in; ``host(key)`` below reads one, resolved.
     ``oauth_apps`` gives the OAuth client of the platforms connected through OAuth. Mastodon and
     Bluesky read their instance or PDS from the channel, checked like webhook URLs.
+    ``youtube_insert_units`` is what a videos.insert costs of YouTube's daily quota (Herald's count).
     """
     hosts = resolve_hosts(base_urls)
     apps = oauth_apps or {}
@@ -68,7 +71,7 @@ def build_platforms(
         TikTokPlatform(host("tiktok"), authorize_url=f"{host('tiktok.oauth')}/v2/auth/authorize/", **app("tiktok"),
                        allow_private=allow_private),
         YouTubePlatform(host("youtube"), oauth_url=host("youtube.oauth"), token_url=host("youtube.token"),
-                        **app("youtube"), allow_private=allow_private),
+                        **app("youtube"), allow_private=allow_private, insert_units=youtube_insert_units),
     ]
     return {platform.name: platform for platform in platforms}
 

@@ -20,12 +20,16 @@ answers with its video, so a lost last answer is never a second video. A session
 knows (404: they last about a week) starts a new upload, after the channel's latest uploads were
 searched for the video (``lookup``).
 
-Quota: videos.insert is counted per Google Cloud project per day and the counter resets at
-midnight Pacific Time (developers.google.com/youtube/v3/determine_quota_cost). Google keeps the
-only exact count (a project may have a raised quota, other clients may share it, refused calls
-count too), so Herald does not keep a second one: ``quotaExceeded`` pauses every YouTube channel
-(the whole app: one Google project) until that midnight, spending no retry, and no upload starts
-before it. The session is opened before any byte is sent, so a refused insert costs no upload.
+Quota: videos.insert (1600 units of the default 10000) is counted per Google Cloud project per day
+and the counter resets at midnight Pacific Time (developers.google.com/youtube/v3/determine_quota_cost).
+Herald counts its own inserts too: before opening a session (never when resuming one: that insert
+was paid for) it spends ``insert_units`` through ``request.spend_quota`` (the run's count of the
+project's Pacific day, YOUTUBE_DAILY_QUOTA_UNITS); a refused spend is the same platform-wide pause
+until that midnight as ``quotaExceeded``, and Google is not called. Google keeps the only exact
+count (a project may have a raised quota, other clients may share it, refused calls count too), so
+its ``quotaExceeded`` stays the authoritative answer: it pauses every YouTube channel (the whole
+app: one Google project) until that midnight, spending no retry, and no upload starts before it.
+The session is opened before any byte is sent, so a refused insert costs no upload.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ CHUNK_UNIT = 256 * 1024
 CHUNK_BYTES = 32 * CHUNK_UNIT
 #: quotas reset at midnight Pacific Time (developers.google.com/youtube/v3/determine_quota_cost)
 QUOTA_ZONE = ZoneInfo("America/Los_Angeles")
+#: the quota units one videos.insert costs (same page); YOUTUBE_INSERT_UNITS
+INSERT_UNITS = 1600
 #: uploadLimitExceeded: the channel's own daily upload cap; YouTube says to try again in 24 hours
 UPLOAD_LIMIT_SECONDS = 24 * 3600.0
 #: a session's answers that mean YouTube no longer knows it (expired): the upload starts over
@@ -144,6 +150,15 @@ def video_resource(content: Content) -> dict[str, Any]:
     return {"snippet": snippet, "status": status}
 
 
+def quota_reached(used: int, limit: int, units: int) -> PlatformError:
+    """Herald's own count of the project's day has no room for ``units``: the pause ``quotaExceeded``
+    brings (every channel until midnight Pacific), without calling Google."""
+    return PlatformError(Outcome.RATE_LIMITED, "quota_reached",
+                         f"Herald's count reached YouTube's daily quota ({used}/{limit} units used today; a video"
+                         f" upload costs {units}); the quota resets at midnight Pacific Time",
+                         None, seconds_to_quota_reset(clock.utcnow()), limit_scope=APP)
+
+
 def google_error(response: httpx.Response, *, during: str = "") -> PlatformError:
     """Classify a Google API error ``{"error": {"code", "message", "errors": [{"domain", "reason"}]}}``.
 
@@ -186,13 +201,18 @@ class YouTubePlatform:
     features = frozenset({Feature.OAUTH, Feature.REFRESH, Feature.LOOKUP, Feature.VERIFY, Feature.METRICS})
     required_credentials: tuple[str, ...] = ("access_token",)
     uses_pkce = False
+    #: the run counts the quota per day in this zone (``PublishRequest.spend_quota``)
+    quota_zone = QUOTA_ZONE
 
     def __init__(self, base_url: str = "https://www.googleapis.com", *, client_id: str | None = None,
                  client_secret: str | None = None, oauth_url: str = "https://accounts.google.com",
                  token_url: str = "https://oauth2.googleapis.com", allow_private: bool = False,
-                 chunk_bytes: int = CHUNK_BYTES):
+                 chunk_bytes: int = CHUNK_BYTES, insert_units: int = INSERT_UNITS):
         if chunk_bytes <= 0 or chunk_bytes % CHUNK_UNIT:
             raise ValueError(f"chunk_bytes must be a positive multiple of {CHUNK_UNIT}")
+        if insert_units <= 0:
+            raise ValueError("insert_units must be positive")
+        self._insert_units = insert_units
         self._api = f"{base_url.rstrip('/')}/youtube/v3"
         self._upload = f"{base_url.rstrip('/')}/upload/youtube/v3/videos"
         self._authorize = f"{oauth_url.rstrip('/')}/o/oauth2/v2/auth"
@@ -294,6 +314,10 @@ class YouTubePlatform:
             headers = {**_bearer(request), "X-Upload-Content-Type": content_type}
             if total is not None:
                 headers["X-Upload-Content-Length"] = str(total)
+            if request.spend_quota is not None:  # Herald's count first: a day without room calls no one
+                spend = await request.spend_quota(self._insert_units)
+                if not spend:
+                    raise quota_reached(spend.used, spend.limit, self._insert_units)
             # A repeated POST only opens another unused session (no video without bytes): safe to repeat.
             response = await send(http, "POST", self._upload, idempotent=True, headers=headers,
                                   params={"uploadType": "resumable", "part": "snippet,status"},

@@ -30,9 +30,9 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, cast
 from uuid import UUID
 
@@ -64,6 +64,7 @@ from services.platforms.base import (
     PlatformError,
     Published,
     PublishRequest,
+    QuotaSpend,
     ReconcilingPlatform,
     RefreshablePlatform,
     supports,
@@ -96,6 +97,10 @@ class RunLimits:
     retry_base_seconds: float = 300.0
     #: also claim posts due within this many seconds, and send each at its own time
     lookahead_seconds: float = 0.0
+    #: Herald's own count of a platform's daily API quota (units per day, platform -> quota): the
+    #: adapter spends from it before a costly call (``PublishRequest.spend_quota``); a platform not
+    #: named keeps no count. YouTube's (YOUTUBE_DAILY_QUOTA_UNITS) is counted per Pacific day
+    daily_quotas: Mapping[str, int] = field(default_factory=lambda: {"youtube": 10_000})
 
 
 @dataclass
@@ -465,6 +470,7 @@ class _Sender:
             scheduled_at=post.scheduled_at, timezone=post.timezone, channel_id=channel.id,
             account_id=channel.account_id, metadata=channel.metadata, credentials=credentials,
             idempotency_key=key, resume=target.resume or None, progress=progress, checkpoint=self._checkpoint(job),
+            spend_quota=self._spend_quota(target.platform, platform),
             # a target marked in this run was marked at ``now`` (``mark_sending`` keeps the first mark)
             first_attempt_at=target.first_attempt_at or (None if job.maybe_sent else self.now),
         )
@@ -488,6 +494,30 @@ class _Sender:
                                     "this run no longer holds the post; it stopped before sending more",
                                     details=dict(resume))
         return save
+
+    def _spend_quota(self, name: str, platform: Platform) -> Callable[[int], Awaitable[QuotaSpend]] | None:
+        """``PublishRequest.spend_quota``: count units of ``name``'s daily quota (``limits.daily_quotas``)
+        against today as the platform counts days (its ``quota_zone``, UTC if it names none), at the
+        moment of the call on the run's clock. None when the run keeps no count for the platform.
+
+        A store that cannot count stops the call before it is made (TRANSIENT): nothing was sent.
+        """
+        limit = self.limits.daily_quotas.get(name)
+        if limit is None:
+            return None
+        zone: tzinfo = getattr(platform, "quota_zone", None) or timezone.utc
+
+        async def spend(units: int) -> QuotaSpend:
+            day = self.clock().astimezone(zone).date()
+            try:
+                spent, used = await self.store.spend_quota(name, day, units, limit)
+            except Exception as exc:
+                raise PlatformError(Outcome.TRANSIENT, "quota_not_counted",
+                                    f"the store could not count the call's quota ({type(exc).__name__})") from exc
+            log_event("publish.quota", platform=name, day=day.isoformat(), units=units, used=used, limit=limit,
+                      spent=spent)
+            return QuotaSpend(spent, used, limit)
+        return spend
 
     def _unreadable_channel(self, claimed: ClaimedPost, target: Target) -> str | None:
         """Why the target's channel cannot be used as stored (its row, or its credentials), or None."""

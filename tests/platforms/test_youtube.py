@@ -21,7 +21,7 @@ import respx
 
 from services.domain.models import Content, Media, Outcome
 from services.platforms import youtube
-from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest
+from services.platforms.base import ACCOUNT, APP, MetricsRequest, PlatformError, PublishRequest, QuotaSpend
 from services.platforms.youtube import CHUNK_UNIT, YouTubePlatform, seconds_to_quota_reset, tags_length
 from tests.platforms.conftest import assert_metrics_call_nothing_past_the_deadline
 
@@ -76,13 +76,14 @@ def google_error(status: int, reason: str, message: str, domain: str = "youtube.
 
 
 def request(content: Content | None = None, *, resume=None, deadline=None, checkpoint=None, metadata=None,
-            first_attempt_at=None) -> PublishRequest:
+            first_attempt_at=None, spend_quota=None) -> PublishRequest:
     return PublishRequest(
         post_id=uuid.uuid4(), target_id=uuid.uuid4(),
         content=content or Content(text="Launch day\nHow we shipped it.", media=(Media("video", VIDEO_URL),)),
         scheduled_at=None, timezone="UTC", channel_id=uuid.uuid4(), account_id=CHANNEL, metadata=metadata or {},
         credentials={"access_token": "ya29.tok", "refresh_token": "1//refresh"}, idempotency_key="herald-k",
-        resume=resume, deadline=deadline, checkpoint=checkpoint, first_attempt_at=first_attempt_at)
+        resume=resume, deadline=deadline, checkpoint=checkpoint, first_attempt_at=first_attempt_at,
+        spend_quota=spend_quota)
 
 
 def with_options(**opts) -> Content:
@@ -310,6 +311,88 @@ async def test_googles_errors_on_opening_the_upload_are_classified(platform, ans
     assert (err.value.outcome, err.value.code, err.value.retry_after_seconds, err.value.limit_scope) == (
         outcome, code, wait, scope)
     assert err.value.details == {}  # no session was opened: nothing to resume
+
+
+class Quota:
+    """``PublishRequest.spend_quota`` over an in-memory count of one day: what was asked, in order."""
+
+    def __init__(self, used: int, limit: int):
+        self.used, self.limit, self.asked = used, limit, []
+
+    async def __call__(self, units: int) -> QuotaSpend:
+        self.asked.append(units)
+        if self.used + units > self.limit:
+            return QuotaSpend(False, self.used, self.limit)
+        self.used += units
+        return QuotaSpend(True, self.used, self.limit)
+
+
+@respx.mock
+async def test_an_upload_spends_the_inserts_units_of_heralds_count_before_opening_the_session(platform):
+    respx.get(VIDEO_URL).mock(side_effect=media_host)
+    respx.post(UPLOAD).respond(200, headers={"Location": SESSION})
+    respx.put(SESSION).mock(side_effect=Session())
+    quota = Quota(used=0, limit=10000)
+    async with httpx.AsyncClient() as http:
+        assert (await platform.publish(request(spend_quota=quota), http)).platform_post_id == VIDEO_ID
+    assert quota.asked == [1600] and quota.used == 1600
+
+
+@respx.mock
+async def test_a_day_without_room_in_heralds_count_opens_no_session_and_pauses_youtube_until_midnight_pacific(
+        platform, answered_at):
+    respx.get(VIDEO_URL).mock(side_effect=media_host)
+    start = respx.post(UPLOAD)
+    quota = Quota(used=9600, limit=10000)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(spend_quota=quota), http)
+    assert not start.called  # Google is not asked at all
+    assert (err.value.outcome, err.value.code, err.value.retry_after_seconds, err.value.limit_scope) == (
+        Outcome.RATE_LIMITED, "quota_reached", MIDNIGHT_PACIFIC, APP)
+    assert "Herald's count" in err.value.message and "9600/10000" in err.value.message
+    assert err.value.details == {} and quota.used == 9600
+
+
+@respx.mock
+async def test_the_insert_cost_comes_from_the_constructor(platform):  # the fixture's URL check stays patched
+    platform = YouTubePlatform(chunk_bytes=CHUNK_UNIT, insert_units=100)
+    respx.get(VIDEO_URL).mock(side_effect=media_host)
+    respx.post(UPLOAD).respond(200, headers={"Location": SESSION})
+    respx.put(SESSION).mock(side_effect=Session())
+    quota = Quota(used=0, limit=10000)
+    async with httpx.AsyncClient() as http:
+        await platform.publish(request(spend_quota=quota), http)
+    assert quota.asked == [100]
+    with pytest.raises(ValueError):
+        YouTubePlatform(insert_units=0)
+
+
+@respx.mock
+async def test_a_resumed_session_spends_nothing(platform):
+    respx.get(VIDEO_URL).mock(side_effect=media_host)
+    start = respx.post(UPLOAD)
+    session = Session(held=VIDEO[:CHUNK_UNIT])
+    respx.put(SESSION).mock(side_effect=session)
+    resume = {"session_uri": SESSION, "size": len(VIDEO), "content_type": "video/mp4", "confirmed": 0}
+    quota = Quota(used=10000, limit=10000)  # a full day: the insert was paid for when the session opened
+    async with httpx.AsyncClient() as http:
+        published = await platform.publish(request(resume=resume, spend_quota=quota), http)
+    assert published.platform_post_id == VIDEO_ID and bytes(session.data) == VIDEO
+    assert quota.asked == [] and not start.called
+
+
+@respx.mock
+async def test_an_expired_session_spends_for_the_new_upload(platform):
+    respx.get(VIDEO_URL).mock(side_effect=media_host)
+    respx.put(SESSION).respond(404)
+    start = respx.post(UPLOAD)
+    resume = {"session_uri": SESSION, "size": len(VIDEO), "content_type": "video/mp4", "confirmed": 0}
+    quota = Quota(used=10000, limit=10000)
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(PlatformError) as err:
+            await platform.publish(request(resume=resume, spend_quota=quota), http)
+    assert quota.asked == [1600] and err.value.code == "quota_reached" and not start.called
 
 
 @pytest.mark.parametrize("now, hours", [

@@ -153,6 +153,44 @@ async def test_quota_exceeded_holds_every_youtube_channel_until_midnight_pacific
     assert waiting["status"] == "scheduled"
 
 
+async def test_heralds_quota_count_holds_the_upload_that_would_pass_the_daily_quota_without_asking_google(
+        store, alice, sim, later):
+    # a project whose daily quota takes exactly one videos.insert (1600 units)
+    async with herald(store, sim, herald_platform_base_urls={"youtube": sim.url}, request_timeout=15,
+                      youtube_daily_quota_units=1600) as client:
+        channel = await youtube_channel(client, alice, sim)
+        uploads, media = youtube_platform(sim)
+        first_post = await schedule(client, alice, channel, content(sim))
+        first = await cron(client)
+        assert first["published"] == 1, first
+        assert len(sim.received(UPLOAD, method="POST")) == 1
+        sent = len(sim.received(UPLOAD))
+
+        second_post = await schedule(client, alice, channel, content(sim))
+        second = await cron(client)
+
+        # Herald's count has no room for a second insert today: no session, no request to Google's upload
+        assert second["rate_limited"] == 1 and second["published"] == 0 and second["failed"] == 0, second
+        assert len(sim.received(UPLOAD)) == sent
+        [pause] = second["paused"]
+        assert pause["platform"] == "youtube" and "Herald's count" in pause["reason"] and "1600/1600" in pause["reason"]
+        midnight = datetime.combine(datetime.now(ZoneInfo("America/Los_Angeles")).date() + timedelta(days=1),
+                                    datetime.min.time(), tzinfo=ZoneInfo("America/Los_Angeles"))
+        assert abs((datetime.fromisoformat(pause["until"]) - midnight).total_seconds()) < 1
+        waiting = await fetch(client, alice, second_post)
+        assert waiting["status"] == "scheduled" and waiting["targets"][0]["status"] == "pending"
+        assert abs((datetime.fromisoformat(waiting["next_attempt_at"].replace("Z", "+00:00"))
+                    - midnight).total_seconds()) < 1
+        assert (await fetch(client, alice, first_post))["status"] == "published"
+
+        # past midnight Pacific: a new quota day, and the video goes up
+        later((midnight - datetime.now(ZoneInfo("UTC"))).total_seconds() + 5)
+        third = await cron(client)
+        assert third["published"] == 1, third
+        assert len(sim.received(UPLOAD, method="POST")) == 2
+        assert (await fetch(client, alice, second_post))["status"] == "published"
+
+
 # --- writing a YouTube post: its options are checked at the door ---------------------------------
 
 

@@ -73,12 +73,14 @@ class Settings(BaseSettings):
     max_parallel_runs: int = Field(10, ge=1, le=100)
     #: published targets one analytics refresh call reads at most
     max_analytics_per_run: int = Field(200, ge=1, le=2000)
-    #: the YouTube Data API's daily quota of Herald's Google project (one per deployment), in units;
-    #: a project granted a raised quota sets it. Herald counts its own calls against it per Pacific
-    #: day; Google's count (quotaExceeded) stays authoritative
-    youtube_daily_quota_units: int = Field(10_000, ge=1)
-    #: what one videos.insert costs (developers.google.com/youtube/v3/determine_quota_cost)
-    youtube_insert_units: int = Field(1600, ge=1)
+    #: the daily quota videos.insert draws on for Herald's Google project (one per deployment), in
+    #: units: by Google's quota page (developers.google.com/youtube/v3/determine_quota_cost) inserts
+    #: have their own bucket of 100 calls a day at 1 unit each; a project granted more sets it (an
+    #: older project still billed 1,600 of 10,000 shared units sets 10000 and 1600). Herald counts
+    #: its own inserts against it per Pacific day; Google's count (quotaExceeded) stays authoritative
+    youtube_daily_quota_units: int = Field(100, ge=1)
+    #: what one videos.insert costs in those units
+    youtube_insert_units: int = Field(1, ge=1)
 
     herald_encryption_keys: Annotated[list[str], NoDecode] = []
     cors_origins: Annotated[list[str], NoDecode] = []

@@ -20,7 +20,7 @@ answers with its video, so a lost last answer is never a second video. A session
 knows (404: they last about a week) starts a new upload, after the channel's latest uploads were
 searched for the video (``lookup``).
 
-Quota: videos.insert (1600 units of the default 10000) is counted per Google Cloud project per day
+Quota: videos.insert (its own bucket: 100 calls a day by default, 1 unit each) is counted per Google Cloud project per day
 and the counter resets at midnight Pacific Time (developers.google.com/youtube/v3/determine_quota_cost).
 Herald counts its own inserts too: before opening a session (never when resuming one: that insert
 was paid for) it spends ``insert_units`` through ``request.spend_quota`` (the run's count of the
@@ -74,8 +74,8 @@ CHUNK_UNIT = 256 * 1024
 CHUNK_BYTES = 32 * CHUNK_UNIT
 #: quotas reset at midnight Pacific Time (developers.google.com/youtube/v3/determine_quota_cost)
 QUOTA_ZONE = ZoneInfo("America/Los_Angeles")
-#: the quota units one videos.insert costs (same page); YOUTUBE_INSERT_UNITS
-INSERT_UNITS = 1600
+#: the quota units one videos.insert costs in its own bucket (same page); YOUTUBE_INSERT_UNITS
+INSERT_UNITS = 1
 #: uploadLimitExceeded: the channel's own daily upload cap; YouTube says to try again in 24 hours
 UPLOAD_LIMIT_SECONDS = 24 * 3600.0
 #: a session's answers that mean YouTube no longer knows it (expired): the upload starts over

@@ -100,7 +100,7 @@ class RunLimits:
     #: Herald's own count of a platform's daily API quota (units per day, platform -> quota): the
     #: adapter spends from it before a costly call (``PublishRequest.spend_quota``); a platform not
     #: named keeps no count. YouTube's (YOUTUBE_DAILY_QUOTA_UNITS) is counted per Pacific day
-    daily_quotas: Mapping[str, int] = field(default_factory=lambda: {"youtube": 10_000})
+    daily_quotas: Mapping[str, int] = field(default_factory=lambda: {"youtube": 100})
 
 
 @dataclass

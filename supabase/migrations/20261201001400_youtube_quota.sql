@@ -1,5 +1,4 @@
--- YouTube's resumable upload, kept across a run that dies mid-call; and why YouTube's quota needs
--- no table.
+-- YouTube's resumable upload, kept across a run that dies mid-call.
 --
 -- A YouTube video goes up through an upload session (videos.insert, resumable protocol): the
 -- session's URI is what lets the next attempt ask how many bytes YouTube holds and send only the
@@ -7,14 +6,8 @@
 -- it back (herald_record_results_v2 keeps the adapter's details in post_targets.resume), but a run
 -- killed mid-upload (a function timeout) records nothing. So the run saves the session as soon as
 -- it exists, before the first byte: herald_save_progress_v1 writes a target's resume while its post
--- is leased to the caller's run and the target is marked sending, and nothing else.
---
--- The quota: Google counts videos.insert per Cloud project per day and resets the count at midnight
--- Pacific Time. Google's count is the only exact one (a raised quota, other clients of the project
--- and refused calls all count), so Herald keeps no counter of its own: YouTube's quotaExceeded
--- pauses the platform until that midnight through herald.platform_pauses, as any app-wide limit
--- (herald_record_results_v2's pauses), and the session is opened before any byte is sent, so the
--- one refused call uploads nothing.
+-- is leased to the caller's run and the target is marked sending, and nothing else. (TikTok saves
+-- its publish_id the same way.) The quota's own count is 20261201001500_platform_quota.sql.
 --
 -- Additive: one new function, service role only.
 

@@ -1,8 +1,8 @@
 -- Herald's own count of a platform's daily API quota: YouTube's videos.insert.
 --
 -- Google counts the YouTube Data API's quota per Cloud project per day (Herald's OAuth client: one
--- per deployment) and resets it at midnight Pacific Time; videos.insert costs 1600 units of the
--- default 10000. YouTube's quotaExceeded stays the authoritative answer (a raised quota, other
+-- per deployment) and resets it at midnight Pacific Time; videos.insert has its own bucket, 100
+-- calls a day at 1 unit each (older projects: 1600 of 10000 shared units). YouTube's quotaExceeded stays the authoritative answer (a raised quota, other
 -- clients of the project and refused calls all count in Google's figure), but Herald also counts
 -- what it spends, so that the insert that would go over the quota is not sent at all: the run
 -- pauses the platform until that midnight as it does for quotaExceeded.

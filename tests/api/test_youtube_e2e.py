@@ -155,9 +155,9 @@ async def test_quota_exceeded_holds_every_youtube_channel_until_midnight_pacific
 
 async def test_heralds_quota_count_holds_the_upload_that_would_pass_the_daily_quota_without_asking_google(
         store, alice, sim, later):
-    # a project whose daily quota takes exactly one videos.insert (1600 units)
+    # a project whose daily quota takes exactly one videos.insert (its own bucket: 1 unit a call)
     async with herald(store, sim, herald_platform_base_urls={"youtube": sim.url}, request_timeout=15,
-                      youtube_daily_quota_units=1600) as client:
+                      youtube_daily_quota_units=1) as client:
         channel = await youtube_channel(client, alice, sim)
         uploads, media = youtube_platform(sim)
         first_post = await schedule(client, alice, channel, content(sim))
@@ -173,7 +173,7 @@ async def test_heralds_quota_count_holds_the_upload_that_would_pass_the_daily_qu
         assert second["rate_limited"] == 1 and second["published"] == 0 and second["failed"] == 0, second
         assert len(sim.received(UPLOAD)) == sent
         [pause] = second["paused"]
-        assert pause["platform"] == "youtube" and "Herald's count" in pause["reason"] and "1600/1600" in pause["reason"]
+        assert pause["platform"] == "youtube" and "Herald's count" in pause["reason"] and "1/1" in pause["reason"]
         midnight = datetime.combine(datetime.now(ZoneInfo("America/Los_Angeles")).date() + timedelta(days=1),
                                     datetime.min.time(), tzinfo=ZoneInfo("America/Los_Angeles"))
         assert abs((datetime.fromisoformat(pause["until"]) - midnight).total_seconds()) < 1

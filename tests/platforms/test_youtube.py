@@ -332,10 +332,10 @@ async def test_an_upload_spends_the_inserts_units_of_heralds_count_before_openin
     respx.get(VIDEO_URL).mock(side_effect=media_host)
     respx.post(UPLOAD).respond(200, headers={"Location": SESSION})
     respx.put(SESSION).mock(side_effect=Session())
-    quota = Quota(used=0, limit=10000)
+    quota = Quota(used=0, limit=100)
     async with httpx.AsyncClient() as http:
         assert (await platform.publish(request(spend_quota=quota), http)).platform_post_id == VIDEO_ID
-    assert quota.asked == [1600] and quota.used == 1600
+    assert quota.asked == [1] and quota.used == 1  # videos.insert's own bucket: 1 unit a call
 
 
 @respx.mock
@@ -343,15 +343,15 @@ async def test_a_day_without_room_in_heralds_count_opens_no_session_and_pauses_y
         platform, answered_at):
     respx.get(VIDEO_URL).mock(side_effect=media_host)
     start = respx.post(UPLOAD)
-    quota = Quota(used=9600, limit=10000)
+    quota = Quota(used=100, limit=100)
     async with httpx.AsyncClient() as http:
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(spend_quota=quota), http)
     assert not start.called  # Google is not asked at all
     assert (err.value.outcome, err.value.code, err.value.retry_after_seconds, err.value.limit_scope) == (
         Outcome.RATE_LIMITED, "quota_reached", MIDNIGHT_PACIFIC, APP)
-    assert "Herald's count" in err.value.message and "9600/10000" in err.value.message
-    assert err.value.details == {} and quota.used == 9600
+    assert "Herald's count" in err.value.message and "100/100" in err.value.message
+    assert err.value.details == {} and quota.used == 100
 
 
 @respx.mock
@@ -375,7 +375,7 @@ async def test_a_resumed_session_spends_nothing(platform):
     session = Session(held=VIDEO[:CHUNK_UNIT])
     respx.put(SESSION).mock(side_effect=session)
     resume = {"session_uri": SESSION, "size": len(VIDEO), "content_type": "video/mp4", "confirmed": 0}
-    quota = Quota(used=10000, limit=10000)  # a full day: the insert was paid for when the session opened
+    quota = Quota(used=100, limit=100)  # a full day: the insert was paid for when the session opened
     async with httpx.AsyncClient() as http:
         published = await platform.publish(request(resume=resume, spend_quota=quota), http)
     assert published.platform_post_id == VIDEO_ID and bytes(session.data) == VIDEO
@@ -388,11 +388,11 @@ async def test_an_expired_session_spends_for_the_new_upload(platform):
     respx.put(SESSION).respond(404)
     start = respx.post(UPLOAD)
     resume = {"session_uri": SESSION, "size": len(VIDEO), "content_type": "video/mp4", "confirmed": 0}
-    quota = Quota(used=10000, limit=10000)
+    quota = Quota(used=100, limit=100)
     async with httpx.AsyncClient() as http:
         with pytest.raises(PlatformError) as err:
             await platform.publish(request(resume=resume, spend_quota=quota), http)
-    assert quota.asked == [1600] and err.value.code == "quota_reached" and not start.called
+    assert quota.asked == [1] and err.value.code == "quota_reached" and not start.called
 
 
 @pytest.mark.parametrize("now, hours", [

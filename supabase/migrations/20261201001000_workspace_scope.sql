@@ -157,21 +157,10 @@ exception when unique_violation then
 end
 $$;
 
--- The old helpers made rows for a user alone; what still calls them passes the user's personal workspace.
-create or replace function herald_private.insert_post(p_user_id uuid, p_new jsonb, p_field text) returns uuid
-language sql volatile set search_path = '' as $$
-    select herald_private.insert_workspace_post(herald_private.personal_workspace(p_user_id), p_user_id, p_new, p_field)
-$$;
-
-create or replace function herald_private.insert_channel(
-    p_user_id uuid, p_platform text, p_account_id text, p_name text, p_credentials_encrypted text,
-    p_metadata jsonb, p_token_expires_at timestamptz
-) returns jsonb
-language sql volatile set search_path = '' as $$
-    select herald_private.insert_workspace_channel(herald_private.personal_workspace(p_user_id), p_user_id, p_platform,
-                                                   p_account_id, p_name, p_credentials_encrypted, p_metadata,
-                                                   p_token_expires_at)
-$$;
+-- The helpers that made rows for a user alone: nothing calls them now (every caller above passes
+-- the workspace to insert_workspace_post / insert_workspace_channel).
+drop function herald_private.insert_post(uuid, jsonb, text);
+drop function herald_private.insert_channel(uuid, text, text, text, text, jsonb, timestamptz);
 
 -- A post the caller may read (any member), else 404.
 create or replace function herald_private.can_discuss_post(p_post_id uuid) returns boolean

@@ -194,7 +194,6 @@ def test_a_member_reading_with_no_header_reads_their_personal_workspace(db, team
 
 
 def test_a_malformed_workspace_header_names_it(db, team):
-    db.execute("select 1")
     with pytest.raises(psycopg.Error) as bad, db.transaction():
         db.execute("set local role authenticated")
         db.execute("select set_config('request.jwt.claims', %s, true), set_config('request.headers', %s, true)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import psycopg
@@ -13,9 +14,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from api.factory import create_app
+from services import clock
 from services.security.jwt import issue_token
 from services.settings import Settings
 from services.store.postgres import PostgresStore
+from tests.support.simulator import Simulator
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 CRON_SECRET = "test-cron-secret-0123456789"
@@ -92,6 +95,23 @@ async def client(settings, store):
         yield http
     if app.state.runtime is not None:
         await app.state.runtime.http.aclose()
+
+
+@pytest.fixture
+def sim():
+    """The loopback platform simulator (tests/support/simulator.py) the end-to-end tests point hosts at."""
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def later(monkeypatch):
+    """``later(seconds)`` moves Herald's clock that far past the real one."""
+    def move(seconds: float) -> datetime:
+        moved = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        monkeypatch.setattr(clock, "utcnow", lambda: moved)
+        return moved
+    return move
 
 
 @pytest.fixture

@@ -133,12 +133,6 @@ def test_every_oauth_platform_in_the_registry_has_a_flow_here():
     assert {name for name, p in platforms.items() if "oauth" in {f.value for f in p.features}} == set(PLAYS)
 
 
-@pytest.fixture
-def sim():
-    with Simulator() as simulator:
-        yield simulator
-
-
 @asynccontextmanager
 async def herald(store, base_urls: dict[str, str]):
     app = create_app(make_settings(herald_dashboard_url=DASHBOARD, herald_platform_base_urls=base_urls,

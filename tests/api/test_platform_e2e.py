@@ -19,9 +19,8 @@ import httpx
 import pytest
 
 from api.factory import create_app
-from services import clock
 from tests.api.conftest import CRON, make_settings
-from tests.support.simulator import Reply, Simulator
+from tests.support.simulator import Reply
 
 PATH = "/api/v1/cron/publish-scheduled"
 LEASE_SECONDS = 300
@@ -42,12 +41,6 @@ TWEETS = "/2/tweets"
 STATUSES = "/api/v1/statuses"
 
 
-@pytest.fixture
-def sim():
-    with Simulator() as simulator:
-        yield simulator
-
-
 @asynccontextmanager
 async def herald(store, sim, **overrides):
     """The real app, its platforms pointed at the simulator."""
@@ -66,16 +59,6 @@ async def herald(store, sim, **overrides):
 async def client(store, sim):
     async with herald(store, sim) as http:
         yield http
-
-
-@pytest.fixture
-def later(monkeypatch):
-    """``later(seconds)`` moves Herald's clock that far past the real one."""
-    def move(seconds: float) -> datetime:
-        moved = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        monkeypatch.setattr(clock, "utcnow", lambda: moved)
-        return moved
-    return move
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -22,13 +22,7 @@ from tests.api.test_platform_e2e import (
     status,
     x_channel,
 )
-from tests.support.simulator import Reply, Simulator
-
-
-@pytest.fixture
-def sim():
-    with Simulator() as simulator:
-        yield simulator
+from tests.support.simulator import Reply
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services import clock
 from tests.api.test_platform_e2e import LEASE_SECONDS, calls, cron, fetch, herald, schedule
-from tests.support.simulator import Reply, Simulator
+from tests.support.simulator import Reply
 
 DASHBOARD = "https://dash.example.com/app"
 CREATOR = "/v2/post/publish/creator_info/query/"
@@ -33,24 +32,9 @@ TIKTOK_APP = {"tiktok_client_key": "tt-key", "tiktok_client_secret": "tt-shh", "
 
 
 @pytest.fixture
-def sim():
-    with Simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
 async def client(store, sim):
     async with herald(store, sim, herald_platform_base_urls={"tiktok": sim.url}, **TIKTOK_APP) as http:
         yield http
-
-
-@pytest.fixture
-def later(monkeypatch):
-    def move(seconds: float) -> datetime:
-        moved = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        monkeypatch.setattr(clock, "utcnow", lambda: moved)
-        return moved
-    return move
 
 
 def ok(data: dict) -> Reply:

@@ -13,18 +13,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 
-from api.factory import create_app
-from services import clock
-from tests.api.conftest import CRON, make_settings
+from tests.api.test_platform_e2e import calls, connect, cron, herald, schedule
 from tests.support.simulator import Reply, Simulator
 
-PATH = "/api/v1/cron/publish-scheduled"
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 CLIP = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 400  # 102,412 bytes: over LinkedIn's 75 KB minimum
 JOB = "jh2cvxlw5ofgtm2d"
@@ -40,60 +34,16 @@ def sim():
         yield simulator
 
 
-@asynccontextmanager
-async def herald(store, sim):
-    settings = make_settings(herald_allow_private_hosts=True, retry_base_seconds=0, request_timeout=2,
-                             run_budget_seconds=20, lease_seconds=300,
-                             herald_platform_base_urls={"bluesky": sim.url, "linkedin": sim.url})
-    app = create_app(settings, store=store)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://herald.test") as http:
-        yield http
-    if app.state.runtime is not None:
-        await app.state.runtime.http.aclose()
-
-
 @pytest.fixture
 async def client(store, sim):
-    async with herald(store, sim) as http:
+    async with herald(store, sim, herald_platform_base_urls={"bluesky": sim.url, "linkedin": sim.url}) as http:
         yield http
-
-
-@pytest.fixture
-def later(monkeypatch):
-    def move(seconds: float) -> None:
-        moved = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        monkeypatch.setattr(clock, "utcnow", lambda: moved)
-    return move
-
-
-async def connect(client, who, body: dict) -> dict:
-    response = await client.post("/api/v1/channels", headers=who.headers, json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def schedule(client, who, channel: dict, content: dict) -> dict:
-    at = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
-    response = await client.post("/api/v1/posts", headers=who.headers, json={
-        "content": content, "channel_ids": [channel["id"]], "scheduled_at": at})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def cron(client) -> dict:
-    response = await client.post(PATH, headers=CRON)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def target_of(client, who, post: dict) -> tuple[str, dict]:
     response = await client.get(f"/api/v1/posts/{post['id']}", headers=who.headers)
     body = response.json()
     return body["status"], body["targets"][0]
-
-
-def calls(sim, method: str, path: str) -> int:
-    return len(sim.received(path, method=method))
 
 
 # --- Bluesky ---------------------------------------------------------------------------------------

@@ -16,10 +16,8 @@ import pytest
 
 from services.platforms.youtube import CHUNK_BYTES
 from tests.api.conftest import CRON
-from tests.api.test_platform_e2e import LEASE_SECONDS, PATH, connect, cron, fetch, herald, later, schedule, sim
+from tests.api.test_platform_e2e import LEASE_SECONDS, PATH, connect, cron, fetch, herald, schedule
 from tests.support.simulator import MediaFile, Reply, ResumableUploads
-
-__all__ = ["later", "sim"]  # fixtures shared with the other platforms' end-to-end tests
 
 UPLOAD = "/upload/youtube/v3/videos"
 CHANNELS = "/youtube/v3/channels"

@@ -17,12 +17,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
 
+from services import clock
 from services.domain.models import Content, Outcome
 
 
@@ -101,6 +102,22 @@ class TokenSet:
 
     credentials: dict[str, Any]
     expires_at: datetime | None = None
+
+    @classmethod
+    def from_answer(cls, previous: dict[str, Any], body: dict[str, Any], *,
+                    keep: tuple[str, ...] = ("refresh_token",)) -> TokenSet:
+        """The whole credentials object after an OAuth token answer (RFC 6749 5.1): earlier fields
+        kept, the access token replaced, and each of ``keep`` the answer carries (a refresh token
+        left out keeps the old one); ``expires_in`` (seconds, a number or digits) dates it."""
+        credentials = {**previous, "access_token": body["access_token"]}
+        for key in keep:
+            if body.get(key):
+                credentials[key] = body[key]
+        expires_in = body.get("expires_in")
+        seconds = (expires_in if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
+                   else int(expires_in) if isinstance(expires_in, str) and expires_in.isdigit() else None)
+        return cls(credentials=credentials,
+                   expires_at=clock.utcnow() + timedelta(seconds=seconds) if seconds is not None else None)
 
 
 @dataclass(frozen=True)

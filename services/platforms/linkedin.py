@@ -389,7 +389,7 @@ class LinkedInPlatform:
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None,
                             http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:
         body = await self._token(http, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
-        tokens = _token_set({}, body)
+        tokens = TokenSet.from_answer({}, body)
         return tokens, await self._userinfo(http, tokens.credentials["access_token"])
 
     async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
@@ -398,7 +398,7 @@ class LinkedInPlatform:
             raise PlatformError(Outcome.AUTH, "no_refresh_token",
                                 "linkedin: the token expired and LinkedIn gives this app no refresh token; reconnect the account")
         body = await self._token(http, {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]})
-        return _token_set(credentials, body)
+        return TokenSet.from_answer(credentials, body)
 
     def _require_client(self) -> str:
         if not self._client_id or not self._client_secret:
@@ -422,11 +422,3 @@ class LinkedInPlatform:
                                 response.status_code)
         return body
 
-
-def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
-    credentials = {**previous, "access_token": body["access_token"]}
-    if body.get("refresh_token"):
-        credentials["refresh_token"] = body["refresh_token"]
-    expires_in = body.get("expires_in")
-    expires_at = clock.utcnow() + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int) else None
-    return TokenSet(credentials=credentials, expires_at=expires_at)

@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from services import clock
 from services.domain.models import Content, Outcome
 from services.platforms.base import (
     AccountInfo,
@@ -360,7 +358,7 @@ class TikTokPlatform:
         if code_verifier:
             form["code_verifier"] = code_verifier
         body = await self._token(http, form)
-        tokens = _token_set({}, body)
+        tokens = TokenSet.from_answer({}, body, keep=("refresh_token", "open_id", "scope"))
         creator = await self._creator_info(http, tokens.credentials["access_token"])
         return tokens, _account(creator, str(body.get("open_id") or ""))
 
@@ -369,7 +367,7 @@ class TikTokPlatform:
         if not credentials.get("refresh_token"):
             raise PlatformError(Outcome.AUTH, "no_refresh_token", "tiktok: no refresh token; reconnect the account")
         body = await self._token(http, {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]})
-        return _token_set(credentials, body)
+        return TokenSet.from_answer(credentials, body, keep=("refresh_token", "open_id", "scope"))
 
     def _require_client(self) -> tuple[str, str]:
         if not self._client_id or not self._client_secret:
@@ -500,14 +498,4 @@ def _post_info(content: Content, creator: dict[str, Any], metadata: dict[str, An
             info[name] = options[name]
     return info
 
-
-def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
-    """The whole credentials object after a token answer: tokens replaced, the rest kept."""
-    credentials = {**previous, "access_token": body["access_token"]}
-    for key in ("refresh_token", "open_id", "scope"):
-        if body.get(key):
-            credentials[key] = body[key]
-    expires_in = body.get("expires_in")
-    expires_at = clock.utcnow() + timedelta(seconds=expires_in) if isinstance(expires_in, int) and expires_in > 0 else None
-    return TokenSet(credentials=credentials, expires_at=expires_at)
 

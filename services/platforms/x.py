@@ -349,7 +349,7 @@ class XPlatform:
                             http: httpx.AsyncClient) -> tuple[TokenSet, AccountInfo]:
         body = await self._token(http, {"grant_type": "authorization_code", "code": code,
                                         "redirect_uri": redirect_uri, "code_verifier": code_verifier or ""})
-        tokens = _token_set({}, body)
+        tokens = TokenSet.from_answer({}, body, keep=("refresh_token", "scope"))
         return tokens, await self._me(http, tokens.credentials["access_token"])
 
     async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
@@ -357,7 +357,7 @@ class XPlatform:
         if not credentials.get("refresh_token"):
             raise PlatformError(Outcome.AUTH, "no_refresh_token", "x: no refresh token; reconnect the account")
         body = await self._token(http, {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]})
-        return _token_set(credentials, body)
+        return TokenSet.from_answer(credentials, body, keep=("refresh_token", "scope"))
 
     def _require_client_id(self) -> str:
         if not self._client_id:
@@ -385,15 +385,3 @@ def _check_deadline(deadline: float | None) -> None:
     if deadline is not None and time.monotonic() >= deadline:
         raise PlatformError(Outcome.TRANSIENT, "deadline_reached", "x: this run's time ran out before the post was sent")
 
-
-def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
-    """The whole new credentials object: earlier fields kept, tokens replaced (a missing new refresh token keeps the old)."""
-    credentials = {**previous, "access_token": body["access_token"]}
-    for key in ("refresh_token", "scope"):
-        if body.get(key):
-            credentials[key] = body[key]
-    expires_in = body.get("expires_in")
-    seconds = (expires_in if isinstance(expires_in, (int, float))
-               else int(expires_in) if isinstance(expires_in, str) and expires_in.isdigit() else None)
-    expires_at = clock.utcnow() + timedelta(seconds=seconds) if seconds is not None else None
-    return TokenSet(credentials=credentials, expires_at=expires_at)

@@ -501,7 +501,7 @@ class YouTubePlatform:
             raise PlatformError(Outcome.AUTH, "no_refresh_token",
                                 "youtube: Google sent no refresh token; remove Herald's access in your Google account"
                                 " settings and connect again")
-        tokens = _token_set({}, body)
+        tokens = TokenSet.from_answer({}, body)
         return tokens, await self._channel(http, tokens.credentials["access_token"])
 
     async def refresh(self, credentials: dict[str, Any], metadata: dict[str, Any], http: httpx.AsyncClient) -> TokenSet:
@@ -509,7 +509,7 @@ class YouTubePlatform:
         if not credentials.get("refresh_token"):
             raise PlatformError(Outcome.AUTH, "no_refresh_token", "youtube: no refresh token; reconnect the account")
         body = await self._token(http, {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]})
-        return _token_set(credentials, body)
+        return TokenSet.from_answer(credentials, body)
 
     def _require_client(self) -> tuple[str, str]:
         if not self._client_id or not self._client_secret:
@@ -629,11 +629,3 @@ def _session_state(state: dict[str, Any]) -> dict[str, Any]:
 def _size(total: int | None) -> str:
     return f"{total:,}" if total is not None else "?"
 
-
-def _token_set(previous: dict[str, Any], body: dict[str, Any]) -> TokenSet:
-    credentials = {**previous, "access_token": body["access_token"]}
-    if body.get("refresh_token"):
-        credentials["refresh_token"] = body["refresh_token"]
-    expires_in = body.get("expires_in")
-    expires_at = clock.utcnow() + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int) else None
-    return TokenSet(credentials=credentials, expires_at=expires_at)

@@ -39,16 +39,6 @@ async def client(store):
         await app.state.runtime.http.aclose()
 
 
-@pytest.fixture
-def later(monkeypatch):
-    """``later(seconds)`` moves Herald's clock that far past the real one."""
-    def move(seconds: float) -> datetime:
-        moved = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        monkeypatch.setattr(clock, "utcnow", lambda: moved)
-        return moved
-    return move
-
-
 async def endpoint(client, who, receiver, events=("*",), path=HOOK) -> dict:
     response = await client.post("/api/v1/webhooks", headers=who.headers,
                                  json={"url": f"{receiver.url}{path}", "events": list(events)})
